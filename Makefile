@@ -1,0 +1,35 @@
+PYTHON ?= python3.13
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench schema clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/fieldsync serve
+
+test: $(STAMP)
+	$(BIN)/ruff check service crdt tests bench
+	$(BIN)/mypy service crdt
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check service crdt tests bench
+	$(BIN)/ruff format --check service crdt tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.push
+	$(BIN)/python -m bench.subscriptions
+	$(BIN)/python -m bench.history
+
+schema: $(STAMP)
+	$(BIN)/fieldsync export-schema --output schema.graphql
+
+clean:
+	rm -rf $(VENV) data

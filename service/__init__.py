@@ -1,0 +1,1 @@
+"""FieldSync: a sync backend for offline-first field apps."""

@@ -1,0 +1,110 @@
+"""Refusals as GraphQL types, and the queries and mutations on them."""
+
+from __future__ import annotations
+
+import strawberry
+
+from service.api.context import BadRequest, Info, NotFoundError
+from service.api.identity import Device, User
+from service.api.scalars import DateTime
+from service.auth.roles import Role
+from service.domain import refusals as domain
+from service.domain.record_types import RecordType
+from service.domain.refusals import RefusalAction, RefusalKind, RefusalStatus
+from service.domain.sync_service import InvalidRequest, NotFound
+
+
+@strawberry.type
+class RecordRef:
+    record_type: RecordType
+    record_id: strawberry.ID
+
+
+@strawberry.type
+class Refusal:
+    id: strawberry.ID
+    kind: RefusalKind
+    code: str
+    reason: str
+    field: str | None
+    related: RecordRef | None
+    record_type: RecordType | None
+    record_id: strawberry.ID | None
+    offline_id: strawberry.ID | None
+    device_id: strawberry.ID | None
+    rep_id: strawberry.ID | None
+    status: RefusalStatus
+    action: RefusalAction
+    attempts: int
+    created_at: DateTime  # type: ignore[valid-type]
+    resolved_at: DateTime | None  # type: ignore[valid-type]
+    note: str | None
+
+    @strawberry.field
+    async def device(self, info: Info) -> Device | None:
+        device = await info.context.devices.load(self.device_id) if self.device_id else None
+        return Device.of(device) if device else None
+
+    @strawberry.field
+    async def rep(self, info: Info) -> User | None:
+        user = await info.context.users.load(self.rep_id) if self.rep_id else None
+        return User.of(user) if user else None
+
+    @classmethod
+    def of(cls, refusal: domain.Refusal) -> Refusal:
+        related = refusal.related
+        return cls(
+            id=strawberry.ID(refusal.id),
+            kind=refusal.kind,
+            code=refusal.code,
+            reason=refusal.reason,
+            field=refusal.field,
+            related=RecordRef(record_type=related[0], record_id=strawberry.ID(related[1])) if related else None,
+            record_type=refusal.record_type,
+            record_id=_id(refusal.record_id),
+            offline_id=_id(refusal.offline_id),
+            device_id=_id(refusal.device_id),
+            rep_id=_id(refusal.rep_id),
+            status=refusal.status,
+            action=refusal.action,
+            attempts=refusal.attempts,
+            created_at=refusal.created_at,
+            resolved_at=refusal.resolved_at,
+            note=refusal.note,
+        )
+
+
+def _id(value: str | None) -> strawberry.ID | None:
+    return strawberry.ID(value) if value is not None else None
+
+
+async def acknowledge_refusal(info: Info, id: strawberry.ID) -> Refusal:
+    principal = info.context.require(Role.REP)
+
+    def mine(refusal: domain.Refusal) -> bool:
+        return refusal.rep_id == principal.user_id and (
+            principal.device_id is None or refusal.device_id == principal.device_id
+        )
+
+    return await _close(info, str(id), acknowledge=True, may_close=mine, note=None)
+
+
+async def dismiss_refusal(info: Info, id: strawberry.ID, note: str | None = None) -> Refusal:
+    info.context.require(Role.ADMIN, Role.MANAGER)
+    if note is not None and len(note) > 2000:
+        raise BadRequest("note must be at most 2000 characters")
+    return await _close(info, str(id), acknowledge=False, may_close=lambda refusal: True, note=note)
+
+
+async def _close(info: Info, refusal_id: str, *, acknowledge: bool, may_close, note: str | None) -> Refusal:  # type: ignore[no-untyped-def]
+    principal = info.context.principal
+    assert principal is not None
+    try:
+        refusal = await info.context.services.sync.close_refusal(
+            refusal_id, acknowledge=acknowledge, actor_id=f"user:{principal.user_id}", may_close=may_close, note=note
+        )
+    except NotFound:
+        raise NotFoundError(f"no refusal {refusal_id}") from None
+    except InvalidRequest as error:
+        raise BadRequest(str(error)) from None
+    return Refusal.of(refusal)

@@ -1,0 +1,88 @@
+"""The DateTime, JSON and Base64 scalars of the protocol."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from datetime import UTC, datetime
+from typing import Any, NewType
+
+import strawberry
+
+MAX_JSON_DEPTH = 8
+
+
+def serialize_datetime(value: datetime) -> str:
+    """Outputs are UTC with ``Z``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def parse_datetime(value: Any) -> datetime:
+    """ISO 8601. A value without an offset parses (naive) so a push can refuse it per change;
+    everywhere else resolvers call ``require_offset``."""
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an ISO 8601 string")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
+
+
+def require_offset(value: datetime, name: str) -> datetime:
+    if value.utcoffset() is None:
+        raise ValueError(f"{name} needs a UTC offset, e.g. 2026-05-01T09:30:00+08:00")
+    return value.astimezone(UTC)
+
+
+def parse_json(value: Any) -> Any:
+    _check_json(value, 0)
+    return value
+
+
+def _check_json(value: Any, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("JSON numbers must be finite")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+
+
+def parse_base64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("Base64 must be a string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not valid standard base64") from None
+
+
+DateTime = strawberry.scalar(
+    NewType("DateTime", datetime),
+    name="DateTime",
+    description="ISO 8601 date-time. Inputs carry a UTC offset; outputs are UTC with Z.",
+    serialize=serialize_datetime,
+    parse_value=parse_datetime,
+)
+JSON = strawberry.scalar(
+    NewType("JSON", object),
+    name="JSON",
+    description="Any JSON value (objects nest at most 8 levels; numbers are finite).",
+    serialize=lambda value: value,
+    parse_value=parse_json,
+)
+Base64 = strawberry.scalar(
+    NewType("Base64", bytes),
+    name="Base64",
+    description="Standard base64 of bytes.",
+    serialize=lambda value: base64.b64encode(value).decode(),
+    parse_value=parse_base64,
+)

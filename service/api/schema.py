@@ -1,0 +1,59 @@
+"""The schema: every operation, in one table, mapped to its resolver."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions.disable_introspection import DisableIntrospection
+
+from service.api import health, identity, refusals, subscriptions, sync
+from service.settings import Settings
+
+
+@strawberry.type
+class Query:
+    me: identity.User = strawberry.field(resolver=identity.me)
+    users: list[identity.User] = strawberry.field(resolver=identity.users)
+    devices: list[identity.Device] = strawberry.field(resolver=identity.devices)
+    pull: sync.PullResult = strawberry.field(resolver=sync.pull)
+    record: sync.RecordEnvelope | None = strawberry.field(resolver=sync.record)
+    conflicts: list[sync.Conflict] = strawberry.field(resolver=sync.conflicts)
+    sync_health: health.SyncHealth = strawberry.field(resolver=health.sync_health)
+    refusals: health.RefusalConnection = strawberry.field(resolver=health.refusals)
+
+
+@strawberry.type
+class Mutation:
+    create_user: identity.CreateUserResult = strawberry.mutation(resolver=identity.create_user)
+    register_device: identity.RegisterDeviceResult = strawberry.mutation(resolver=identity.register_device)
+    issue_token: identity.IssueTokenResult = strawberry.mutation(resolver=identity.issue_token)
+    revoke_token: identity.TokenInfo = strawberry.mutation(resolver=identity.revoke_token)
+    revoke_device: identity.Device = strawberry.mutation(resolver=identity.revoke_device)
+    push_changes: sync.PushResult = strawberry.mutation(resolver=sync.push_changes)
+    resolve_conflict: sync.ResolveConflictResult = strawberry.mutation(resolver=sync.resolve_conflict)
+    write_record: sync.WriteRecordResult = strawberry.mutation(resolver=sync.write_record)
+    acknowledge_refusal: refusals.Refusal = strawberry.mutation(resolver=refusals.acknowledge_refusal)
+    dismiss_refusal: refusals.Refusal = strawberry.mutation(resolver=refusals.dismiss_refusal)
+    report_device_status: identity.Device = strawberry.mutation(resolver=health.report_device_status)
+
+
+@strawberry.type
+class Subscription:
+    refusal_events: subscriptions.RefusalEvent = strawberry.subscription(resolver=subscriptions.refusal_events)
+    sync_status: subscriptions.SyncStatusEvent = strawberry.subscription(resolver=subscriptions.sync_status)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    extensions: list = [
+        QueryDepthLimiter(max_depth=settings.max_query_depth),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        MaxTokensLimiter(max_token_count=settings.max_tokens),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection())
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+
+
+def printed_schema() -> str:
+    return build_schema().as_str() + "\n"

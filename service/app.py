@@ -1,0 +1,170 @@
+"""The composition root: settings -> store -> domain -> api -> Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from service.api.schema import build_schema
+from service.api.subscriptions import RefusalSnapshots
+from service.api.view import FieldSyncGraphQL
+from service.auth.access import AccessService
+from service.domain.document_cache import DocumentCache
+from service.domain.health import HealthThresholds
+from service.domain.push_plan import BlockingMode
+from service.domain.rules import RuleSettings
+from service.domain.sync_service import SyncService, SyncSettings
+from service.events.follower import Follower
+from service.events.hub import EventHub
+from service.metrics import Metrics
+from service.request_limits import BodySizeLimit
+from service.services import Services
+from service.settings import Settings
+from service.store import conflicts, history, identity, receipts, records, refusals, sequence
+from service.store.database import Store, connect, ensure_indexes
+from service.store.embedded import EmbeddedStore, start_embedded_store
+from service.store.health import HealthService
+from service.store.sync_repository import MongoSyncRepository
+
+log = logging.getLogger("fieldsync")
+
+
+def declared_indexes(settings: Settings) -> dict[str, list]:
+    return {
+        records.COLLECTION: records.INDEXES,
+        receipts.COLLECTION: receipts.INDEXES,
+        conflicts.COLLECTION: conflicts.INDEXES,
+        refusals.COLLECTION: refusals.INDEXES,
+        sequence.COLLECTION: sequence.INDEXES,
+        **identity.INDEXES,
+        **history.indexes(settings.retention_days),
+    }
+
+
+def build_services(settings: Settings, store: Store) -> Services:
+    hub = EventHub()
+    repository = MongoSyncRepository(store)
+    sync_settings = SyncSettings(
+        rules=RuleSettings(
+            default_geofence_radius_m=settings.default_geofence_radius_m,
+            max_record_bytes=settings.max_record_bytes,
+            max_crdt_update_bytes=settings.max_crdt_update_bytes,
+        ),
+        blocking=BlockingMode(settings.blocking),
+    )
+    metrics = Metrics()
+    services = Services(
+        settings=settings,
+        store=store,
+        sync_repository=repository,
+        sync=SyncService(
+            repository, sync_settings, documents=DocumentCache(settings.document_cache_size), publish=hub.publish
+        ),
+        access=AccessService(
+            store, token_ttl=timedelta(days=settings.token_ttl_days) if settings.token_ttl_days else None
+        ),
+        health=HealthService(
+            store,
+            HealthThresholds(
+                stale_after=timedelta(hours=settings.stale_after_hours),
+                backlog_after=timedelta(hours=settings.backlog_after_hours),
+            ),
+        ),
+        events=hub,
+        metrics=metrics,
+        refusal_snapshots=RefusalSnapshots(),
+    )
+    metrics.gauges["fieldsync_subscribers"] = lambda: hub.subscriber_count
+    metrics.gauges["fieldsync_document_cache_hits"] = lambda: services.sync.documents.hits
+    metrics.gauges["fieldsync_document_cache_misses"] = lambda: services.sync.documents.misses
+    return services
+
+
+def create_app(settings: Settings) -> Starlette:
+    state: dict[str, object] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        embedded: EmbeddedStore | None = None
+        uri = settings.mongodb_uri
+        if uri is None:
+            embedded = start_embedded_store(None if settings.memory else settings.data_dir)
+            uri = embedded.uri
+            where = "in memory" if settings.memory else f"in {settings.data_dir}"
+            log.warning("FieldSync: using the embedded MongoDB-compatible store %s at %s", where, uri)
+        store = connect(uri, settings.database, embedded=embedded is not None or settings.memory)
+        try:
+            await ensure_indexes(store, declared_indexes(settings))
+            services = build_services(settings, store)
+            if settings.admin_token:
+                await services.access.ensure_admin(settings.admin_token)
+            follower = Follower(store, services.events)
+            await follower.start()
+            state["services"] = services
+            graphql.services = services
+            try:
+                yield
+            finally:
+                await follower.stop()
+        finally:
+            await store.close()
+            if embedded is not None:
+                embedded.stop()
+
+    graphql = _LazyGraphQL(settings)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        services = state.get("services")
+        ready = isinstance(services, Services) and await services.store.ping()
+        return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=200 if ready else 503)
+
+    async def metrics(request: Request) -> Response:
+        services = state.get("services")
+        body = services.metrics.render() if isinstance(services, Services) else ""
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            *_web_routes(),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.state.fieldsync = state
+    return app
+
+
+class _LazyGraphQL:
+    """The GraphQL endpoint, whose services exist once the lifespan has started."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._schema = build_schema(settings)
+        self._view: FieldSyncGraphQL | None = None
+        self.services: Services | None = None
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if self._view is None:
+            assert self.services is not None, "the app has not started"
+            self._view = FieldSyncGraphQL(self.services, self._schema)
+        await self._view(scope, receive, send)
+
+
+def _web_routes() -> list[Mount]:
+    from service.web.routes import routes
+
+    return routes()

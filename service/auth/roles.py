@@ -1,0 +1,37 @@
+"""Roles and the principal a request acts as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Role(Enum):
+    ADMIN = "ADMIN"
+    MANAGER = "MANAGER"
+    REP = "REP"
+    INTEGRATOR = "INTEGRATOR"
+
+
+STAFF = frozenset({Role.ADMIN, Role.MANAGER})
+READERS = frozenset({Role.ADMIN, Role.MANAGER, Role.INTEGRATOR})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user, and for device tokens the device it acts through."""
+
+    user_id: str
+    role: Role
+    token_id: str
+    device_id: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF
+
+    def may_see_rep(self, rep_id: str | None) -> bool:
+        """Staff and integrators see every rep; a rep sees only itself."""
+        if self.role is Role.REP:
+            return rep_id == self.user_id
+        return True

@@ -1,0 +1,76 @@
+"""The ``fieldsync`` command: serve, users, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from service.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="fieldsync", description="FieldSync sync server")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--memory", action="store_true", default=None, help="embedded store in memory")
+    serve.add_argument("--data-dir", type=Path, default=None, help="embedded store directory")
+
+    users = commands.add_parser("users", help="manage users against MONGODB_URI")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    create = users_commands.add_parser("create", help="create a user and print its first token")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["ADMIN", "MANAGER", "REP", "INTEGRATOR"])
+
+    schema = commands.add_parser("export-schema", help="print the GraphQL schema")
+    schema.add_argument("--output", type=Path, default=None)
+
+    args = parser.parse_args(argv)
+    match args.command:
+        case "serve":
+            _serve(Settings.from_env(os.environ, host=args.host, port=args.port, memory=args.memory, data_dir=args.data_dir))
+        case "users":
+            asyncio.run(_create_user(Settings.from_env(os.environ), args.name, args.role))
+        case "export-schema":
+            from service.api.schema import printed_schema
+
+            text = printed_schema()
+            if args.output:
+                args.output.write_text(text)
+            else:
+                sys.stdout.write(text)
+
+
+def _serve(settings: Settings) -> None:
+    import logging
+
+    import uvicorn
+
+    from service.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", ws="websockets-sansio")
+
+
+async def _create_user(settings: Settings, name: str, role: str) -> None:
+    from service.auth.access import AccessService
+    from service.auth.roles import Role
+    from service.store.database import connect
+
+    if not settings.mongodb_uri:
+        sys.exit("fieldsync users create needs MONGODB_URI (the service's store)")
+    store = connect(settings.mongodb_uri, settings.database, embedded=False)
+    try:
+        user, issued = await AccessService(store).create_user(name, Role(role))
+    finally:
+        await store.close()
+    print(f"user {user.id} ({user.role.value}) token: {issued.token}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""What the sync engine needs from storage; ``service.store`` implements it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from service.domain.changes import Change
+from service.domain.conflicts import Conflict
+from service.domain.history import SyncEvent
+from service.domain.push_plan import PushPlan, PushSnapshot
+from service.domain.records import Record, RecordKey
+from service.domain.refusals import Refusal
+
+
+@dataclass(frozen=True)
+class SyncInfo:
+    """The push session a plan belongs to."""
+
+    sync_id: str
+    device_id: str
+    rep_id: str
+    app_version: str | None
+    received_at: datetime
+    queue_depth: int | None = None
+    is_push: bool = True  # False: a status report, which updates the device only
+
+
+@dataclass(frozen=True)
+class Committed:
+    records: dict[RecordKey, Record]  # what was written, with sequence numbers
+    events: list[SyncEvent]  # what was recorded, with ids
+    device: Any = None  # the device after a push or status report, as the store keeps it
+
+
+@dataclass(frozen=True)
+class PullPage:
+    records: list[Record]
+    last_seq: int
+    has_more: bool
+
+
+class SyncRepository(Protocol):
+    async def in_transaction[T](self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work(tx)`` as one unit of work, again from the start on a write conflict."""
+        ...
+
+    async def load_push_snapshot(self, device_id: str, changes: list[Change], tx: Any) -> PushSnapshot: ...
+
+    async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: Any) -> Committed:
+        """Write a plan's records, receipts, conflicts, refusals and events together."""
+        ...
+
+    async def load_records(self, keys: Iterable[RecordKey], tx: Any = None) -> dict[RecordKey, Record]: ...
+
+    async def get_conflict(self, conflict_id: str, tx: Any = None) -> Conflict | None: ...
+
+    async def get_refusal(self, refusal_id: str, tx: Any = None) -> Refusal | None: ...
+
+    async def pull_page(self, rep_id: str, after_seq: int, watermark: int | None, limit: int) -> PullPage: ...
+
+    async def current_seq(self) -> int: ...

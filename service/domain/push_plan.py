@@ -1,0 +1,323 @@
+"""Deciding a whole push, change by change, in queue order. Pure, no I/O.
+
+The shell loads a ``PushSnapshot`` in a few bulk reads, this module decides
+every change against it (keeping a working view so later changes see earlier
+ones), and the shell writes the resulting ``PushPlan`` in one unit of work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from service.domain.changes import Change
+from service.domain.conflicts import Conflict, ConflictStatus, changed_fields
+from service.domain.decide import Actor, decide_change
+from service.domain.document_cache import WorkingDocuments
+from service.domain.history import REFUSAL_RESOLVED, SyncEvent
+from service.domain.outcomes import ChangeStatus, Outcome
+from service.domain.receipts import Receipt
+from service.domain.record_types import REFERENCES, RecordType
+from service.domain.records import Record, RecordKey
+from service.domain.refusals import (
+    Refusal,
+    RefusalAction,
+    RefusalKind,
+    RefusalStatus,
+    Verdict,
+    record_refusal_id,
+)
+from service.domain.rules import RuleSettings
+
+
+class BlockingMode(Enum):
+    QUEUE = "queue"  # a FIX_DATA refusal blocks everything after it on the device
+    RECORD = "record"  # it blocks later changes to the same record and records referencing it
+
+
+@dataclass
+class PushSnapshot:
+    """What deciding a push needs, loaded before deciding."""
+
+    records: dict[RecordKey, Record]  # the changed records and the ones they reference
+    receipts: dict[str, Receipt]  # by offlineId, for this push's offlineIds
+    refusals: dict[str, Refusal]  # this device's refusals: this push's offlineIds and every open one
+    conflicts: dict[str, Conflict]  # by id: this device's open conflicts and those receipts name
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    record: Record
+    expected_version: int | None  # the stored version this write replaces; None: a new record
+
+
+@dataclass
+class PushPlan:
+    outcomes: list[Outcome] = field(default_factory=list)
+    writes: dict[RecordKey, RecordWrite] = field(default_factory=dict)
+    receipts: dict[str, Receipt] = field(default_factory=dict)  # by offlineId
+    conflicts: list[Conflict] = field(default_factory=list)
+    refusals: dict[str, Refusal] = field(default_factory=dict)  # by id, last state wins
+    events: list[SyncEvent] = field(default_factory=list)
+
+
+@dataclass
+class _Blocks:
+    """What stands in the way of later changes of this device."""
+
+    mode: BlockingMode
+    queue: str | None = None  # offlineId of the refused change blocking the queue
+    records: dict[RecordKey, str] = field(default_factory=dict)  # record -> offlineId blocking it
+    refused: dict[str, RecordKey] = field(default_factory=dict)  # open FIX_DATA refusals
+
+    def add_refusal(self, offline_id: str, key: RecordKey) -> None:
+        self.refused[offline_id] = key
+        if self.mode is BlockingMode.QUEUE:
+            self.queue = self.queue or offline_id
+        else:
+            self.records.setdefault(key, offline_id)
+
+    def clear_refusal(self, offline_id: str) -> None:
+        key = self.refused.pop(offline_id, None)
+        if self.queue == offline_id:
+            self.queue = next(iter(self.refused), None)
+        if key is not None and self.records.get(key) == offline_id:
+            del self.records[key]
+
+    def blocker(self, change: Change) -> str | None:
+        if change.offline_id in self.refused:
+            return None  # the refused change itself: validated again
+        if self.queue is not None:
+            return self.queue
+        for key in (change.key, *_referenced(change)):
+            if key in self.records:
+                return self.records[key]
+        return None
+
+
+def _referenced(change: Change) -> list[RecordKey]:
+    return [key for key in change.references() if key[0] in REFERENCES.get(change.record_type, {}).values()]
+
+
+@dataclass
+class PushContext:
+    sync_id: str
+    actor: Actor
+    now: datetime
+    settings: RuleSettings
+    blocking: BlockingMode
+    documents: WorkingDocuments
+    new_id: object  # () -> str, ids for new conflicts
+
+
+def plan_push(changes: list[Change], snapshot: PushSnapshot, context: PushContext) -> PushPlan:
+    actor = context.actor
+    assert actor.device_id is not None and actor.rep_id is not None
+    plan = PushPlan()
+    view = dict(snapshot.records)
+    loaded_versions = {key: record.version for key, record in snapshot.records.items()}
+    blocks = _Blocks(context.blocking)
+    resent = {change.offline_id for change in changes}
+    for refusal in sorted(snapshot.refusals.values(), key=lambda r: r.created_at):
+        # A refused change sent again is validated again where it stands in the queue;
+        # one the device skipped blocks from the start of this push.
+        if refusal.blocks and refusal.offline_id not in resent and refusal.record_type and refusal.record_id:
+            blocks.add_refusal(str(refusal.offline_id), (refusal.record_type, refusal.record_id))
+    for conflict in snapshot.conflicts.values():
+        if conflict.status is ConflictStatus.OPEN:
+            blocks.records.setdefault((conflict.record_type, conflict.record_id), conflict.offline_id)
+
+    for change in changes:
+        prior = snapshot.receipts.get(change.offline_id)
+        attempt = (prior.attempts if prior else 0) + 1
+        outcome, version_before = _decide(change, prior, view, snapshot, blocks, context, plan)
+        record = outcome.record
+        if outcome.status in (ChangeStatus.APPLIED, ChangeStatus.MERGED) and record is not None:
+            view[record.key] = record
+            plan.writes[record.key] = RecordWrite(record, loaded_versions.get(record.key))
+        plan.outcomes.append(outcome)
+        receipt = _receipt(change, prior, outcome, attempt, context)
+        plan.receipts[change.offline_id] = snapshot.receipts[change.offline_id] = receipt
+        if outcome.conflict is not None:
+            snapshot.conflicts[outcome.conflict.id] = outcome.conflict
+        plan.events.append(
+            SyncEvent(
+                action=outcome.status.value,
+                at=context.now,
+                sync_id=context.sync_id,
+                device_id=actor.device_id,
+                rep_id=actor.rep_id,
+                actor_id=actor.writer,
+                offline_id=change.offline_id,
+                record_type=change.record_type,
+                record_id=change.record_id,
+                attempt=attempt,
+                version_before=version_before,
+                version_after=record.version if record is not None else None,
+                utc_offset_minutes=_offset_minutes(change.captured_at),
+                detail=_event_detail(outcome),
+            )
+        )
+    return plan
+
+
+def _decide(
+    change: Change,
+    prior: Receipt | None,
+    view: dict[RecordKey, Record],
+    snapshot: PushSnapshot,
+    blocks: _Blocks,
+    context: PushContext,
+    plan: PushPlan,
+) -> tuple[Outcome, int | None]:
+    current = view.get(change.key)
+    version_before = current.version if current else None
+    if prior is not None and prior.decided:
+        conflict = snapshot.conflicts.get(prior.conflict_id or "")
+        diff = None
+        if current is not None and current.crdt_state is not None:
+            diff = context.documents.get(change.key, current).missing_for(change.state_vector)
+        return (
+            Outcome(
+                change.offline_id, ChangeStatus.DUPLICATE, record=current, conflict=conflict,
+                duplicate_of=prior.status, crdt_diff=diff,
+            ),
+            version_before,
+        )
+    blocker = blocks.blocker(change)
+    if blocker is not None:
+        return Outcome(change.offline_id, ChangeStatus.BLOCKED, blocked_by=blocker), version_before
+
+    decision = decide_change(change, view, context.actor, context.settings, context.documents, context.now)
+    earlier = snapshot.refusals.get(change.offline_id)
+    if decision.status is ChangeStatus.REFUSED:
+        assert decision.verdict is not None
+        refusal = _refusal(change, decision.verdict, earlier, context)
+        plan.refusals[refusal.id] = refusal
+        snapshot.refusals[change.offline_id] = refusal
+        if refusal.blocks:
+            blocks.add_refusal(change.offline_id, change.key)
+        return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal), version_before
+
+    if earlier is not None and earlier.status is RefusalStatus.OPEN:
+        resolved = dataclasses.replace(
+            earlier, status=RefusalStatus.RESOLVED, resolved_at=context.now, attempts=earlier.attempts + 1
+        )
+        plan.refusals[resolved.id] = resolved
+        snapshot.refusals[change.offline_id] = resolved
+        blocks.clear_refusal(change.offline_id)
+        plan.events.append(_refusal_event(REFUSAL_RESOLVED, earlier, change, context))
+
+    if decision.status is ChangeStatus.CONFLICT:
+        conflict = _conflict(change, decision.record, context)
+        plan.conflicts.append(conflict)
+        blocks.records.setdefault(change.key, change.offline_id)
+        return Outcome(change.offline_id, ChangeStatus.CONFLICT, conflict=conflict, record=current), version_before
+    return (
+        Outcome(change.offline_id, decision.status, record=decision.record, crdt_diff=decision.crdt_diff),
+        version_before,
+    )
+
+
+def _refusal(change: Change, verdict: Verdict, earlier: Refusal | None, context: PushContext) -> Refusal:
+    actor = context.actor
+    assert actor.device_id is not None
+    return Refusal(
+        id=record_refusal_id(actor.device_id, change.offline_id),
+        kind=RefusalKind.RECORD,
+        code=verdict.code,
+        reason=verdict.reason,
+        action=verdict.action,
+        status=RefusalStatus.OPEN,
+        created_at=earlier.created_at if earlier else context.now,
+        attempts=(earlier.attempts + 1) if earlier else 1,
+        field=verdict.field,
+        related=verdict.related,
+        record_type=change.record_type,
+        record_id=change.record_id,
+        offline_id=change.offline_id,
+        device_id=actor.device_id,
+        rep_id=actor.rep_id,
+    )
+
+
+def _conflict(change: Change, server: Record | None, context: PushContext) -> Conflict:
+    actor = context.actor
+    assert actor.device_id is not None and actor.rep_id is not None
+    device_fields = None if change.fields is None else dict(change.fields)
+    if device_fields is not None:
+        device_fields.setdefault("repId", actor.rep_id)
+    server_fields = None if server is None or server.deleted else server.fields
+    return Conflict(
+        id=str(context.new_id()),  # type: ignore[operator]
+        record_type=change.record_type,
+        record_id=change.record_id,
+        device_id=actor.device_id,
+        rep_id=actor.rep_id,
+        offline_id=change.offline_id,
+        base_version=change.base_version,
+        server_version=server.version if server else 0,
+        device_fields=device_fields,
+        server_fields=server_fields,
+        changed_fields=changed_fields(device_fields, server_fields),
+        status=ConflictStatus.OPEN,
+        created_at=context.now,
+        device_deletes=change.operation.value == "DELETE",
+        captured_at=change.captured_at,
+    )
+
+
+def _receipt(
+    change: Change, prior: Receipt | None, outcome: Outcome, attempt: int, context: PushContext
+) -> Receipt:
+    assert context.actor.device_id is not None
+    if prior is not None and prior.decided:
+        return dataclasses.replace(prior, attempts=attempt)
+    record = outcome.record
+    return Receipt(
+        device_id=context.actor.device_id,
+        offline_id=change.offline_id,
+        status=outcome.status,
+        attempts=attempt,
+        at=context.now,
+        record_type=change.record_type,
+        record_id=change.record_id,
+        version=record.version if record is not None else None,
+        conflict_id=outcome.conflict.id if outcome.conflict else None,
+    )
+
+
+def _refusal_event(action: str, refusal: Refusal, change: Change, context: PushContext) -> SyncEvent:
+    return SyncEvent(
+        action=action,
+        at=context.now,
+        sync_id=context.sync_id,
+        device_id=refusal.device_id,
+        rep_id=refusal.rep_id,
+        actor_id=context.actor.writer,
+        offline_id=refusal.offline_id,
+        record_type=refusal.record_type,
+        record_id=refusal.record_id,
+        utc_offset_minutes=_offset_minutes(change.captured_at),
+        detail={"refusalId": refusal.id, "code": refusal.code},
+    )
+
+
+def _event_detail(outcome: Outcome) -> dict[str, object]:
+    if outcome.refusal is not None:
+        return {"refusalId": outcome.refusal.id, "code": outcome.refusal.code, "action": outcome.refusal.action.value}
+    if outcome.conflict is not None:
+        return {"conflictId": outcome.conflict.id}
+    if outcome.blocked_by is not None:
+        return {"blockedBy": outcome.blocked_by}
+    if outcome.duplicate_of is not None:
+        return {"duplicateOf": outcome.duplicate_of.value}
+    return {}
+
+
+def _offset_minutes(stamp: datetime) -> int | None:
+    offset = stamp.utcoffset()
+    return None if offset is None else int(offset.total_seconds() // 60)
+

@@ -1,0 +1,230 @@
+"""Record types, their sync policies and the shape of their fields."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class RecordType(Enum):
+    OUTLET = "OUTLET"
+    PRODUCT = "PRODUCT"
+    VISIT = "VISIT"
+    ORDER = "ORDER"
+    WORK_ORDER = "WORK_ORDER"
+
+
+class Policy(Enum):
+    SHARED = "SHARED"  # CRDT merge, no owner
+    REFERENCE = "REFERENCE"  # server-written, devices read
+    OWNED = "OWNED"  # one rep owns it; conflicts prompt
+
+
+POLICY = {
+    RecordType.OUTLET: Policy.SHARED,
+    RecordType.PRODUCT: Policy.REFERENCE,
+    RecordType.VISIT: Policy.OWNED,
+    RecordType.ORDER: Policy.OWNED,
+    RecordType.WORK_ORDER: Policy.OWNED,
+}
+
+# Fields that point at another record, by record type.
+REFERENCES: dict[RecordType, dict[str, RecordType]] = {
+    RecordType.VISIT: {"outletId": RecordType.OUTLET},
+    RecordType.ORDER: {"outletId": RecordType.OUTLET, "visitId": RecordType.VISIT},
+    RecordType.WORK_ORDER: {"outletId": RecordType.OUTLET},
+}
+
+
+class Kind(Enum):
+    TEXT = "text"
+    NUMBER = "number"
+    LATITUDE = "latitude"
+    LONGITUDE = "longitude"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    ID = "id"
+    ORDER_LINES = "order lines"
+    HOUR_ENTRIES = "hour entries"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    kind: Kind
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+
+TEXT_LIMIT = 10_000
+
+FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
+    RecordType.OUTLET: {
+        "name": FieldSpec(Kind.TEXT),
+        "address": FieldSpec(Kind.TEXT),
+        "city": FieldSpec(Kind.TEXT),
+        "latitude": FieldSpec(Kind.LATITUDE),
+        "longitude": FieldSpec(Kind.LONGITUDE),
+        "geofenceRadiusM": FieldSpec(Kind.NUMBER),
+        "phone": FieldSpec(Kind.TEXT),
+        "contactName": FieldSpec(Kind.TEXT),
+        "channel": FieldSpec(Kind.TEXT),
+        "active": FieldSpec(Kind.BOOLEAN),
+        "deleted": FieldSpec(Kind.BOOLEAN),
+    },
+    RecordType.PRODUCT: {
+        "sku": FieldSpec(Kind.TEXT, required=True),
+        "name": FieldSpec(Kind.TEXT, required=True),
+        "unitPrice": FieldSpec(Kind.NUMBER, required=True),
+        "active": FieldSpec(Kind.BOOLEAN),
+    },
+    RecordType.VISIT: {
+        "outletId": FieldSpec(Kind.ID, required=True),
+        "repId": FieldSpec(Kind.ID),
+        "plannedAt": FieldSpec(Kind.DATETIME),
+        "status": FieldSpec(
+            Kind.TEXT, required=True, choices=("PLANNED", "CHECKED_IN", "COMPLETED", "CANCELLED")
+        ),
+        "checkInAt": FieldSpec(Kind.DATETIME),
+        "checkInLatitude": FieldSpec(Kind.LATITUDE),
+        "checkInLongitude": FieldSpec(Kind.LONGITUDE),
+        "completedAt": FieldSpec(Kind.DATETIME),
+        "notes": FieldSpec(Kind.TEXT),
+    },
+    RecordType.ORDER: {
+        "outletId": FieldSpec(Kind.ID, required=True),
+        "visitId": FieldSpec(Kind.ID),
+        "repId": FieldSpec(Kind.ID),
+        "lines": FieldSpec(Kind.ORDER_LINES, required=True),
+        "status": FieldSpec(Kind.TEXT, required=True, choices=("DRAFT", "SUBMITTED")),
+    },
+    RecordType.WORK_ORDER: {
+        "outletId": FieldSpec(Kind.ID, required=True),
+        "repId": FieldSpec(Kind.ID),
+        "description": FieldSpec(Kind.TEXT),
+        "status": FieldSpec(
+            Kind.TEXT, required=True, choices=("OPEN", "IN_PROGRESS", "COMPLETED")
+        ),
+        "resourceHours": FieldSpec(Kind.HOUR_ENTRIES),
+        "completedAt": FieldSpec(Kind.DATETIME),
+    },
+}
+
+
+class FieldError(ValueError):
+    """A field that is missing or not of its declared kind."""
+
+    def __init__(self, field: str, message: str, code: str = "INVALID_FIELD") -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+def check_fields(record_type: RecordType, fields: dict[str, Any], *, whole: bool) -> None:
+    """Raise FieldError for the first field that breaks the type's shape.
+
+    ``whole`` records must carry every required field; patches need not.
+    """
+    specs = FIELDS[record_type]
+    for name, value in fields.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise FieldError(name, f"{record_type.value} has no field '{name}'.", "UNKNOWN_FIELD")
+        if value is None and not spec.required:
+            continue
+        _check_value(name, spec, value)
+    if whole:
+        for name, spec in specs.items():
+            if spec.required and fields.get(name) is None:
+                raise FieldError(
+                    name, f"{record_type.value} needs '{name}', and it is missing.", "MISSING_FIELD"
+                )
+
+
+def _check_value(name: str, spec: FieldSpec, value: Any) -> None:
+    match spec.kind:
+        case Kind.TEXT | Kind.ID:
+            if not isinstance(value, str):
+                raise FieldError(name, f"'{name}' must be text.")
+            if len(value) > TEXT_LIMIT:
+                raise FieldError(name, f"'{name}' is longer than {TEXT_LIMIT} characters.")
+            if spec.kind is Kind.ID and not value.strip():
+                raise FieldError(name, f"'{name}' must be a record id, not blank.")
+            if spec.choices and value not in spec.choices:
+                raise FieldError(name, f"'{name}' must be one of {', '.join(spec.choices)}.")
+        case Kind.NUMBER:
+            _finite_number(name, value)
+            if value < 0:
+                raise FieldError(name, f"'{name}' must not be negative.")
+        case Kind.LATITUDE:
+            if not -90 <= _finite_number(name, value) <= 90:
+                raise FieldError(name, f"'{name}' must be a latitude between -90 and 90.")
+        case Kind.LONGITUDE:
+            if not -180 <= _finite_number(name, value) <= 180:
+                raise FieldError(name, f"'{name}' must be a longitude between -180 and 180.")
+        case Kind.BOOLEAN:
+            if not isinstance(value, bool):
+                raise FieldError(name, f"'{name}' must be true or false.")
+        case Kind.DATETIME:
+            check_timestamp(name, value)
+        case Kind.ORDER_LINES:
+            _check_list(name, value, _check_order_line)
+        case Kind.HOUR_ENTRIES:
+            _check_list(name, value, _check_hour_entry)
+
+
+def _finite_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FieldError(name, f"'{name}' must be a finite number.")
+    return float(value)
+
+
+def check_timestamp(name: str, value: Any) -> datetime:
+    """An ISO 8601 timestamp that carries its UTC offset."""
+    if not isinstance(value, str):
+        raise FieldError(name, f"'{name}' must be an ISO 8601 timestamp.")
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        raise FieldError(name, f"'{name}' is not an ISO 8601 timestamp: {value[:40]!r}.") from None
+    if stamp.utcoffset() is None:
+        raise FieldError(
+            name, f"'{name}' has no UTC offset; send it as e.g. 2026-05-01T09:30:00+08:00.",
+            "MISSING_UTC_OFFSET",
+        )
+    return stamp
+
+
+def _check_list(name: str, value: Any, check_item: Any) -> None:
+    if not isinstance(value, list):
+        raise FieldError(name, f"'{name}' must be a list.")
+    if len(value) > 1000:
+        raise FieldError(name, f"'{name}' has more than 1000 entries.")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise FieldError(f"{name}[{index}]", f"'{name}[{index}]' must be an object.")
+        check_item(f"{name}[{index}]", item)
+
+
+def _check_order_line(name: str, line: dict[str, Any]) -> None:
+    _only_keys(name, line, {"productId", "quantity", "unitPrice"})
+    _check_value(f"{name}.productId", FieldSpec(Kind.ID), line.get("productId"))
+    _finite_number(f"{name}.quantity", line.get("quantity"))
+    if line.get("unitPrice") is not None:
+        _check_value(f"{name}.unitPrice", FieldSpec(Kind.NUMBER), line["unitPrice"])
+
+
+def _check_hour_entry(name: str, entry: dict[str, Any]) -> None:
+    _only_keys(name, entry, {"hours", "loggedAt"})
+    hours = _finite_number(f"{name}.hours", entry.get("hours"))
+    if not 0 < hours <= 24:
+        raise FieldError(f"{name}.hours", f"'{name}.hours' must be more than 0 and at most 24.")
+    check_timestamp(f"{name}.loggedAt", entry.get("loggedAt"))
+
+
+def _only_keys(name: str, item: dict[str, Any], allowed: set[str]) -> None:
+    for key in item:
+        if key not in allowed:
+            raise FieldError(f"{name}.{key}", f"'{name}' has no field '{key}'.", "UNKNOWN_FIELD")

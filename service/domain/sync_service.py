@@ -1,0 +1,428 @@
+"""The sync use cases: push, pull, resolve a conflict, write a record from the web."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from service.domain.changes import Change, Operation
+from service.domain.conflicts import Conflict, ConflictStatus, Resolution, changed_fields
+from service.domain.decide import Actor, Decision, decide_change
+from service.domain.document_cache import DocumentCache, WorkingDocuments
+from service.domain.history import (
+    CONFLICT_DISCARDED,
+    CONFLICT_OVERWRITTEN,
+    PUSH,
+    RECORD_WRITTEN,
+    STATUS_REPORTED,
+    REFUSAL_ACKNOWLEDGED,
+    REFUSAL_DISMISSED,
+    SyncEvent,
+)
+from service.domain.outcomes import ChangeStatus, Outcome
+from service.domain.ports import Committed, PullPage, SyncInfo, SyncRepository
+from service.domain.push_plan import BlockingMode, PushContext, PushPlan, RecordWrite, plan_push
+from service.domain.record_types import RecordType
+from service.domain.records import Record
+from service.domain.refusals import Refusal, RefusalAction, RefusalStatus
+from service.domain.rules import RuleSettings
+
+EventSink = Callable[[list[SyncEvent]], None]
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    rules: RuleSettings = RuleSettings()
+    blocking: BlockingMode = BlockingMode.QUEUE
+    chunk_size: int = 100  # changes decided and committed per transaction
+
+
+@dataclass(frozen=True)
+class PushResult:
+    sync_id: str
+    server_time: datetime
+    outcomes: list[Outcome]
+
+
+@dataclass(frozen=True)
+class ResolveResult:
+    conflict: Conflict
+    record: Record | None
+    refusal: Refusal | None = None  # an OVERWRITE the rules refuse (the conflict stays open)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    status: ChangeStatus
+    record: Record | None
+    conflict: Conflict | None = None
+    refusal: Refusal | None = None
+
+
+class NotFound(LookupError):
+    pass
+
+
+class InvalidRequest(ValueError):
+    pass
+
+
+class SyncService:
+    def __init__(
+        self,
+        repository: SyncRepository,
+        settings: SyncSettings,
+        *,
+        documents: DocumentCache | None = None,
+        publish: EventSink = lambda events: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._repository = repository
+        self._settings = settings
+        self.documents = documents or DocumentCache()
+        self._publish = publish
+        self._clock = clock
+
+    # -- push ---------------------------------------------------------------
+
+    async def push(
+        self,
+        changes: list[Change],
+        *,
+        device_id: str,
+        rep_id: str,
+        app_version: str | None = None,
+        queue_depth: int | None = None,
+    ) -> PushResult:
+        received_at = self._clock()
+        sync = SyncInfo(str(uuid.uuid4()), device_id, rep_id, app_version, received_at, queue_depth)
+        actor = Actor(writer=device_id, rep_id=rep_id, device_id=device_id)
+        outcomes: list[Outcome] = []
+        size = self._settings.chunk_size
+        for start in range(0, max(len(changes), 1), size):
+            outcomes += await self._push_chunk(changes[start : start + size], sync, actor)
+        return PushResult(sync.sync_id, self._clock(), outcomes)
+
+    async def _push_chunk(self, changes: list[Change], sync: SyncInfo, actor: Actor) -> list[Outcome]:
+        async def work(tx: object) -> tuple[PushPlan, Committed, WorkingDocuments]:
+            documents = WorkingDocuments(self.documents)
+            snapshot = await self._repository.load_push_snapshot(sync.device_id, changes, tx)
+            context = PushContext(
+                sync_id=sync.sync_id,
+                actor=actor,
+                now=self._clock(),
+                settings=self._settings.rules,
+                blocking=self._settings.blocking,
+                documents=documents,
+                new_id=lambda: str(uuid.uuid4()),
+            )
+            plan = plan_push(changes, snapshot, context)
+            plan.events.append(_session_event(PUSH, sync, context.now, Counter(o.status.value for o in plan.outcomes)))
+            return plan, await self._repository.commit(plan, sync, tx), documents
+
+        plan, committed, documents = await self._repository.in_transaction(work)
+        documents.commit(committed.records)
+        self._publish(committed.events)
+        return [_with_stored_record(outcome, committed) for outcome in plan.outcomes]
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def report_status(
+        self, *, device_id: str, rep_id: str, queue_depth: int, app_version: str | None
+    ) -> Any:
+        """A device reports its queue without pushing; returns the device as stored."""
+        now = self._clock()
+        sync = SyncInfo(str(uuid.uuid4()), device_id, rep_id, app_version, now, queue_depth, is_push=False)
+
+        async def work(tx: object) -> Committed:
+            plan = PushPlan()
+            plan.events.append(_session_event(STATUS_REPORTED, sync, now, Counter()))
+            return await self._repository.commit(plan, sync, tx)
+
+        committed = await self._repository.in_transaction(work)
+        self._publish(committed.events)
+        return committed.device
+
+    # -- pull ---------------------------------------------------------------
+
+    async def pull(self, rep_id: str, since: str | None, limit: int) -> tuple[PullPage, str]:
+        """A page of the rep's scope after the cursor, and the cursor to continue from."""
+        if since is None:
+            after, watermark = 0, await self._repository.current_seq()
+        else:
+            after, watermark = decode_cursor(since)
+        page = await self._repository.pull_page(rep_id, after, watermark, limit)
+        still_initial = watermark if watermark is not None and page.last_seq < watermark else None
+        return page, encode_cursor(page.last_seq, still_initial)
+
+    # -- conflicts ----------------------------------------------------------
+
+    async def resolve_conflict(
+        self, conflict_id: str, resolution: Resolution, *, resolver: str, may_resolve: Callable[[Conflict], bool]
+    ) -> ResolveResult:
+        async def work(tx: object) -> tuple[ResolveResult, Committed | None, WorkingDocuments]:
+            documents = WorkingDocuments(self.documents)
+            conflict = await self._repository.get_conflict(conflict_id, tx)
+            if conflict is None or not may_resolve(conflict):
+                raise NotFound(f"no conflict {conflict_id}")
+            if conflict.status is not ConflictStatus.OPEN:
+                records = await self._repository.load_records([(conflict.record_type, conflict.record_id)], tx)
+                return ResolveResult(conflict, records.get((conflict.record_type, conflict.record_id))), None, documents
+            now = self._clock()
+            plan = PushPlan()
+            key = (conflict.record_type, conflict.record_id)
+            if resolution is Resolution.DISCARD:
+                records = await self._repository.load_records([key], tx)
+                resolved = dataclasses.replace(conflict, status=ConflictStatus.DISCARDED, resolved_at=now)
+                plan.conflicts.append(resolved)
+                plan.events.append(_conflict_event(CONFLICT_DISCARDED, resolved, resolver, now, records.get(key)))
+                return ResolveResult(resolved, records.get(key)), await self._repository.commit(plan, None, tx), documents
+            change = _change_from_conflict(conflict)
+            records = await self._repository.load_records([key, *change.references()], tx)
+            current = records.get(key)
+            change = dataclasses.replace(change, base_version=current.version if current else None)
+            actor = Actor(writer=conflict.device_id, rep_id=conflict.rep_id, device_id=conflict.device_id)
+            decision = decide_change(change, records, actor, self._settings.rules, documents, now)
+            if decision.status is ChangeStatus.REFUSED:
+                assert decision.verdict is not None
+                refusal = _unsaved_refusal(decision, conflict.rep_id, now)
+                return ResolveResult(conflict, current, refusal), None, documents
+            resolved = dataclasses.replace(conflict, status=ConflictStatus.OVERWRITTEN, resolved_at=now)
+            plan.conflicts.append(resolved)
+            if decision.written and decision.record is not None:
+                plan.writes[key] = RecordWrite(decision.record, current.version if current else None)
+            plan.events.append(
+                _conflict_event(CONFLICT_OVERWRITTEN, resolved, resolver, now, decision.record, current)
+            )
+            committed = await self._repository.commit(plan, None, tx)
+            return ResolveResult(resolved, committed.records.get(key, current)), committed, documents
+
+        result, committed, documents = await self._repository.in_transaction(work)
+        if committed is not None:
+            documents.commit(committed.records)
+            self._publish(committed.events)
+        return result
+
+    # -- web writes -----------------------------------------------------------
+
+    async def write_record(
+        self,
+        record_type: RecordType,
+        record_id: str,
+        fields: dict[str, object] | None,
+        base_version: int | None,
+        *,
+        user_id: str,
+        delete: bool = False,
+    ) -> WriteResult:
+        """A manager's edit: SHARED fields merge as a server patch, OWNED under optimistic concurrency."""
+        now = self._clock()
+        change = Change(
+            offline_id=f"web:{uuid.uuid4()}",
+            record_type=record_type,
+            record_id=record_id,
+            operation=Operation.DELETE if delete else Operation.UPSERT,
+            captured_at=now,
+            base_version=base_version,
+            fields=dict(fields) if fields is not None else None,
+        )
+        actor = Actor(writer=f"user:{user_id}")
+
+        async def work(tx: object) -> tuple[WriteResult, Committed | None, WorkingDocuments]:
+            documents = WorkingDocuments(self.documents)
+            records = await self._repository.load_records([change.key, *change.references()], tx)
+            current = records.get(change.key)
+            decision = decide_change(change, records, actor, self._settings.rules, documents, now)
+            match decision.status:
+                case ChangeStatus.REFUSED:
+                    refusal = _unsaved_refusal(decision, None, now)
+                    return WriteResult(ChangeStatus.REFUSED, current, refusal=refusal), None, documents
+                case ChangeStatus.CONFLICT:
+                    conflict = _web_conflict(change, current, user_id, now)
+                    return WriteResult(ChangeStatus.CONFLICT, current, conflict=conflict), None, documents
+                case ChangeStatus.UNCHANGED:
+                    return WriteResult(ChangeStatus.UNCHANGED, current), None, documents
+            assert decision.record is not None
+            plan = PushPlan()
+            plan.writes[change.key] = RecordWrite(decision.record, current.version if current else None)
+            plan.events.append(
+                SyncEvent(
+                    action=RECORD_WRITTEN,
+                    at=now,
+                    actor_id=actor.writer,
+                    record_type=record_type,
+                    record_id=record_id,
+                    version_before=current.version if current else None,
+                    version_after=decision.record.version,
+                    utc_offset_minutes=0,
+                    detail={"status": decision.status.value},
+                )
+            )
+            committed = await self._repository.commit(plan, None, tx)
+            return WriteResult(decision.status, committed.records[change.key]), committed, documents
+
+        result, committed, documents = await self._repository.in_transaction(work)
+        if committed is not None:
+            documents.commit(committed.records)
+            self._publish(committed.events)
+        return result
+
+    # -- refusals -------------------------------------------------------------
+
+    async def close_refusal(
+        self, refusal_id: str, *, acknowledge: bool, actor_id: str, may_close: Callable[[Refusal], bool], note: str | None = None
+    ) -> Refusal:
+        """A rep acknowledges an ACKNOWLEDGE refusal; a manager dismisses any open one."""
+
+        async def work(tx: object) -> tuple[Refusal, Committed | None]:
+            refusal = await self._repository.get_refusal(refusal_id, tx)
+            if refusal is None or not may_close(refusal):
+                raise NotFound(f"no refusal {refusal_id}")
+            if refusal.status is not RefusalStatus.OPEN:
+                return refusal, None
+            if acknowledge and refusal.action is not RefusalAction.ACKNOWLEDGE:
+                raise InvalidRequest(
+                    f"refusal {refusal_id} asks to fix data ({refusal.code}); fix the data, or a manager dismisses it"
+                )
+            now = self._clock()
+            closed = dataclasses.replace(
+                refusal,
+                status=RefusalStatus.ACKNOWLEDGED if acknowledge else RefusalStatus.DISMISSED,
+                resolved_at=now,
+                note=note,
+            )
+            plan = PushPlan()
+            plan.refusals[closed.id] = closed
+            plan.events.append(
+                SyncEvent(
+                    action=REFUSAL_ACKNOWLEDGED if acknowledge else REFUSAL_DISMISSED,
+                    at=now,
+                    device_id=refusal.device_id,
+                    rep_id=refusal.rep_id,
+                    actor_id=actor_id,
+                    offline_id=refusal.offline_id,
+                    record_type=refusal.record_type,
+                    record_id=refusal.record_id,
+                    detail={"refusalId": refusal.id, "code": refusal.code, **({"note": note} if note else {})},
+                )
+            )
+            return closed, await self._repository.commit(plan, None, tx)
+
+        refusal, committed = await self._repository.in_transaction(work)
+        if committed is not None:
+            self._publish(committed.events)
+        return refusal
+
+
+def _session_event(action: str, sync: SyncInfo, now: datetime, counts: Counter[str]) -> SyncEvent:
+    return SyncEvent(
+        action=action,
+        at=now,
+        sync_id=sync.sync_id,
+        device_id=sync.device_id,
+        rep_id=sync.rep_id,
+        actor_id=sync.device_id,
+        detail={"counts": dict(counts), "queueDepth": sync.queue_depth, "appVersion": sync.app_version},
+    )
+
+
+def _with_stored_record(outcome: Outcome, committed: Committed) -> Outcome:
+    """Outcomes carry the records as stored (with their sequence numbers)."""
+    if outcome.record is not None and outcome.record.key in committed.records:
+        stored = committed.records[outcome.record.key]
+        if stored.version == outcome.record.version:
+            return dataclasses.replace(outcome, record=stored)
+    return outcome
+
+
+def _change_from_conflict(conflict: Conflict) -> Change:
+    return Change(
+        offline_id=conflict.offline_id,
+        record_type=conflict.record_type,
+        record_id=conflict.record_id,
+        operation=Operation.DELETE if conflict.device_deletes else Operation.UPSERT,
+        captured_at=conflict.captured_at or conflict.created_at,
+        base_version=conflict.server_version,
+        fields=conflict.device_fields,
+    )
+
+
+def _conflict_event(
+    action: str, conflict: Conflict, resolver: str, now: datetime, after: Record | None, before: Record | None = None
+) -> SyncEvent:
+    return SyncEvent(
+        action=action,
+        at=now,
+        device_id=conflict.device_id,
+        rep_id=conflict.rep_id,
+        actor_id=resolver,
+        offline_id=conflict.offline_id,
+        record_type=conflict.record_type,
+        record_id=conflict.record_id,
+        version_before=(before or after).version if (before or after) else None,
+        version_after=after.version if after else None,
+        detail={"conflictId": conflict.id},
+    )
+
+
+def _unsaved_refusal(decision: Decision, rep_id: str | None, now: datetime) -> Refusal:
+    from service.domain.refusals import RefusalKind
+
+    verdict = decision.verdict
+    assert verdict is not None
+    return Refusal(
+        id="",
+        kind=RefusalKind.RECORD,
+        code=verdict.code,
+        reason=verdict.reason,
+        action=verdict.action,
+        status=RefusalStatus.OPEN,
+        created_at=now,
+        field=verdict.field,
+        related=verdict.related,
+        rep_id=rep_id,
+    )
+
+
+def _web_conflict(change: Change, current: Record | None, user_id: str, now: datetime) -> Conflict:
+    server_fields = current.fields if current and not current.deleted else None
+    return Conflict(
+        id="",
+        record_type=change.record_type,
+        record_id=change.record_id,
+        device_id="",
+        rep_id=(current.owner if current else None) or "",
+        offline_id=change.offline_id,
+        base_version=change.base_version,
+        server_version=current.version if current else 0,
+        device_fields=change.fields,
+        server_fields=server_fields,
+        changed_fields=changed_fields(change.fields, server_fields),
+        status=ConflictStatus.OPEN,
+        created_at=now,
+    )
+
+
+def encode_cursor(seq: int, watermark: int | None) -> str:
+    payload = {"s": seq} if watermark is None else {"s": seq, "w": watermark}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int | None]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        seq, watermark = payload["s"], payload.get("w")
+        if not isinstance(seq, int) or seq < 0 or not (watermark is None or isinstance(watermark, int)):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        raise InvalidRequest("the pull cursor is not one this server gave out") from None
+    return seq, watermark

@@ -1,0 +1,1 @@
+"""Publish/subscribe of sync events inside a process and across instances."""

@@ -1,0 +1,31 @@
+"""The services a request can reach, built once by the app factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from service.auth.access import AccessService
+
+if TYPE_CHECKING:
+    from service.api.subscriptions import RefusalSnapshots
+from service.domain.sync_service import SyncService
+from service.events.hub import EventHub
+from service.store.health import HealthService
+from service.metrics import Metrics
+from service.settings import Settings
+from service.store.database import Store
+from service.store.sync_repository import MongoSyncRepository
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    sync_repository: MongoSyncRepository
+    sync: SyncService
+    access: AccessService
+    health: HealthService
+    events: EventHub
+    metrics: Metrics
+    refusal_snapshots: RefusalSnapshots

@@ -1,0 +1,62 @@
+"""Settings, built once from flags and ``FIELDSYNC_*`` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    memory: bool = False  # embedded store only: keep nothing
+    data_dir: Path = Path("data")
+    mongodb_uri: str | None = None  # unset: start the embedded store
+    database: str = "fieldsync"
+    admin_token: str | None = None  # bootstrap: an ADMIN holding this token exists
+    blocking: str = "queue"  # "queue" or "record": what a FIX_DATA refusal blocks
+    default_geofence_radius_m: float = 200.0
+    token_ttl_days: float = 0  # 0: tokens do not expire
+    stale_after_hours: float = 24
+    backlog_after_hours: float = 24
+    retention_days: int = 90
+    max_changes_per_push: int = 500
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_crdt_update_bytes: int = 256 * 1024
+    max_record_bytes: int = 256 * 1024
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    introspection: bool = True
+    graphiql: bool = True
+    document_cache_size: int = 2048
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Environment first, then explicit overrides (flags) on top; unknown names are ignored."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(f"FIELDSYNC_{field.name.upper()}")
+            if field.name == "mongodb_uri":
+                raw = environ.get("MONGODB_URI", raw)
+            if raw is not None and raw != "":
+                values[field.name] = _parse(raw, field.type)
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def _parse(raw: str, kind: Any) -> Any:
+    kind = str(kind)
+    if kind.startswith("bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind.startswith("int"):
+        return int(raw)
+    if kind.startswith("float"):
+        return float(raw)
+    if kind.startswith("Path"):
+        return Path(raw)
+    return raw

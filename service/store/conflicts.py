@@ -1,0 +1,94 @@
+"""The ``conflicts`` collection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, ReplaceOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from service.domain.conflicts import Conflict, ConflictStatus
+from service.domain.record_types import RecordType
+from service.store.database import Store
+
+COLLECTION = "conflicts"
+INDEXES = [
+    IndexModel([("deviceId", ASCENDING), ("status", ASCENDING)], name="device_status"),
+    IndexModel([("repId", ASCENDING), ("status", ASCENDING), ("createdAt", ASCENDING)], name="rep_status"),
+    IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="status_created"),
+]
+
+
+def to_document(conflict: Conflict) -> dict[str, Any]:
+    return {
+        "_id": conflict.id,
+        "recordType": conflict.record_type.value,
+        "recordId": conflict.record_id,
+        "deviceId": conflict.device_id,
+        "repId": conflict.rep_id,
+        "offlineId": conflict.offline_id,
+        "baseVersion": conflict.base_version,
+        "serverVersion": conflict.server_version,
+        "deviceFields": conflict.device_fields,
+        "serverFields": conflict.server_fields,
+        "changedFields": conflict.changed_fields,
+        "status": conflict.status.value,
+        "createdAt": conflict.created_at,
+        "resolvedAt": conflict.resolved_at,
+        "deviceDeletes": conflict.device_deletes,
+        "capturedAt": conflict.captured_at,
+    }
+
+
+def from_document(document: dict[str, Any]) -> Conflict:
+    return Conflict(
+        id=document["_id"],
+        record_type=RecordType(document["recordType"]),
+        record_id=document["recordId"],
+        device_id=document["deviceId"],
+        rep_id=document["repId"],
+        offline_id=document["offlineId"],
+        base_version=document.get("baseVersion"),
+        server_version=document["serverVersion"],
+        device_fields=document.get("deviceFields"),
+        server_fields=document.get("serverFields"),
+        changed_fields=document.get("changedFields", []),
+        status=ConflictStatus(document["status"]),
+        created_at=document["createdAt"],
+        resolved_at=document.get("resolvedAt"),
+        device_deletes=document.get("deviceDeletes", False),
+        captured_at=document.get("capturedAt"),
+    )
+
+
+async def load_for_push(
+    store: Store, device_id: str, ids: Iterable[str], session: AsyncClientSession | None = None
+) -> dict[str, Conflict]:
+    """This device's open conflicts and the conflicts with the given ids."""
+    query = {"$or": [{"deviceId": device_id, "status": ConflictStatus.OPEN.value}, {"_id": {"$in": sorted(set(ids))}}]}
+    cursor = store.db[COLLECTION].find(query, session=session)
+    return {conflict.id: conflict for conflict in map(from_document, await cursor.to_list())}
+
+
+async def get(store: Store, conflict_id: str, session: AsyncClientSession | None = None) -> Conflict | None:
+    document = await store.db[COLLECTION].find_one({"_id": conflict_id}, session=session)
+    return from_document(document) if document else None
+
+
+async def save(store: Store, conflicts: list[Conflict], session: AsyncClientSession) -> None:
+    if conflicts:
+        operations = [ReplaceOne({"_id": c.id}, to_document(c), upsert=True) for c in conflicts]
+        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+
+
+async def find(
+    store: Store, *, rep_id: str | None, status: ConflictStatus | None, limit: int
+) -> list[Conflict]:
+    query: dict[str, Any] = {}
+    if rep_id is not None:
+        query["repId"] = rep_id
+    if status is not None:
+        query["status"] = status.value
+    cursor = store.db[COLLECTION].find(query).sort("createdAt", ASCENDING).limit(limit)
+    return [from_document(document) for document in await cursor.to_list()]

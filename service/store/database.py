@@ -1,0 +1,40 @@
+"""The MongoDB client, the database handle, and index creation at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+
+@dataclass
+class Store:
+    client: AsyncMongoClient
+    db: AsyncDatabase
+    serialize_transactions: bool  # the embedded store runs one transaction at a time
+
+    async def ping(self) -> bool:
+        try:
+            await self.db.command("ping")
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def connect(uri: str, database: str, *, embedded: bool, event_listeners: Iterable[object] = ()) -> Store:
+    client: AsyncMongoClient = AsyncMongoClient(
+        uri, tz_aware=True, event_listeners=list(event_listeners), serverSelectionTimeoutMS=10_000
+    )
+    return Store(client=client, db=client[database], serialize_transactions=embedded)
+
+
+async def ensure_indexes(store: Store, declared: dict[str, list[IndexModel]]) -> None:
+    """Create every declared index (idempotent); never drops one."""
+    for collection, indexes in declared.items():
+        if indexes:
+            await store.db[collection].create_indexes(indexes)

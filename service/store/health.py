@@ -1,0 +1,124 @@
+"""Sync Health queries: devices, open refusals and conflicts, per rep."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from service.auth.roles import Role
+from service.domain.conflicts import ConflictStatus
+from service.domain.health import HealthStatus, HealthThresholds, device_health, worst
+from service.domain.refusals import Refusal, RefusalKind, RefusalStatus
+from service.store import conflicts, identity, refusals
+from service.store.database import Store
+from service.store.identity import Device, User
+
+
+@dataclass(frozen=True)
+class DeviceHealth:
+    device: Device
+    status: HealthStatus
+    open_refusals: int
+    open_conflicts: int
+
+
+@dataclass(frozen=True)
+class RepHealth:
+    rep: User
+    status: HealthStatus
+    devices: list[DeviceHealth]
+    open_refusals: list[Refusal]  # record refusals, oldest first
+    push_refusals: list[Refusal]  # open push refusals, newest first
+    open_conflicts: int
+    last_sync_at: datetime | None
+
+
+class HealthService:
+    def __init__(
+        self,
+        store: Store,
+        thresholds: HealthThresholds,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._thresholds = thresholds
+        self._clock = clock
+
+    async def device_status(self, device_id: str) -> HealthStatus:
+        device = await identity.get_device(self._store, device_id)
+        if device is None:
+            return HealthStatus.HEALTHY
+        open_refusals = await self._store.db[refusals.COLLECTION].count_documents(
+            {"deviceId": device_id, "status": RefusalStatus.OPEN.value, "kind": RefusalKind.RECORD.value}
+        )
+        open_conflicts = await self._store.db[conflicts.COLLECTION].count_documents(
+            {"deviceId": device_id, "status": ConflictStatus.OPEN.value}
+        )
+        return self._device(device, open_refusals, open_conflicts).status
+
+    def _device(self, device: Device, open_refusals: int, open_conflicts: int) -> DeviceHealth:
+        status = device_health(
+            last_sync_at=device.last_sync_at,
+            queue_growing_since=device.queue_growing_since,
+            registered_at=device.registered_at,
+            open_problems=open_refusals + open_conflicts,
+            now=self._clock(),
+            thresholds=self._thresholds,
+        )
+        return DeviceHealth(device, status, open_refusals, open_conflicts)
+
+    async def sync_health(self, rep_id: str | None = None) -> list[RepHealth]:
+        """Per rep (one rep, or every rep), worst first."""
+        reps = [u for u in await identity.list_users(self._store, Role.REP) if rep_id in (None, u.id)]
+        if not reps:
+            return []
+        rep_ids = [rep.id for rep in reps]
+        devices = [
+            d for d in await identity.list_devices(self._store) if d.user_id in rep_ids and d.revoked_at is None
+        ]
+        open_query = {"repId": {"$in": rep_ids}, "status": RefusalStatus.OPEN.value}
+        open_refusals = [
+            refusals.from_document(d)
+            for d in await self._store.db[refusals.COLLECTION].find(open_query).sort("createdAt", 1).to_list()
+        ]
+        open_conflicts = [
+            conflicts.from_document(d)
+            for d in await self._store.db[conflicts.COLLECTION]
+            .find({"repId": {"$in": rep_ids}, "status": ConflictStatus.OPEN.value})
+            .to_list()
+        ]
+        refusals_by_device = Counter(r.device_id for r in open_refusals if r.kind is RefusalKind.RECORD)
+        conflicts_by_device = Counter(c.device_id for c in open_conflicts)
+        result = []
+        for rep in reps:
+            rep_devices = [
+                self._device(d, refusals_by_device[d.id], conflicts_by_device[d.id])
+                for d in devices
+                if d.user_id == rep.id
+            ]
+            mine = [r for r in open_refusals if r.rep_id == rep.id]
+            record_refusals = [r for r in mine if r.kind is RefusalKind.RECORD]
+            push_refusals = sorted((r for r in mine if r.kind is RefusalKind.PUSH), key=lambda r: r.created_at, reverse=True)
+            statuses = [d.status for d in rep_devices]
+            if record_refusals or push_refusals:
+                statuses.append(HealthStatus.NEEDS_ATTENTION)
+            syncs = [d.device.last_sync_at for d in rep_devices if d.device.last_sync_at]
+            result.append(
+                RepHealth(
+                    rep=rep,
+                    status=worst(statuses),
+                    devices=rep_devices,
+                    open_refusals=record_refusals,
+                    push_refusals=push_refusals,
+                    open_conflicts=sum(1 for c in open_conflicts if c.rep_id == rep.id),
+                    last_sync_at=max(syncs, default=None),
+                )
+            )
+        return sorted(result, key=lambda h: (SEVERITY_ORDER[h.status], h.rep.name))
+
+
+SEVERITY_ORDER = {status: index for index, status in enumerate(
+    [HealthStatus.NEEDS_ATTENTION, HealthStatus.BACKLOGGED, HealthStatus.STALE, HealthStatus.HEALTHY]
+)}

@@ -1,0 +1,114 @@
+"""The ``history`` collection (one document per sync event, ``_id`` = its sequence
+number) and ``syncs`` (one per push)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from service.domain.history import SyncEvent
+from service.domain.record_types import RecordType
+from service.store.database import Store
+
+COLLECTION = "history"
+SYNCS = "syncs"
+
+
+def indexes(retention_days: int) -> dict[str, list[IndexModel]]:
+    return {
+        COLLECTION: [
+            IndexModel([("at", ASCENDING)], name="retention", expireAfterSeconds=retention_days * 86_400),
+            IndexModel([("repId", ASCENDING), ("_id", ASCENDING)], name="rep"),
+            IndexModel([("deviceId", ASCENDING), ("_id", ASCENDING)], name="device"),
+            IndexModel([("recordType", ASCENDING), ("recordId", ASCENDING), ("_id", ASCENDING)], name="record"),
+            IndexModel([("action", ASCENDING), ("_id", ASCENDING)], name="action"),
+            IndexModel([("syncId", ASCENDING)], name="sync"),
+        ],
+        SYNCS: [
+            IndexModel([("receivedAt", ASCENDING)], name="retention", expireAfterSeconds=retention_days * 86_400),
+            IndexModel([("repId", ASCENDING), ("receivedAt", ASCENDING)], name="rep_received"),
+        ],
+    }
+
+
+def to_document(event: SyncEvent, seq: int) -> dict[str, Any]:
+    return {
+        "_id": seq,
+        "action": event.action,
+        "at": event.at,
+        "syncId": event.sync_id,
+        "deviceId": event.device_id,
+        "repId": event.rep_id,
+        "actorId": event.actor_id,
+        "offlineId": event.offline_id,
+        "recordType": event.record_type.value if event.record_type else None,
+        "recordId": event.record_id,
+        "attempt": event.attempt,
+        "versionBefore": event.version_before,
+        "versionAfter": event.version_after,
+        "utcOffsetMinutes": event.utc_offset_minutes,
+        "detail": event.detail,
+    }
+
+
+def from_document(document: dict[str, Any]) -> SyncEvent:
+    return SyncEvent(
+        id=document["_id"],
+        action=document["action"],
+        at=document["at"],
+        sync_id=document.get("syncId"),
+        device_id=document.get("deviceId"),
+        rep_id=document.get("repId"),
+        actor_id=document.get("actorId"),
+        offline_id=document.get("offlineId"),
+        record_type=RecordType(document["recordType"]) if document.get("recordType") else None,
+        record_id=document.get("recordId"),
+        attempt=document.get("attempt"),
+        version_before=document.get("versionBefore"),
+        version_after=document.get("versionAfter"),
+        utc_offset_minutes=document.get("utcOffsetMinutes"),
+        detail=document.get("detail") or {},
+    )
+
+
+async def append(
+    store: Store, events: list[SyncEvent], seqs: range, session: AsyncClientSession
+) -> list[SyncEvent]:
+    """Store events under their sequence numbers; returns them with ids."""
+    documents = [to_document(event, seq) for event, seq in zip(events, seqs, strict=True)]
+    if documents:
+        await store.db[COLLECTION].insert_many(documents, ordered=True, session=session)
+    return [from_document(document) for document in documents]
+
+
+async def record_sync(
+    store: Store,
+    *,
+    sync_id: str,
+    device_id: str | None,
+    rep_id: str | None,
+    app_version: str | None,
+    received_at: datetime,
+    finished_at: datetime,
+    counts: dict[str, int],
+    session: AsyncClientSession,
+) -> None:
+    """Count a chunk of a push into its sync session (created by the first chunk)."""
+    await store.db[SYNCS].update_one(
+        {"_id": sync_id},
+        {
+            "$setOnInsert": {
+                "deviceId": device_id,
+                "repId": rep_id,
+                "appVersion": app_version,
+                "receivedAt": received_at,
+            },
+            "$set": {"finishedAt": finished_at},
+            "$inc": {f"counts.{action}": count for action, count in counts.items()},
+        },
+        upsert=True,
+        session=session,
+    )

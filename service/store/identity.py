@@ -1,0 +1,214 @@
+"""The ``users``, ``tokens`` and ``devices`` collections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from service.auth.roles import Role
+from service.store.database import Store
+
+USERS, TOKENS, DEVICES = "users", "tokens", "devices"
+INDEXES = {
+    USERS: [],
+    TOKENS: [
+        IndexModel([("tokenId", ASCENDING)], name="token_id", unique=True),
+        IndexModel([("userId", ASCENDING)], name="user"),
+        IndexModel([("deviceId", ASCENDING)], name="device"),
+    ],
+    DEVICES: [IndexModel([("userId", ASCENDING)], name="user")],
+}
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    role: Role
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Token:
+    id: str
+    user_id: str
+    hash: str
+    created_at: datetime
+    device_id: str | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    user_id: str
+    name: str
+    platform: str
+    app_version: str | None
+    registered_at: datetime
+    last_sync_at: datetime | None = None
+    queue_depth: int | None = None
+    queue_growing_since: datetime | None = None  # when the reported queue stopped going down
+    revoked_at: datetime | None = None
+
+
+def _user(document: dict[str, Any]) -> User:
+    return User(document["_id"], document["name"], Role(document["role"]), document.get("active", True))
+
+
+def _token(document: dict[str, Any]) -> Token:
+    return Token(
+        id=document["tokenId"],
+        user_id=document["userId"],
+        hash=document["_id"],
+        created_at=document["createdAt"],
+        device_id=document.get("deviceId"),
+        expires_at=document.get("expiresAt"),
+        revoked_at=document.get("revokedAt"),
+    )
+
+
+def _device(document: dict[str, Any]) -> Device:
+    return Device(
+        id=document["_id"],
+        user_id=document["userId"],
+        name=document["name"],
+        platform=document["platform"],
+        app_version=document.get("appVersion"),
+        registered_at=document["registeredAt"],
+        last_sync_at=document.get("lastSyncAt"),
+        queue_depth=document.get("queueDepth"),
+        queue_growing_since=document.get("queueGrowingSince"),
+        revoked_at=document.get("revokedAt"),
+    )
+
+
+async def insert_user(store: Store, user: User, session: AsyncClientSession | None = None) -> None:
+    document = {"_id": user.id, "name": user.name, "role": user.role.value, "active": user.active}
+    await store.db[USERS].insert_one(document, session=session)
+
+
+async def get_user(store: Store, user_id: str) -> User | None:
+    document = await store.db[USERS].find_one({"_id": user_id})
+    return _user(document) if document else None
+
+
+async def get_users(store: Store, user_ids: list[str]) -> dict[str, User]:
+    cursor = store.db[USERS].find({"_id": {"$in": sorted(set(user_ids))}})
+    return {user.id: user for user in map(_user, await cursor.to_list())}
+
+
+async def list_users(store: Store, role: Role | None = None) -> list[User]:
+    query = {"role": role.value} if role else {}
+    return [_user(d) for d in await store.db[USERS].find(query).sort("_id", ASCENDING).to_list()]
+
+
+async def insert_token(store: Store, token: Token, session: AsyncClientSession | None = None) -> None:
+    document = {
+        "_id": token.hash,
+        "tokenId": token.id,
+        "userId": token.user_id,
+        "deviceId": token.device_id,
+        "createdAt": token.created_at,
+        "expiresAt": token.expires_at,
+        "revokedAt": token.revoked_at,
+    }
+    await store.db[TOKENS].insert_one(document, session=session)
+
+
+async def find_token(store: Store, hash_: str) -> Token | None:
+    document = await store.db[TOKENS].find_one({"_id": hash_})
+    return _token(document) if document else None
+
+
+async def get_token(store: Store, token_id: str) -> Token | None:
+    document = await store.db[TOKENS].find_one({"tokenId": token_id})
+    return _token(document) if document else None
+
+
+async def revoke_tokens(store: Store, query: dict[str, Any], at: datetime) -> int:
+    result = await store.db[TOKENS].update_many({**query, "revokedAt": None}, {"$set": {"revokedAt": at}})
+    return result.modified_count
+
+
+async def insert_device(store: Store, device: Device, session: AsyncClientSession | None = None) -> None:
+    document = {
+        "_id": device.id,
+        "userId": device.user_id,
+        "name": device.name,
+        "platform": device.platform,
+        "appVersion": device.app_version,
+        "registeredAt": device.registered_at,
+        "lastSyncAt": None,
+        "queueDepth": None,
+        "queueGrowingSince": None,
+        "revokedAt": None,
+    }
+    await store.db[DEVICES].insert_one(document, session=session)
+
+
+async def get_device(store: Store, device_id: str) -> Device | None:
+    document = await store.db[DEVICES].find_one({"_id": device_id})
+    return _device(document) if document else None
+
+
+async def list_devices(store: Store, user_id: str | None = None) -> list[Device]:
+    query = {"userId": user_id} if user_id else {}
+    return [_device(d) for d in await store.db[DEVICES].find(query).sort("_id", ASCENDING).to_list()]
+
+
+async def revoke_device(store: Store, device_id: str, at: datetime) -> Device | None:
+    document = await store.db[DEVICES].find_one_and_update(
+        {"_id": device_id}, {"$set": {"revokedAt": at}}, return_document=ReturnDocument.AFTER
+    )
+    return _device(document) if document else None
+
+
+async def record_sync(
+    store: Store,
+    device_id: str,
+    *,
+    at: datetime,
+    queue_depth: int | None,
+    app_version: str | None,
+    session: AsyncClientSession | None = None,
+) -> Device | None:
+    """A device synced or reported its status: last sync, queue depth, app version.
+
+    ``queueGrowingSince`` marks when the reported queue stopped going down; it
+    clears as soon as the queue shrinks or empties.
+    """
+    updates: dict[str, Any] = {"lastSyncAt": at}
+    if app_version:
+        updates["appVersion"] = app_version
+    pipeline: list[dict[str, Any]] = [{"$set": updates}]
+    if queue_depth is not None:
+        pipeline = [
+            {
+                "$set": {
+                    **updates,
+                    "queueGrowingSince": {
+                        "$cond": [
+                            {"$or": [{"$eq": [queue_depth, 0]}, {"$lt": [queue_depth, {"$ifNull": ["$queueDepth", 0]}]}]},
+                            None,
+                            {"$ifNull": ["$queueGrowingSince", at]},
+                        ]
+                    },
+                    "queueDepth": queue_depth,
+                }
+            }
+        ]
+    document = await store.db[DEVICES].find_one_and_update(
+        {"_id": device_id}, pipeline, return_document=ReturnDocument.AFTER, session=session
+    )
+    return _device(document) if document else None
+
+
+async def get_devices(store: Store, device_ids: list[str]) -> dict[str, Device]:
+    cursor = store.db[DEVICES].find({"_id": {"$in": sorted(set(device_ids))}})
+    return {device.id: device for device in map(_device, await cursor.to_list())}

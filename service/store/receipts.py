@@ -1,0 +1,67 @@
+"""The ``receipts`` collection: one per (deviceId, offlineId) that ever arrived."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pymongo import ReplaceOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from service.domain.outcomes import ChangeStatus
+from service.domain.receipts import Receipt
+from service.domain.record_types import RecordType
+from service.store.database import Store
+
+COLLECTION = "receipts"
+INDEXES: list = []  # looked up by _id only
+
+
+def receipt_id(device_id: str, offline_id: str) -> str:
+    return f"{device_id}:{offline_id}"
+
+
+def to_document(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "_id": receipt_id(receipt.device_id, receipt.offline_id),
+        "deviceId": receipt.device_id,
+        "offlineId": receipt.offline_id,
+        "status": receipt.status.value,
+        "attempts": receipt.attempts,
+        "at": receipt.at,
+        "recordType": receipt.record_type.value if receipt.record_type else None,
+        "recordId": receipt.record_id,
+        "version": receipt.version,
+        "conflictId": receipt.conflict_id,
+    }
+
+
+def from_document(document: dict[str, Any]) -> Receipt:
+    return Receipt(
+        device_id=document["deviceId"],
+        offline_id=document["offlineId"],
+        status=ChangeStatus(document["status"]),
+        attempts=document["attempts"],
+        at=document["at"],
+        record_type=RecordType(document["recordType"]) if document.get("recordType") else None,
+        record_id=document.get("recordId"),
+        version=document.get("version"),
+        conflict_id=document.get("conflictId"),
+    )
+
+
+async def load(
+    store: Store, device_id: str, offline_ids: Iterable[str], session: AsyncClientSession | None = None
+) -> dict[str, Receipt]:
+    ids = sorted({receipt_id(device_id, offline_id) for offline_id in offline_ids})
+    cursor = store.db[COLLECTION].find({"_id": {"$in": ids}}, session=session)
+    return {receipt.offline_id: receipt for receipt in map(from_document, await cursor.to_list())}
+
+
+async def save(store: Store, receipts: list[Receipt], session: AsyncClientSession) -> None:
+    if receipts:
+        operations = [
+            ReplaceOne({"_id": document["_id"]}, document, upsert=True)
+            for document in map(to_document, receipts)
+        ]
+        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)

@@ -1,0 +1,96 @@
+"""The ``records`` collection: one document per record, with its CRDT state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bson import Binary
+from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from service.domain.push_plan import RecordWrite
+from service.domain.record_types import RecordType
+from service.domain.records import Record, RecordKey
+from service.store.database import Store
+from service.store.transactions import ConcurrentWrite
+
+COLLECTION = "records"
+INDEXES = [
+    IndexModel([("seq", ASCENDING)], name="seq"),
+    IndexModel([("owner", ASCENDING), ("seq", ASCENDING)], name="owner_seq"),
+    IndexModel([("type", ASCENDING), ("seq", ASCENDING)], name="type_seq"),
+]
+
+
+def record_id(key: RecordKey) -> str:
+    return f"{key[0].value}:{key[1]}"
+
+
+def to_document(record: Record, seq: int, refs: Iterable[RecordKey] = ()) -> dict[str, Any]:
+    return {
+        "_id": record_id(record.key),
+        "type": record.type.value,
+        "rid": record.id,
+        "version": record.version,
+        "fields": record.fields,
+        "deleted": record.deleted,
+        "owner": record.owner,
+        "crdt": Binary(record.crdt_state) if record.crdt_state is not None else None,
+        "updatedAt": record.updated_at,
+        "updatedBy": record.updated_by,
+        "writerSince": record.writer_since,
+        "seq": seq,
+        "refs": sorted({record_id(ref) for ref in refs}),
+    }
+
+
+def from_document(document: dict[str, Any]) -> Record:
+    crdt = document.get("crdt")
+    return Record(
+        type=RecordType(document["type"]),
+        id=document["rid"],
+        version=document["version"],
+        fields=document["fields"],
+        updated_at=document["updatedAt"],
+        updated_by=document.get("updatedBy"),
+        deleted=document["deleted"],
+        owner=document.get("owner"),
+        crdt_state=bytes(crdt) if crdt is not None else None,
+        writer_since=document.get("writerSince", 1),
+        seq=document["seq"],
+    )
+
+
+async def load(
+    store: Store, keys: Iterable[RecordKey], session: AsyncClientSession | None = None
+) -> dict[RecordKey, Record]:
+    ids = sorted({record_id(key) for key in keys})
+    if not ids:
+        return {}
+    cursor = store.db[COLLECTION].find({"_id": {"$in": ids}}, session=session)
+    return {record.key: record for record in map(from_document, await cursor.to_list())}
+
+
+async def write(
+    store: Store,
+    writes: list[tuple[RecordWrite, int, Iterable[RecordKey]]],
+    session: AsyncClientSession,
+) -> dict[RecordKey, Record]:
+    """Write new versions under optimistic concurrency; returns them with their seq."""
+    if not writes:
+        return {}
+    operations: list[InsertOne | ReplaceOne] = []
+    stored: dict[RecordKey, Record] = {}
+    for write_, seq, refs in writes:
+        document = to_document(write_.record, seq, refs)
+        if write_.expected_version is None:
+            operations.append(InsertOne(document))
+        else:
+            operations.append(ReplaceOne({"_id": document["_id"], "version": write_.expected_version}, document))
+        stored[write_.record.key] = from_document(document)
+    result = await store.db[COLLECTION].bulk_write(operations, ordered=True, session=session)
+    expected_updates = sum(1 for w, _, _ in writes if w.expected_version is not None)
+    if result.matched_count != expected_updates:
+        raise ConcurrentWrite("a record changed while the push was being decided")
+    return stored

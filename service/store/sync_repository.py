@@ -1,0 +1,137 @@
+"""The sync engine's storage, on MongoDB (implements ``service.domain.ports.SyncRepository``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from service.domain.changes import Change
+from service.domain.conflicts import Conflict
+from service.domain.ports import Committed, PullPage, SyncInfo
+from service.domain.push_plan import PushPlan, PushSnapshot
+from service.domain.record_types import RecordType
+from service.domain.records import Record, RecordKey, references_of
+from service.domain.refusals import Refusal, record_refusal_id
+from service.store import conflicts, history, identity, receipts, records, refusals, sequence
+from service.store.database import Store
+from service.store.transactions import UnitOfWork
+
+
+class MongoSyncRepository:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._unit_of_work = UnitOfWork(store)
+
+    async def in_transaction[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        return await self._unit_of_work.run(work)
+
+    async def load_push_snapshot(
+        self, device_id: str, changes: list[Change], tx: AsyncClientSession
+    ) -> PushSnapshot:
+        offline_ids = [change.offline_id for change in changes]
+        keys = {key for change in changes for key in (change.key, *change.references())}
+        found_receipts = await receipts.load(self._store, device_id, offline_ids, tx)
+        found_records = await records.load(self._store, keys, tx)
+        found_refusals = await refusals.load_for_push(
+            self._store, device_id, (record_refusal_id(device_id, o) for o in offline_ids), tx
+        )
+        conflict_ids = [r.conflict_id for r in found_receipts.values() if r.conflict_id]
+        found_conflicts = await conflicts.load_for_push(self._store, device_id, conflict_ids, tx)
+        return PushSnapshot(found_records, found_receipts, found_refusals, found_conflicts)
+
+    async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: AsyncClientSession) -> Committed:
+        writes = list(plan.writes.values())
+        numbers = await sequence.take(self._store, tx, len(writes) + len(plan.events))
+        record_seqs, event_seqs = numbers[: len(writes)], numbers[len(writes) :]
+        stored = await records.write(
+            self._store,
+            [
+                (write, seq, references_of(write.record.type, write.record.fields))
+                for write, seq in zip(writes, record_seqs, strict=True)
+            ],
+            tx,
+        )
+        await receipts.save(self._store, list(plan.receipts.values()), tx)
+        await conflicts.save(self._store, plan.conflicts, tx)
+        await refusals.save(self._store, plan.refusals.values(), tx)
+        events = await history.append(self._store, plan.events, event_seqs, tx)
+        if sync is not None:
+            now = plan.events[-1].at if plan.events else sync.received_at
+            device = await identity.record_sync(
+                self._store,
+                sync.device_id,
+                at=now,
+                queue_depth=sync.queue_depth,
+                app_version=sync.app_version,
+                session=tx,
+            )
+            if not sync.is_push:
+                return Committed(stored, events, device)
+            counts = Counter(outcome.status.value for outcome in plan.outcomes)
+            await history.record_sync(
+                self._store,
+                sync_id=sync.sync_id,
+                device_id=sync.device_id,
+                rep_id=sync.rep_id,
+                app_version=sync.app_version,
+                received_at=sync.received_at,
+                finished_at=now,
+                counts=dict(counts),
+                session=tx,
+            )
+            return Committed(stored, events, device)
+        return Committed(stored, events)
+
+    async def load_records(
+        self, keys: Iterable[RecordKey], tx: AsyncClientSession | None = None
+    ) -> dict[RecordKey, Record]:
+        return await records.load(self._store, keys, tx)
+
+    async def get_conflict(self, conflict_id: str, tx: AsyncClientSession | None = None) -> Conflict | None:
+        return await conflicts.get(self._store, conflict_id, tx)
+
+    async def get_refusal(self, refusal_id: str, tx: AsyncClientSession | None = None) -> Refusal | None:
+        return await refusals.get(self._store, refusal_id, tx)
+
+    async def current_seq(self) -> int:
+        return await sequence.current(self._store)
+
+    async def pull_page(self, rep_id: str, after_seq: int, watermark: int | None, limit: int) -> PullPage:
+        collection = self._store.db[records.COLLECTION]
+        referenced = await collection.distinct("refs", {"owner": rep_id})
+        outlet_ids = sorted(ref for ref in referenced if ref.startswith(f"{RecordType.OUTLET.value}:"))
+        scope: list[dict[str, Any]] = [
+            {"owner": rep_id},
+            {"type": RecordType.PRODUCT.value},
+            {"_id": {"$in": outlet_ids}},
+        ]
+        conditions: list[dict[str, Any]] = [{"seq": {"$gt": after_seq}}, {"$or": scope}]
+        initial = watermark is not None and after_seq < watermark
+        if initial:  # before the watermark only live, active records; after it, everything
+            live = {"deleted": False, "fields.active": {"$ne": False}}
+            conditions.append({"$or": [{"seq": {"$gt": watermark}}, live]})
+        cursor = collection.find({"$and": conditions}).sort("seq", ASCENDING).limit(limit + 1)
+        documents = await cursor.to_list()
+        has_more = len(documents) > limit
+        page = [records.from_document(document) for document in documents[:limit]]
+        last_seq = page[-1].seq if page else after_seq
+        if not initial:
+            page += await self._newly_referenced_outlets(page)
+        return PullPage(page, last_seq, has_more)
+
+    async def _newly_referenced_outlets(self, page: list[Record]) -> list[Record]:
+        """Outlets that owned records in a delta point at, which the device may not have yet."""
+        in_page = {record.key for record in page}
+        wanted = {
+            key
+            for record in page
+            if record.owner is not None
+            for key in references_of(record.type, record.fields)
+            if key[0] is RecordType.OUTLET and key not in in_page
+        }
+        found = await records.load(self._store, wanted)
+        return [record for record in found.values() if not record.deleted]

@@ -1,0 +1,1 @@
+"""The Sync Health dashboard page."""
