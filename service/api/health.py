@@ -35,13 +35,13 @@ class RepSyncHealth:
     open_refusals: list[Refusal]
     push_refusals: list[Refusal]
     open_conflicts: int
-    last_sync_at: DateTime | None  # type: ignore[valid-type]
+    last_sync_at: DateTime | None
 
 
 @strawberry.type
 class SyncHealth:
     reps: list[RepSyncHealth]
-    generated_at: DateTime  # type: ignore[valid-type]
+    generated_at: DateTime
 
 
 async def sync_health(info: Info, rep_id: strawberry.ID | None = None) -> SyncHealth:
@@ -86,8 +86,8 @@ class RefusalFilter:
     code: str | None = None
     record_type: RecordType | None = None
     record_id: strawberry.ID | None = None
-    since: DateTime | None = None  # type: ignore[valid-type]
-    until: DateTime | None = None  # type: ignore[valid-type]
+    since: DateTime | None = None
+    until: DateTime | None = None
 
 
 @strawberry.type

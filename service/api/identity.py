@@ -35,11 +35,11 @@ class Device:
     name: str
     platform: str
     app_version: str | None
-    last_sync_at: DateTime | None  # type: ignore[valid-type]
+    last_sync_at: DateTime | None
     queue_depth: int | None
-    revoked_at: DateTime | None  # type: ignore[valid-type]
+    revoked_at: DateTime | None
     user_id: strawberry.ID
-    queue_growing_since: DateTime | None  # type: ignore[valid-type]
+    queue_growing_since: DateTime | None
     registered_at: strawberry.Private[datetime]
 
     @strawberry.field
@@ -72,9 +72,9 @@ class TokenInfo:
     id: strawberry.ID
     user_id: strawberry.ID
     device_id: strawberry.ID | None
-    created_at: DateTime  # type: ignore[valid-type]
-    expires_at: DateTime | None  # type: ignore[valid-type]
-    revoked_at: DateTime | None  # type: ignore[valid-type]
+    created_at: DateTime
+    expires_at: DateTime | None
+    revoked_at: DateTime | None
 
     @classmethod
     def of(cls, token: identity.Token) -> TokenInfo:

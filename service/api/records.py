@@ -16,9 +16,9 @@ class RecordEnvelope:
     record_id: strawberry.ID
     version: int
     deleted: bool
-    fields: JSON | None  # type: ignore[valid-type]
-    crdt_state: Base64 | None  # type: ignore[valid-type]
-    updated_at: DateTime  # type: ignore[valid-type]
+    fields: JSON | None
+    crdt_state: Base64 | None
+    updated_at: DateTime
     updated_by: strawberry.ID | None
 
     @classmethod

@@ -36,8 +36,8 @@ class Refusal:
     status: RefusalStatus
     action: RefusalAction
     attempts: int
-    created_at: DateTime  # type: ignore[valid-type]
-    resolved_at: DateTime | None  # type: ignore[valid-type]
+    created_at: DateTime
+    resolved_at: DateTime | None
     note: str | None
 
     @strawberry.field

@@ -65,24 +65,27 @@ def parse_base64(value: Any) -> bytes:
         raise ValueError("not valid standard base64") from None
 
 
-DateTime = strawberry.scalar(
-    NewType("DateTime", datetime),
-    name="DateTime",
-    description="ISO 8601 date-time. Inputs carry a UTC offset; outputs are UTC with Z.",
-    serialize=serialize_datetime,
-    parse_value=parse_datetime,
-)
-JSON = strawberry.scalar(
-    NewType("JSON", object),
-    name="JSON",
-    description="Any JSON value (objects nest at most 8 levels; numbers are finite).",
-    serialize=lambda value: value,
-    parse_value=parse_json,
-)
-Base64 = strawberry.scalar(
-    NewType("Base64", bytes),
-    name="Base64",
-    description="Standard base64 of bytes.",
-    serialize=lambda value: base64.b64encode(value).decode(),
-    parse_value=parse_base64,
-)
+DateTime = NewType("DateTime", datetime)
+JSON = NewType("JSON", object)
+Base64 = NewType("Base64", bytes)
+
+SCALARS = {
+    DateTime: strawberry.scalar(
+        name="DateTime",
+        description="ISO 8601 date-time. Inputs carry a UTC offset; outputs are UTC with Z.",
+        serialize=serialize_datetime,
+        parse_value=parse_datetime,
+    ),
+    JSON: strawberry.scalar(
+        name="JSON",
+        description="Any JSON value (objects nest at most 8 levels; numbers are finite).",
+        serialize=lambda value: value,
+        parse_value=parse_json,
+    ),
+    Base64: strawberry.scalar(
+        name="Base64",
+        description="Standard base64 of bytes.",
+        serialize=lambda value: base64.b64encode(value).decode(),
+        parse_value=parse_base64,
+    ),
+}

@@ -45,7 +45,7 @@ STATUS_ACTIONS = {history.PUSH, history.STATUS_REPORTED}
 class RefusalEvent:
     type: RefusalEventType
     refusal: Refusal
-    at: DateTime  # type: ignore[valid-type]
+    at: DateTime
 
 
 @strawberry.type
@@ -54,9 +54,9 @@ class SyncStatusEvent:
     rep: User | None
     status: HealthStatus
     sync_id: strawberry.ID | None
-    at: DateTime  # type: ignore[valid-type]
+    at: DateTime
     queue_depth: int | None
-    counts: JSON  # type: ignore[valid-type]
+    counts: JSON
 
 
 class RefusalSnapshots:

@@ -28,11 +28,11 @@ class ChangeInput:
     record_type: RecordType
     record_id: strawberry.ID
     operation: Operation
-    captured_at: DateTime  # type: ignore[valid-type]
+    captured_at: DateTime
     base_version: int | None = None
-    fields: JSON | None = None  # type: ignore[valid-type]
-    crdt_update: Base64 | None = None  # type: ignore[valid-type]
-    state_vector: Base64 | None = None  # type: ignore[valid-type]
+    fields: JSON | None = None
+    crdt_update: Base64 | None = None
+    state_vector: Base64 | None = None
     latitude: float | None = None
     longitude: float | None = None
 
@@ -55,12 +55,12 @@ class Conflict:
     offline_id: strawberry.ID
     base_version: int | None
     server_version: int
-    device_fields: JSON | None  # type: ignore[valid-type]
-    server_fields: JSON | None  # type: ignore[valid-type]
+    device_fields: JSON | None
+    server_fields: JSON | None
     changed_fields: list[str]
     status: ConflictStatus
-    created_at: DateTime  # type: ignore[valid-type]
-    resolved_at: DateTime | None  # type: ignore[valid-type]
+    created_at: DateTime
+    resolved_at: DateTime | None
 
     @strawberry.field
     async def rep(self, info: Info) -> "User | None":  # noqa: UP037
@@ -118,7 +118,7 @@ class ChangeResult:
 @strawberry.type
 class PushResult:
     sync_id: strawberry.ID
-    server_time: DateTime  # type: ignore[valid-type]
+    server_time: DateTime
     results: list[ChangeResult]
 
 
@@ -148,7 +148,7 @@ class ResolveConflictResult:
 class WriteRecordInput:
     record_type: RecordType
     record_id: strawberry.ID
-    fields: JSON | None = None  # type: ignore[valid-type]
+    fields: JSON | None = None
     base_version: int | None = None
     delete: bool = False
 

@@ -185,7 +185,13 @@ def _decide_shared(
     patch: dict[str, Any] = dict(change.fields or {})
     if change.operation is Operation.DELETE:
         patch = {"deleted": True}
-    notes = patch.pop("notes", None) if actor.device_id is None else None
+    notes = patch.pop("notes", None)
+    if notes is not None and (actor.device_id is not None or not isinstance(notes, str)):
+        return _refused(
+            "INVALID_FIELD",
+            f"{_name(change)}: notes are collaborative text; devices change them through a crdtUpdate.",
+            "notes",
+        )
     document = documents.get(change.key, current)
     try:
         changed = False
@@ -194,7 +200,7 @@ def _decide_shared(
         if patch:
             stamp = FieldStamp(change.captured_at, actor.writer)
             changed |= document.apply(field_patch_update(patch, stamp))
-        if isinstance(notes, str) and notes != document.materialize()["notes"]:
+        if notes is not None and notes != document.materialize()["notes"]:
             document.replace_notes(notes)
             changed = True
         fields = document.materialize()

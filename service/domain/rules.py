@@ -77,6 +77,7 @@ def _plain_fields(change: Change) -> dict[str, object]:
     fields = dict(change.fields or {})
     if POLICY[change.record_type] is Policy.SHARED:
         fields.pop("tags", None)  # checked when the patch is turned into a CRDT update
+        fields.pop("notes", None)  # collaborative text: checked by who writes it
     return fields
 
 
