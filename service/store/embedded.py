@@ -33,6 +33,9 @@ class EmbeddedStore:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def start_embedded_store(data_dir: Path | None, host: str = "127.0.0.1") -> EmbeddedStore:

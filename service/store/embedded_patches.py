@@ -1,27 +1,33 @@
-"""Pinned monkeypatches that stop mongoeco 4.11.0 from scanning a whole
-collection on every insert, without changing which writes are rejected.
+"""Monkeypatches, pinned to mongoeco 4.11.0, that stop inserts, upserts and
+{_id, ...} lookups from scanning the whole collection, without changing which
+writes are accepted or rejected.
 
-Why inserts were O(documents already there) (line numbers are mongoeco 4.11.0):
+Where the scans are (line numbers are mongoeco 4.11.0):
 
-1. Duplicate ``_id`` (memory.py:2866-2881, sqlite.py:3151-3169). Every
-   single-document insert, and the wire ``insert`` command inserts documents
-   one at a time, passes ``scan_payload_id=True``. After the exact storage-key
-   lookup the engine then decodes every stored document to compare
-   ``bson_equality_key(_id)``. The scan exists for ``_id`` values whose storage key
-   is finer than BSON equality (1 / 1.0 / Int64(1), bytes / Binary, documents
-   holding those). For a ``str`` ``_id`` (and an ObjectId on the memory engine)
-   both keys identify the same values, so the lookup already finds every duplicate.
-2. Compound unique indexes on the memory engine (memory.py:2903-2944). Only
-   single-field unique indexes are checked through their index map; a compound
-   one decodes every stored document and computes its keys.
-3. Compound unique indexes on the SQLite engine (sqlite.py:3230-3254). A compound
-   index has no scalar-entry table, so the engine loads and decodes every row of
-   the collection in Python and compares the index keys.
+M1 memory.py:2866-2881 and S1 sqlite.py:3151-3169, duplicate ``_id``. Every
+   single-document insert passes ``scan_payload_id=True`` (the wire ``insert``
+   command inserts documents one at a time). After the exact storage-key lookup,
+   the engine decodes every stored document and compares ``bson_equality_key(_id)``.
+   That scan is only needed when the storage key is stricter than BSON equality
+   (1 / 1.0 / Int64(1), bytes / Binary, documents holding those). For a ``str``
+   ``_id`` (and for an ObjectId on the memory engine) the two keys match the same
+   values, so the lookup already finds every duplicate.
+M2 memory.py:2903-2944, compound unique index. Only single-field unique
+   indexes are checked through their index map. A compound one decodes every
+   stored document.
+S2 sqlite.py:3230-3254, compound unique index. There is no scalar-entry table
+   for a compound index, so every row is loaded and decoded in Python.
+S3 _sqlite_write_ops.py:153. Each insert clears the collection feature cache,
+   so the next uniqueness check runs ``json_type(document, '$.f') = 'array'`` over
+   every row, once for each field of each compound unique index (sqlite.py:2973).
+M3 memory.py:2974-2984 and S4 _sqlite_read_fast_path_runtime.py:276, lookups
+   by ``_id``. If the document is not found (so every upsert that inserts) or the
+   filter has more fields than ``_id`` (SQLite), the lookup falls back to a scan.
 
-Every patch below only decides that a slow check cannot find a conflict. If it
-cannot decide that, or it sees a possible conflict, it calls the original
-method unchanged, which then raises exactly as before: the same
-DuplicateKeyError (code 11000) from the same index, in the same order.
+How the patches stay safe: each one only proves that a slow path cannot find
+anything. If it cannot prove that, or it finds a possible duplicate, it calls the
+original method unchanged. That method then raises just as before: the same
+DuplicateKeyError (code 11000), from the same index, in the same order.
 ``apply()`` must run before an engine is created (``_serve`` does this).
 """
 
@@ -33,8 +39,9 @@ from typing import Any
 
 PINNED_VERSION = "4.11.0"
 _ORIGINALS: dict[tuple[type, str], Any] = {}
-_BUILT_BY_PATCH = "_fieldsync_compound_keys_exact"  # set on engines made after apply()
-_hidden = threading.local()  # SQLite: unique indexes already proved free of conflict
+_BUILT_BY_PATCH = "_fieldsync_compound_keys_exact"  # set on memory engines made after apply()
+_state = threading.local()  # per thread: .hidden (S2), .inserting (S3)
+_SIMPLE_VALUE_TYPES = (str, int, bool)
 
 
 def applied() -> bool:
@@ -42,59 +49,66 @@ def applied() -> bool:
 
 
 def apply() -> bool:
-    """Install the patches; return False (with a warning) on any other mongoeco."""
+    """Install the patches. On any other mongoeco version, warn and return False."""
     import mongoeco
 
     if mongoeco.__version__ != PINNED_VERSION:
         print(
-            f"WARNING: service.store.embedded_patches is pinned to mongoeco {PINNED_VERSION} "
-            f"but {mongoeco.__version__} is installed; insert performance patches NOT applied.",
+            f"WARNING: service.store.embedded_patches is pinned to mongoeco {PINNED_VERSION}, "
+            f"found {mongoeco.__version__}: insert performance patches NOT applied.",
             file=sys.stderr,
             flush=True,
         )
         return False
-    if applied():
-        return True
-    _patch_memory()
-    _patch_sqlite()
+    if not applied():
+        _patch_memory()
+        _patch_sqlite()
     return True
 
 
-def _replace(cls: type, name: str, function: Any) -> None:
-    _ORIGINALS[(cls, name)] = cls.__dict__[name]
+def _replace(cls: type, name: str, function: Any) -> Any:
+    original = cls.__dict__[name]
+    _ORIGINALS[(cls, name)] = original
     setattr(cls, name, function)
+    return original
 
 
-def _mark_engine_init(cls: type) -> None:
-    original = cls.__init__
-
-    def __init__(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        setattr(self, _BUILT_BY_PATCH, True)
-
-    _replace(cls, "__init__", __init__)
+def _exact_id(value: Any, id_types: tuple[type, ...]) -> bool:
+    # For these types bson_equality_key == bson_engine_key, and no value of another
+    # type has the same equality key (core/bson_ordering.py:48-139). Two such _ids are
+    # therefore equal, by query or by unique index, exactly when their storage keys are.
+    return type(value) in id_types
 
 
-def _id_keys_are_exact(value: Any, object_id_types: tuple[type, ...]) -> bool:
-    # bson_equality_key(v) == bson_engine_key(v) for these types, and no value of
-    # another type has that equality key (mongoeco/core/bson_ordering.py:48-139), so two
-    # such _ids are BSON-equal exactly when their storage keys are equal.
-    return type(value) is str or type(value) in object_id_types
+def _id_lookup_value(plan: Any, query_plan: Any) -> Any:
+    """The value of a top-level {_id: value} equality in the plan, else None."""
+    if isinstance(plan, query_plan.EqualsCondition) and plan.field == "_id":
+        return plan.value
+    if isinstance(plan, query_plan.AndCondition):
+        for clause in plan.clauses:
+            if isinstance(clause, query_plan.EqualsCondition) and clause.field == "_id":
+                return clause.value
+    return None
 
 
 def _patch_memory() -> None:
+    from mongoeco.core import query_plan
     from mongoeco.engines import memory
     from mongoeco.types import OBJECT_ID_TYPES
 
     engine_cls = memory.MemoryEngine
-    original_index_keys = engine_cls._index_keys
-    original_ensure = engine_cls._ensure_unique_indexes
+    id_types = (str, *OBJECT_ID_TYPES)
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        setattr(self, _BUILT_BY_PATCH, True)  # its index maps are built by _index_keys below
 
     def _index_keys(self, document, fields):
-        # A compound index map is written only by _rebuild_index_data_locked and
-        # _update_indexes_locked and read by nothing else (queries and TTL use single-field
-        # maps; memory.py:3026). Storing exactly the keys the uniqueness check compares
-        # (all multikey combinations, missing == null) makes the map usable for that check.
+        # M2. A compound index map is written only by _rebuild_index_data_locked and
+        # _update_indexes_locked. Nothing else reads it: queries and TTL use only
+        # single-field maps (memory.py:3026, 897). The patch stores in it exactly
+        # the keys the uniqueness check compares (every multikey combination,
+        # with missing == null), so _ensure_unique_indexes can look keys up there.
         if len(fields) != 1:
             return self._unique_index_keys(document, fields)
         return original_index_keys(self, document, fields)
@@ -103,21 +117,19 @@ def _patch_memory() -> None:
         if (
             kwargs.get("scan_payload_id")
             and kwargs.get("check_id_storage")
-            and _id_keys_are_exact(candidate.get("_id", None), OBJECT_ID_TYPES)
+            and _exact_id(candidate.get("_id"), id_types)
         ):
-            # The exact storage-key lookup just before the scan (memory.py:2857) finds
-            # every duplicate of such an _id. Numeric _ids never get here.
-            kwargs["scan_payload_id"] = False
+            kwargs["scan_payload_id"] = False  # M1: the lookup at memory.py:2857 suffices
         if not getattr(self, _BUILT_BY_PATCH, False):
             return original_ensure(self, db_name, coll_name, candidate, **kwargs)
         indexes_view = kwargs.get("indexes_view")
         storage_view = kwargs.get("storage_view")
-        index_data_view = kwargs.get("index_data_view")
+        data_view = kwargs.get("index_data_view")
         indexes = (self._indexes if indexes_view is None else indexes_view).get(db_name, {}).get(coll_name, [])
         coll = (self._storage if storage_view is None else storage_view).get(db_name, {}).get(coll_name, {})
-        maps = (self._index_data if index_data_view is None else index_data_view).get(db_name, {}).get(coll_name, {})
+        maps = (self._index_data if data_view is None else data_view).get(db_name, {}).get(coll_name, {})
         exclude = kwargs.get("exclude_storage_key")
-        if exclude is not None and exclude not in coll:  # as memory.py:2853
+        if exclude is not None and exclude not in coll:  # as memory.py:2852-2854
             exclude = self._storage_key(exclude)
         proven = []
         for index in indexes:
@@ -133,54 +145,70 @@ def _patch_memory() -> None:
                 continue
             if memory.document_in_virtual_index(candidate, index):
                 if len(self._compound_multikey_array_paths(candidate, fields)) > 1:
-                    # The original raises "more than one array field" for it.
-                    return original_ensure(self, db_name, coll_name, candidate, **kwargs)
+                    return original_ensure(self, db_name, coll_name, candidate, **kwargs)  # it raises
                 for key in self._unique_index_keys(candidate, fields):
                     if any(storage_key != exclude for storage_key in index_map.get(key, ())):
-                        # Possible duplicate: the original scan decides and raises.
+                        # Possibly a duplicate: let the original scan decide and raise.
                         return original_ensure(self, db_name, coll_name, candidate, **kwargs)
             proven.append(index)
         if proven:
-            # The original only reads indexes_view for this list; the proven indexes
-            # could not raise, so leaving them out changes nothing but the time spent.
-            remaining = [index for index in indexes if not any(index is p for p in proven)]
-            kwargs["indexes_view"] = {db_name: {coll_name: remaining}}
+            # The original reads indexes_view only to get this list. The proven
+            # indexes cannot raise, so leaving them out only saves the scan.
+            kwargs["indexes_view"] = {
+                db_name: {coll_name: [index for index in indexes if all(index is not p for p in proven)]}
+            }
         return original_ensure(self, db_name, coll_name, candidate, **kwargs)
 
-    _replace(engine_cls, "_index_keys", _index_keys)
-    _replace(engine_cls, "_ensure_unique_indexes", _ensure_unique_indexes)
-    _mark_engine_init(engine_cls)
+    def _candidate_items_for_plan_locked(self, coll, query_plan_node, **kwargs):
+        # M3. A document matching {_id: v} has an _id equal to v. For these types that
+        # means the same storage key (the values_equal type check is strict). So if
+        # that key is absent, the scan the original falls back to matches nothing.
+        id_value = _id_lookup_value(query_plan_node, query_plan)
+        if (
+            kwargs.get("collation") is None
+            and _exact_id(id_value, id_types)
+            and self._storage_key(id_value) not in coll
+        ):
+            return []
+        return original_candidates(self, coll, query_plan_node, **kwargs)
+
+    original_init = _replace(engine_cls, "__init__", __init__)
+    original_index_keys = _replace(engine_cls, "_index_keys", _index_keys)
+    original_ensure = _replace(engine_cls, "_ensure_unique_indexes", _ensure_unique_indexes)
+    original_candidates = _replace(engine_cls, "_candidate_items_for_plan_locked", _candidate_items_for_plan_locked)
 
 
 def _patch_sqlite() -> None:
+    from mongoeco.core import query_plan
     from mongoeco.core.codec import DocumentCodec
+    from mongoeco.core.filtering import QueryEngine
     from mongoeco.engines import sqlite
-    from mongoeco.engines.sqlite_query import index_expressions_sql
+    from mongoeco.engines._sqlite_connection import sqlite_read_scope
+    from mongoeco.engines.sqlite_query import index_expressions_sql, json_path_for_field, path_array_prefixes
 
     engine_cls = sqlite.SQLiteEngine
-    original_validate = engine_cls._validate_document_against_unique_indexes
-    original_load_indexes = engine_cls._load_indexes
+    id_types = (str,)  # storage key is repr((type(v), v)) (sqlite.py:1260): type-exact
 
     def _load_indexes(self, db_name, coll_name):
         indexes = original_load_indexes(self, db_name, coll_name)
-        hidden = getattr(_hidden, "value", None)
+        hidden = getattr(_state, "hidden", None)
         if hidden is not None and hidden[0] is self and hidden[1] == (db_name, coll_name):
             return [index for index in indexes if index["name"] not in hidden[2]]
         return indexes
 
-    def _compound_key_has_no_duplicate(self, conn, db_name, coll_name, document, index, exclude) -> bool:
-        """True only when the final scan (sqlite.py:3230-3254) certainly finds nothing."""
+    def _compound_key_is_free(self, conn, db_name, coll_name, document, index, exclude) -> bool:
+        """True only if the final scan (sqlite.py:3230-3254) certainly finds nothing."""
         fields = index["fields"]
         key = tuple(self._index_value(document, field) for field in fields)
         sql = "SELECT storage_key, document FROM documents WHERE db_name = ? AND coll_name = ?"
         params: list[Any] = [db_name, coll_name]
         for field, component in zip(fields, key, strict=True):
-            type_sql, value_sql = index_expressions_sql(field)  # the physical index columns
-            if component == ("none", None):  # null or missing: JSON null / no path
+            type_sql, value_sql = index_expressions_sql(field)  # the physical index's columns
+            if component == ("none", None):  # null or missing: no tag, SQL NULL
                 sql += f" AND {type_sql} = '' AND {value_sql} IS NULL"
             elif component[0] == "str" and isinstance(component[1], str) and "\x00" not in component[1]:
-                # Only a str has this equality key, and DocumentCodec stores a str as a
-                # plain JSON string, so json_extract yields it and there is no type tag.
+                # Only a str has this equality key. DocumentCodec stores a str as a
+                # plain JSON string, with no type tag, and json_extract returns it as is.
                 sql += f" AND {type_sql} = '' AND {value_sql} = ?"
                 params.append(component[1])
             else:
@@ -192,16 +220,14 @@ def _patch_sqlite() -> None:
             if not sqlite.document_in_virtual_index(existing, index):
                 continue
             if tuple(self._index_value(existing, field) for field in fields) == key:
-                return False  # a duplicate: let the original raise it
+                return False  # a duplicate: the original raises it
         return True
 
     def _validate_document_against_unique_indexes(
         self, db_name, coll_name, document, *, exclude_storage_key=None, skip_id_check=False, scan_payload_id=False
     ):
-        if scan_payload_id and not skip_id_check and type(document.get("_id", None)) is str:
-            # storage_key = repr((str, value)) (sqlite.py:1260): BSON-equal str _ids have
-            # equal storage keys, so the exact lookup at sqlite.py:3137 finds every duplicate.
-            scan_payload_id = False
+        if scan_payload_id and not skip_id_check and _exact_id(document.get("_id"), id_types):
+            scan_payload_id = False  # S1: the storage-key lookup at sqlite.py:3137 suffices
         proven: set[str] = set()
         if self._codec is DocumentCodec:
             conn = self._require_connection()
@@ -209,17 +235,17 @@ def _patch_sqlite() -> None:
                 if len(index["fields"]) < 2 or not index["unique"] or index.get("collation") is not None:
                     continue
                 if not sqlite.document_in_virtual_index(document, index):
-                    proven.add(index["name"])  # the original skips it too
+                    proven.add(index["name"])  # the original skips it as well
                     continue
-                # Same test the original uses to choose its full multikey scan; when it
-                # says no, the candidate has no array on the index paths, so skipping
-                # the compound-shape validation for this index changes nothing either.
+                # The original uses this same test to choose its multikey scan. When it
+                # is False the candidate has no array on these paths, so its
+                # compound-shape check for this index cannot fail either.
                 if self._unique_index_uses_multikey_values(db_name, coll_name, document, index):
                     continue
-                if _compound_key_has_no_duplicate(self, conn, db_name, coll_name, document, index, exclude_storage_key):
+                if _compound_key_is_free(self, conn, db_name, coll_name, document, index, exclude_storage_key):
                     proven.add(index["name"])
-        previous = getattr(_hidden, "value", None)
-        _hidden.value = (self, (db_name, coll_name), proven) if proven else None
+        previous = getattr(_state, "hidden", None)
+        _state.hidden = (self, (db_name, coll_name), proven) if proven else None
         try:
             return original_validate(
                 self,
@@ -231,7 +257,80 @@ def _patch_sqlite() -> None:
                 scan_payload_id=scan_payload_id,
             )
         finally:
-            _hidden.value = previous
+            _state.hidden = previous
 
-    _replace(engine_cls, "_load_indexes", _load_indexes)
-    _replace(engine_cls, "_validate_document_against_unique_indexes", _validate_document_against_unique_indexes)
+    def _insert_document_sync(self, db_name, coll_name, document, *args, **kwargs):
+        previous = getattr(_state, "inserting", None)
+        _state.inserting = (self, db_name, coll_name, document)
+        try:
+            return original_insert(self, db_name, coll_name, document, *args, **kwargs)
+        finally:
+            _state.inserting = previous
+
+    def _has_array(conn, serialized: str, feature: str) -> bool:
+        kind, field = feature.split(":", 1)
+        paths = (field,) if kind == "top_level_array" else path_array_prefixes(field)
+        query = "SELECT json_type(?, ?) = 'array'"
+        return any(conn.execute(query, (serialized, json_path_for_field(p))).fetchone()[0] for p in paths)
+
+    def _invalidate_collection_features_cache(self, db_name=None, coll_name=None):
+        # S3. "No row has an array at path p" (sqlite.py:2715, 2973) is still true after
+        # inserting a document without one. The same json_type test decides that, run
+        # on the inserted JSON. Other features, and True values, are dropped as before.
+        keep = {}
+        inserting = getattr(_state, "inserting", None)
+        if inserting is not None and inserting[0] is self and inserting[1:3] == (db_name, coll_name):
+            keep = {
+                key: value
+                for key, value in self._collection_features_cache.items()
+                if key[:2] == (db_name, coll_name)
+                and value is False
+                and key[2].startswith(("top_level_array:", "traverses_array:"))
+            }
+            if keep:
+                try:
+                    serialized = self._serialize_document(inserting[3])
+                    conn = self._require_connection()
+                    keep = {key: False for key in keep if not _has_array(conn, serialized, key[2])}
+                except Exception:  # noqa: BLE001 - when in doubt, drop them as the original does
+                    keep = {}
+        original_invalidate(self, db_name, coll_name)
+        self._collection_features_cache.update(keep)
+
+    def _select_first_document_for_plan(self, db_name, coll_name, plan, *, hint=None, context=None):
+        # S4. Any document matching {_id: s, ...} has _id == s, so its row has storage
+        # key repr((str, s)). Without that row nothing matches. With it, the only
+        # candidate is checked by QueryEngine.match_plan, the engine's reference matcher
+        # (used by its own Python fallbacks), and only for plain equalities.
+        id_value = _id_lookup_value(plan, query_plan)
+        if hint is not None or not _exact_id(id_value, id_types) or self._codec is not DocumentCodec:
+            return original_select(self, db_name, coll_name, plan, hint=hint, context=context)
+        conn = self._require_connection(context)
+        with self._bind_connection(conn), sqlite_read_scope(conn):
+            row = conn.execute(
+                "SELECT storage_key, document FROM documents WHERE db_name = ? AND coll_name = ? AND storage_key = ?",
+                (db_name, coll_name, self._storage_key(id_value)),
+            ).fetchone()
+        if row is None:
+            return None
+        simple = isinstance(plan, query_plan.AndCondition) and all(
+            isinstance(clause, query_plan.EqualsCondition)
+            and "." not in clause.field
+            and not clause.field.startswith("$")
+            and type(clause.value) in _SIMPLE_VALUE_TYPES
+            for clause in plan.clauses
+        )
+        if not simple:
+            return original_select(self, db_name, coll_name, plan, hint=hint, context=context)
+        document = self._deserialize_document(row[1])
+        return (row[0], document) if QueryEngine.match_plan(document, plan) else None
+
+    original_load_indexes = _replace(engine_cls, "_load_indexes", _load_indexes)
+    original_validate = _replace(
+        engine_cls, "_validate_document_against_unique_indexes", _validate_document_against_unique_indexes
+    )
+    original_insert = _replace(engine_cls, "_insert_document_sync", _insert_document_sync)
+    original_invalidate = _replace(
+        engine_cls, "_invalidate_collection_features_cache", _invalidate_collection_features_cache
+    )
+    original_select = _replace(engine_cls, "_select_first_document_for_plan", _select_first_document_for_plan)

@@ -1,0 +1,86 @@
+"""Pull: initial sync scoped to the rep, deltas by cursor, no committed change skipped."""
+
+import asyncio
+
+from service.domain.changes import Operation
+from service.domain.record_types import RecordType
+from service.services import Services
+from tests.factories import change
+
+VISIT, OUTLET, PRODUCT = RecordType.VISIT, RecordType.OUTLET, RecordType.PRODUCT
+
+
+async def pull_all(services: Services, rep: str, cursor: str | None, limit: int = 7):
+    seen = []
+    while True:
+        page, cursor = await services.sync.pull(rep, cursor, limit)
+        seen += page.records
+        if not page.has_more:
+            return seen, cursor
+
+
+async def test_initial_sync_is_the_reps_records_their_outlets_and_active_products(services: Services):
+    write = services.sync.write_record
+    for outlet in ("o1", "o2", "o3"):
+        await write(OUTLET, outlet, {"name": outlet}, None, user_id="hq")
+    await write(PRODUCT, "p1", {"sku": "A", "name": "A", "unitPrice": 1}, None, user_id="hq")
+    await write(PRODUCT, "p2", {"sku": "B", "name": "B", "unitPrice": 1, "active": False}, None, user_id="hq")
+    await services.sync.push([change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1")
+    await services.sync.push([change(VISIT, "v2", {"outletId": "o2", "status": "PLANNED"})], device_id="d2", rep_id="rep2")
+    await services.sync.push(
+        [change(VISIT, "v3", {"outletId": "o1", "status": "PLANNED"}), change(VISIT, "v3", operation=Operation.DELETE, base_version=1)],
+        device_id="d1", rep_id="rep1",
+    )
+    records, _ = await pull_all(services, "rep1", None, limit=2)
+    assert sorted((r.type.value, r.id) for r in records) == [("OUTLET", "o1"), ("PRODUCT", "p1"), ("VISIT", "v1")]
+
+
+async def test_deltas_carry_changes_and_tombstones_since_the_cursor(services: Services):
+    await services.sync.write_record(OUTLET, "o1", {"name": "o1"}, None, user_id="hq")
+    await services.sync.push([change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1")
+    _, cursor = await pull_all(services, "rep1", None)
+    await services.sync.push([change(VISIT, "v1", operation=Operation.DELETE, base_version=1)], device_id="d1", rep_id="rep1")
+    await services.sync.write_record(OUTLET, "o1", {"phone": "1"}, None, user_id="hq")
+    records, cursor = await pull_all(services, "rep1", cursor)
+    assert [(r.id, r.deleted) for r in records] == [("v1", True), ("o1", False)]
+    records, _ = await pull_all(services, "rep1", cursor)
+    assert records == []
+
+
+async def test_a_cursor_never_skips_a_committed_change_while_others_push(services: Services):
+    await services.sync.write_record(OUTLET, "o1", {"name": "o1"}, None, user_id="hq")
+    latest: dict[str, int] = {}
+    done = asyncio.Event()
+
+    async def device(n: int) -> None:
+        for batch in range(4):
+            queue = [
+                change(VISIT, f"v{n}-{i}", {"outletId": "o1", "status": "PLANNED", "notes": f"b{batch}"},
+                       base_version=None if batch == 0 else batch)
+                for i in range(5)
+            ]
+            result = await services.sync.push(queue, device_id=f"d{n}", rep_id="rep1")
+            for outcome in result.outcomes:
+                assert outcome.record is not None, outcome
+                latest[outcome.record.id] = outcome.record.version
+
+    async def puller() -> dict[str, int]:
+        seen: dict[str, int] = {}
+        cursor = None
+        while True:
+            finished = done.is_set()
+            records, cursor = await pull_all(services, "rep1", cursor, limit=3)
+            for record in records:
+                if record.type is VISIT:
+                    assert record.version >= seen.get(record.id, 0)
+                    seen[record.id] = record.version
+            if finished:
+                return seen
+            await asyncio.sleep(0)
+
+    pulling = asyncio.create_task(puller())
+    await asyncio.gather(*(device(n) for n in range(4)))
+    done.set()
+    seen = await pulling
+    assert seen == latest
+    assert len(seen) == 20 and set(seen.values()) == {4}
