@@ -148,7 +148,8 @@ def _conflicts(change: Change, current: Record | None, actor: Actor) -> bool:
         return True  # the device saw a version the server does not have
     if current.version == change.base_version:
         return False
-    return not current.written_only_by_since(actor.writer, change.base_version)
+    # A device's queue holds several edits on the version it last saw; its own writes since do not count.
+    return actor.device_id is None or not current.written_only_by_since(actor.writer, change.base_version)
 
 
 def _decide_reference(change: Change, current: Record | None, actor: Actor, now: datetime) -> Decision:
