@@ -81,6 +81,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         metrics=metrics,
         refusal_snapshots=RefusalSnapshots(),
     )
+    metrics.gauges["fieldsync_changes_committed_total"] = lambda: services.sync.committed_changes
     metrics.gauges["fieldsync_subscribers"] = lambda: hub.subscriber_count
     metrics.gauges["fieldsync_document_cache_hits"] = lambda: services.sync.documents.hits
     metrics.gauges["fieldsync_document_cache_misses"] = lambda: services.sync.documents.misses

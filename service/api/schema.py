@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 
-from service.api import health, identity, refusals, subscriptions, sync
+from service.api import health, history, identity, refusals, subscriptions, sync
 from service.api.scalars import SCALARS
 from service.settings import Settings
 
@@ -22,6 +24,7 @@ class Query:
     conflicts: list[sync.Conflict] = strawberry.field(resolver=sync.conflicts)
     sync_health: health.SyncHealth = strawberry.field(resolver=health.sync_health)
     refusals: health.RefusalConnection = strawberry.field(resolver=health.refusals)
+    sync_history: history.SyncEventConnection = strawberry.field(resolver=history.sync_history)
 
 
 @strawberry.type
@@ -45,6 +48,19 @@ class Subscription:
     sync_status: subscriptions.SyncStatusEvent = strawberry.subscription(resolver=subscriptions.sync_status)
 
 
+class FieldSyncSchema(strawberry.Schema):
+    """Logs only unexpected failures: auth, validation and limit errors are answers, not incidents."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        unexpected = [
+            error
+            for error in errors
+            if error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+        ]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     extensions: list = [
@@ -54,7 +70,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return FieldSyncSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

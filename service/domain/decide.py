@@ -110,13 +110,13 @@ def _decide_owned(
                 related=current.key,
             ),
         )
+    if current is not None and current.deleted == deleting and current.fields == fields:
+        return Decision(ChangeStatus.UNCHANGED, record=current)  # both sides agree: nothing to prompt about
     if _conflicts(change, current, actor):
         return Decision(ChangeStatus.CONFLICT, record=current)
     verdict = check_data(dataclasses.replace(change, fields=fields), records, settings)
     if verdict is not None:
         return Decision(ChangeStatus.REFUSED, verdict=verdict, record=current)
-    if current is not None and current.deleted == deleting and current.fields == fields:
-        return Decision(ChangeStatus.UNCHANGED, record=current)
     version, writer_since = _next_version(current, actor)
     record = Record(
         type=change.record_type,

@@ -89,6 +89,7 @@ class SyncService:
         self.documents = documents or DocumentCache()
         self._publish = publish
         self._clock = clock
+        self.committed_changes = 0  # changes decided and committed since start (chunk by chunk)
 
     # -- push ---------------------------------------------------------------
 
@@ -129,6 +130,7 @@ class SyncService:
 
         plan, committed, documents = await self._repository.in_transaction(work)
         documents.commit(committed.records)
+        self.committed_changes += len(changes)
         self._publish(committed.events)
         return [_with_stored_record(outcome, committed) for outcome in plan.outcomes]
 

@@ -3,6 +3,7 @@ number) and ``syncs`` (one per push)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -112,3 +113,44 @@ async def record_sync(
         upsert=True,
         session=session,
     )
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    rep_id: str | None = None
+    device_id: str | None = None
+    record_type: RecordType | None = None
+    record_id: str | None = None
+    actions: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.rep_id is not None:
+            query["repId"] = self.rep_id
+        if self.device_id is not None:
+            query["deviceId"] = self.device_id
+        if self.record_type is not None:
+            query["recordType"] = self.record_type.value
+        if self.record_id is not None:
+            query["recordId"] = self.record_id
+        if self.actions:
+            query["action"] = {"$in": list(self.actions)}
+        window = {op: at for op, at in (("$gte", self.since), ("$lt", self.until)) if at is not None}
+        if window:
+            query["at"] = window
+        return query
+
+
+async def page(store: Store, filter: HistoryFilter, after_id: int, limit: int) -> tuple[list[SyncEvent], bool]:
+    """Events after ``after_id`` in sequence order; the index on the filter's field keeps every page cheap."""
+    query = {**filter.query(), "_id": {"$gt": after_id}}
+    cursor = store.db[COLLECTION].find(query).sort("_id", ASCENDING).limit(limit + 1)
+    documents = await cursor.to_list()
+    return [from_document(d) for d in documents[:limit]], len(documents) > limit
+
+
+def stream(store: Store, filter: HistoryFilter, batch_size: int = 1000) -> Any:
+    """A server-side cursor over every matching event, in sequence order."""
+    return store.db[COLLECTION].find(filter.query()).sort("_id", ASCENDING).batch_size(batch_size)

@@ -48,10 +48,12 @@ def test_an_edit_on_an_old_version_changed_by_someone_else_is_a_conflict_with_bo
     assert result.writes == {} and len(result.conflicts) == 1
 
 
-def test_a_create_for_an_id_that_exists_is_a_conflict():
+def test_a_create_for_an_id_that_exists_is_a_conflict_unless_both_sides_agree():
     server = owned(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, updated_by="user:x")
-    result = plan([change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], [outlet(), server])
+    result = plan([change(VISIT, "v1", {"outletId": "o1", "status": "CANCELLED"})], [outlet(), server])
     assert statuses(result) == ["CONFLICT"]
+    result = plan([change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], [outlet(), server])
+    assert statuses(result) == ["UNCHANGED"]
 
 
 def test_queued_edits_from_the_same_device_on_its_own_versions_do_not_conflict():

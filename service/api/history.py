@@ -1,0 +1,161 @@
+"""Sync history for integrators: every push, retry, merge, conflict and resolution."""
+
+from __future__ import annotations
+
+import base64
+from enum import Enum
+
+import strawberry
+
+from service.api.context import BadRequest, Forbidden, Info
+from service.api.health import PageInfo
+from service.api.scalars import JSON, DateTime, require_offset
+from service.auth.roles import Role
+from service.domain import history as actions
+from service.domain.history import SyncEvent as DomainEvent
+from service.domain.outcomes import ChangeStatus
+from service.domain.record_types import RecordType
+from service.store import history
+
+SyncAction = strawberry.enum(
+    Enum(  # type: ignore[misc]
+        "SyncAction",
+        {
+            name: name
+            for name in [s.value for s in ChangeStatus]
+            + [
+                actions.PUSH,
+                actions.STATUS_REPORTED,
+                actions.PUSH_REFUSED,
+                actions.CONFLICT_OVERWRITTEN,
+                actions.CONFLICT_DISCARDED,
+                actions.REFUSAL_RESOLVED,
+                actions.REFUSAL_ACKNOWLEDGED,
+                actions.REFUSAL_DISMISSED,
+                actions.RECORD_WRITTEN,
+            ]
+        },
+    ),
+    description="What happened: a change outcome, or a push, resolution or web write.",
+)
+
+
+@strawberry.type
+class SyncEvent:
+    id: strawberry.ID
+    at: DateTime
+    sync_id: strawberry.ID | None
+    device_id: strawberry.ID | None
+    rep_id: strawberry.ID | None
+    actor_id: str | None
+    offline_id: strawberry.ID | None
+    record_type: RecordType | None
+    record_id: strawberry.ID | None
+    action: SyncAction  # type: ignore[valid-type]
+    attempt: int | None
+    version_before: int | None
+    version_after: int | None
+    utc_offset_minutes: int | None = strawberry.field(description="The device's UTC offset when it captured the change.")
+    detail: JSON
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> SyncEvent:
+        return cls(
+            id=strawberry.ID(str(event.id)),
+            at=event.at,
+            sync_id=_id(event.sync_id),
+            device_id=_id(event.device_id),
+            rep_id=_id(event.rep_id),
+            actor_id=event.actor_id,
+            offline_id=_id(event.offline_id),
+            record_type=event.record_type,
+            record_id=_id(event.record_id),
+            action=SyncAction[event.action],
+            attempt=event.attempt,
+            version_before=event.version_before,
+            version_after=event.version_after,
+            utc_offset_minutes=event.utc_offset_minutes,
+            detail=event.detail,
+        )
+
+
+def _id(value: str | None) -> strawberry.ID | None:
+    return strawberry.ID(value) if value is not None else None
+
+
+@strawberry.input
+class SyncHistoryFilter:
+    rep_id: strawberry.ID | None = None
+    device_id: strawberry.ID | None = None
+    record_type: RecordType | None = None
+    record_id: strawberry.ID | None = None
+    actions: list[SyncAction] | None = None  # type: ignore[valid-type]
+    since: DateTime | None = None
+    until: DateTime | None = None
+
+
+@strawberry.type
+class SyncEventEdge:
+    cursor: str
+    node: SyncEvent
+
+
+@strawberry.type
+class SyncEventConnection:
+    edges: list[SyncEventEdge]
+    page_info: PageInfo
+
+
+def encode_cursor(event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"event:{event_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "event":
+            raise ValueError
+        return int(value)
+    except ValueError:
+        raise BadRequest("after is not a cursor this server gave out") from None
+
+
+def history_filter(info: Info, filter: SyncHistoryFilter | None) -> history.HistoryFilter:
+    """The filter as the store takes it, narrowed to what the caller may see."""
+    principal = info.context.require(Role.ADMIN, Role.MANAGER, Role.INTEGRATOR, Role.REP)
+    filter = filter or SyncHistoryFilter()
+    rep_id = str(filter.rep_id) if filter.rep_id else None
+    if principal.role is Role.REP:
+        if rep_id not in (None, principal.user_id):
+            raise Forbidden("a rep sees only its own history")
+        rep_id = principal.user_id
+    try:
+        since = require_offset(filter.since, "since") if filter.since else None
+        until = require_offset(filter.until, "until") if filter.until else None
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    return history.HistoryFilter(
+        rep_id=rep_id,
+        device_id=str(filter.device_id) if filter.device_id else None,
+        record_type=filter.record_type,
+        record_id=str(filter.record_id) if filter.record_id else None,
+        actions=tuple(action.value for action in filter.actions or ()),
+        since=since,
+        until=until,
+    )
+
+
+async def sync_history(
+    info: Info, filter: SyncHistoryFilter | None = None, first: int = 100, after: str | None = None
+) -> SyncEventConnection:
+    """Oldest first, by sequence: pages stay stable while new events arrive."""
+    if not 1 <= first <= 1000:
+        raise BadRequest("first must be between 1 and 1000")
+    store_filter = history_filter(info, filter)
+    events, more = await history.page(
+        info.context.services.store, store_filter, decode_cursor(after) if after else 0, first
+    )
+    edges = [SyncEventEdge(cursor=encode_cursor(e.id or 0), node=SyncEvent.of(e)) for e in events]
+    return SyncEventConnection(
+        edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None)
+    )

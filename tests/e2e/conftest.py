@@ -1,0 +1,100 @@
+"""Real `fieldsync serve` processes, talked to over HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ADMIN = "e2e-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    args: list[str]
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        command = [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), *self.args]
+        self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            assert self.process.poll() is None, "the server exited during start-up"
+            time.sleep(0.1)
+        raise TimeoutError("server did not become ready")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def call(self, query: str, variables: dict[str, Any] | None = None, token: str = ADMIN, timeout: float = 60) -> dict:
+        response = httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+        return response.json()
+
+    def data(self, query: str, variables: dict[str, Any] | None = None, token: str = ADMIN, timeout: float = 60) -> dict:
+        body = self.call(query, variables, token, timeout)
+        assert not body.get("errors"), body
+        return body["data"]
+
+
+@pytest.fixture
+def server_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
+    env["FIELDSYNC_ADMIN_TOKEN"] = ADMIN
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    return env
+
+
+@pytest.fixture
+def serve(server_env: dict[str, str]) -> Iterator[Any]:
+    started: list[Server] = []
+
+    def start(*args: str, **env: str) -> Server:
+        server = Server(list(args), {**server_env, **env}).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
