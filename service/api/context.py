@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
+from service.auth.access import AuthError
 from service.auth.roles import Principal, Role
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Context:
     services: Services
     principal: Principal | None
     auth_error: str | None = None
+    auth_failure: AuthError | None = None  # who a rejected token belonged to, when known
     users: DataLoader[str, User | None] = field(init=False)
     devices: DataLoader[str, Device | None] = field(init=False)
     extra: dict[str, Any] = field(default_factory=dict)

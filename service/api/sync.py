@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from graphql import GraphQLError
 
 from service.api.context import BadRequest, Info, NotFoundError
 from service.api.records import RecordEnvelope, envelope
@@ -188,11 +189,16 @@ def to_change(change: ChangeInput) -> Change:
 
 async def push_changes(info: Info, input: PushInput) -> PushResult:
     services = info.context.services
-    principal = info.context.require_device(str(input.device_id))
-    limit = services.settings.max_changes_per_push
-    if len(input.changes) > limit:
-        raise BadRequest(f"a push carries at most {limit} changes; this one has {len(input.changes)}")
-    changes = [to_change(change) for change in input.changes]
+    device_id = str(input.device_id)
+    try:
+        principal = info.context.require_device(device_id)
+        limit = services.settings.max_changes_per_push
+        if len(input.changes) > limit:
+            raise BadRequest(f"a push carries at most {limit} changes; this one has {len(input.changes)}")
+        changes = [to_change(change) for change in input.changes]
+    except GraphQLError as error:
+        await refuse_push(info, error, device_id, len(input.changes))
+        raise
     result = await services.sync.push(
         changes,
         device_id=str(input.device_id),
@@ -205,6 +211,26 @@ async def push_changes(info: Info, input: PushInput) -> PushResult:
         sync_id=strawberry.ID(result.sync_id),
         server_time=result.server_time,
         results=[ChangeResult.of(outcome) for outcome in result.outcomes],
+    )
+
+
+PUSH_REFUSAL_CODES = {"UNAUTHENTICATED": "AUTH_FAILED", "FORBIDDEN": "NOT_ALLOWED", "BAD_REQUEST": "MALFORMED_PUSH"}
+
+
+async def refuse_push(info: Info, error: GraphQLError, device_id: str, changes: int) -> None:
+    """Record a push turned away, under the rep it came from when the token tells."""
+    context = info.context
+    principal, failure = context.principal, context.auth_failure
+    rep_id = principal.user_id if principal else failure.user_id if failure else None
+    code = PUSH_REFUSAL_CODES.get((error.extensions or {}).get("code", ""), "PUSH_REFUSED")
+    if failure is not None and "revoked" in str(failure):
+        code = "REVOKED"
+    await context.services.sync.refuse_push(
+        code=code,
+        reason=f"Push from device {device_id[:100]} with {changes} changes was turned away: {error.message}.",
+        device_id=(principal.device_id if principal else None) or (failure.device_id if failure else None) or device_id[:200],
+        rep_id=rep_id,
+        detail={"claimedDeviceId": device_id[:200], "changes": changes},
     )
 
 

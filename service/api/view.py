@@ -51,3 +51,4 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
             context.principal = await self.services.access.authenticate(token)
         except AuthError as error:
             context.auth_error = str(error)
+            context.auth_failure = error

@@ -20,6 +20,7 @@ from service.domain.history import (
     CONFLICT_DISCARDED,
     CONFLICT_OVERWRITTEN,
     PUSH,
+    PUSH_REFUSED,
     RECORD_WRITTEN,
     STATUS_REPORTED,
     REFUSAL_ACKNOWLEDGED,
@@ -31,7 +32,7 @@ from service.domain.ports import Committed, PullPage, SyncInfo, SyncRepository
 from service.domain.push_plan import BlockingMode, PushContext, PushPlan, RecordWrite, plan_push
 from service.domain.record_types import RecordType
 from service.domain.records import Record
-from service.domain.refusals import Refusal, RefusalAction, RefusalStatus
+from service.domain.refusals import Refusal, RefusalAction, RefusalKind, RefusalStatus
 from service.domain.rules import RuleSettings
 
 EventSink = Callable[[list[SyncEvent]], None]
@@ -279,6 +280,41 @@ class SyncService:
 
     # -- refusals -------------------------------------------------------------
 
+    async def refuse_push(
+        self, *, code: str, reason: str, device_id: str | None, rep_id: str | None, detail: dict[str, object]
+    ) -> Refusal:
+        """Record a whole push turned away (bad token, oversized, malformed), with its reason."""
+        now = self._clock()
+        refusal = Refusal(
+            id=str(uuid.uuid4()),
+            kind=RefusalKind.PUSH,
+            code=code,
+            reason=reason,
+            action=RefusalAction.ACKNOWLEDGE,
+            status=RefusalStatus.OPEN,
+            created_at=now,
+            device_id=device_id,
+            rep_id=rep_id,
+        )
+        plan = PushPlan()
+        plan.refusals[refusal.id] = refusal
+        plan.events.append(
+            SyncEvent(
+                action=PUSH_REFUSED,
+                at=now,
+                device_id=device_id,
+                rep_id=rep_id,
+                detail={"refusalId": refusal.id, "code": code, **detail},
+            )
+        )
+
+        async def work(tx: object) -> Committed:
+            return await self._repository.commit(plan, None, tx)
+
+        committed = await self._repository.in_transaction(work)
+        self._publish(committed.events)
+        return refusal
+
     async def close_refusal(
         self, refusal_id: str, *, acknowledge: bool, actor_id: str, may_close: Callable[[Refusal], bool], note: str | None = None
     ) -> Refusal:
@@ -376,8 +412,6 @@ def _conflict_event(
 
 
 def _unsaved_refusal(decision: Decision, rep_id: str | None, now: datetime) -> Refusal:
-    from service.domain.refusals import RefusalKind
-
     verdict = decision.verdict
     assert verdict is not None
     return Refusal(

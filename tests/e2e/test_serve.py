@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import ADMIN, Server
+from tests.e2e.conftest import Server
 
 PUSH = """mutation($i: PushInput!){ pushChanges(input:$i){ results{ offlineId status duplicateOf record{ version } } } }"""
 
@@ -58,7 +58,7 @@ def test_a_push_cut_off_by_sigkill_and_retried_decides_every_change_exactly_once
     pushing.start()
     deadline = time.monotonic() + 120
     while _committed(server) < 100 and time.monotonic() < deadline:  # some chunks committed, not all
-        time.sleep(0.05)
+        time.sleep(0.02)
     server.kill()
     pushing.join()
 
@@ -77,11 +77,10 @@ def test_a_push_cut_off_by_sigkill_and_retried_decides_every_change_exactly_once
 
 
 def _committed(server: Server) -> int:
+    """Changes committed so far, chunk by chunk, as the server's metrics tell."""
     try:
-        body = server.call("query{me{id}}", token=ADMIN, timeout=5)
-        assert "data" in body
         text = httpx.get(f"{server.url}/metrics", timeout=5).text
-    except (httpx.HTTPError, AssertionError):
+    except httpx.HTTPError:
         return 0
     for line in text.splitlines():
         if line.startswith("fieldsync_changes_committed_total"):

@@ -1,0 +1,42 @@
+"""Embedded store (mongoeco 4.11.0, SQLite engine): wait for a transaction instead of failing.
+
+The SQLite engine serves one transaction at a time on one connection, and
+answers every other session's command meanwhile with "... active transaction
+bound to another session". MongoDB would serve those reads and queue those
+writes. This patch makes the wire server do the same from the client's point
+of view: such a command waits, then runs once the transaction has finished.
+The error is raised before the command does any work, so running it again is
+safe; a command that still cannot run after ``TIMEOUT`` seconds fails as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+BUSY = "active transaction bound to another session"
+TIMEOUT = 60.0
+
+
+def apply() -> None:
+    from mongoeco.wire.executor import WireCommandExecutor
+
+    original = WireCommandExecutor.execute_prepared
+    if getattr(original, "waits_for_transactions", False):
+        return
+
+    async def execute_prepared(self: Any, context: Any) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        delay = 0.0005
+        while True:
+            try:
+                return await original(self, context)
+            except Exception as error:
+                if BUSY not in str(error) or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.01)
+
+    execute_prepared.waits_for_transactions = True  # type: ignore[attr-defined]
+    WireCommandExecutor.execute_prepared = execute_prepared  # type: ignore[method-assign]
