@@ -292,7 +292,7 @@ def _patch_sqlite() -> None:
                     serialized = self._serialize_document(inserting[3])
                     conn = self._require_connection()
                     keep = {key: False for key in keep if not _has_array(conn, serialized, key[2])}
-                except Exception:  # noqa: BLE001 - when in doubt, drop them as the original does
+                except Exception:
                     keep = {}
         original_invalidate(self, db_name, coll_name)
         self._collection_features_cache.update(keep)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from service.auth.roles import Role
 from service.domain.conflicts import ConflictStatus
-from service.domain.health import HealthStatus, HealthThresholds, device_health, worst
+from service.domain.health import SEVERITY, HealthStatus, HealthThresholds, device_health, worst
 from service.domain.refusals import Refusal, RefusalKind, RefusalStatus
 from service.store import conflicts, identity, refusals
 from service.store.database import Store
@@ -101,7 +101,7 @@ class HealthService:
             mine = [r for r in open_refusals if r.rep_id == rep.id]
             record_refusals = [r for r in mine if r.kind is RefusalKind.RECORD]
             push_refusals = sorted((r for r in mine if r.kind is RefusalKind.PUSH), key=lambda r: r.created_at, reverse=True)
-            statuses = [d.status for d in rep_devices]
+            statuses = [d.status for d in rep_devices] or [HealthStatus.STALE]  # never synced from any device
             if record_refusals or push_refusals:
                 statuses.append(HealthStatus.NEEDS_ATTENTION)
             syncs = [d.device.last_sync_at for d in rep_devices if d.device.last_sync_at]
@@ -116,9 +116,4 @@ class HealthService:
                     last_sync_at=max(syncs, default=None),
                 )
             )
-        return sorted(result, key=lambda h: (SEVERITY_ORDER[h.status], h.rep.name))
-
-
-SEVERITY_ORDER = {status: index for index, status in enumerate(
-    [HealthStatus.NEEDS_ATTENTION, HealthStatus.BACKLOGGED, HealthStatus.STALE, HealthStatus.HEALTHY]
-)}
+        return sorted(result, key=lambda h: (SEVERITY.index(h.status), h.rep.name))

@@ -1,0 +1,51 @@
+"""Sync Health over the real store: device status follows pushes and status reports."""
+
+from datetime import UTC, datetime, timedelta
+
+from service.auth.roles import Role
+from service.domain.health import HealthStatus, HealthThresholds
+from service.domain.record_types import RecordType
+from service.services import Services
+from service.store import identity
+from service.store.health import HealthService
+from tests.factories import change
+
+
+async def register(services: Services, name: str, device_id: str) -> str:
+    user, _ = await services.access.create_user(name, Role.REP)
+    principal = await services.access.authenticate((await services.access.issue_token(user.id)).token)
+    await services.access.register_device(principal, device_id, "Phone", "android", "1.0")
+    return user.id
+
+
+def health_at(services: Services, now: datetime) -> HealthService:
+    return HealthService(services.store, HealthThresholds(), clock=lambda: now)
+
+
+async def test_reps_are_listed_worst_first_with_what_needs_attention(services: Services):
+    ali = await register(services, "Ali", "d-ali")
+    siti = await register(services, "Siti", "d-siti")
+    await services.sync.write_record(RecordType.OUTLET, "o1", {"name": "Kedai Ali"}, None, user_id="hq")
+    await services.sync.push([change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d-ali", rep_id=ali)
+    await services.sync.push([change(RecordType.VISIT, "v2", {"outletId": "gone", "status": "PLANNED"})], device_id="d-siti", rep_id=siti)
+    await services.sync.refuse_push(code="REVOKED", reason="Device revoked.", device_id="d-siti", rep_id=siti, detail={})
+    reps = await services.health.sync_health()
+    assert [(h.rep.name, h.status) for h in reps] == [("Siti", HealthStatus.NEEDS_ATTENTION), ("Ali", HealthStatus.HEALTHY)]
+    siti_health = reps[0]
+    assert [r.code for r in siti_health.open_refusals] == ["OUTLET_NOT_FOUND"]
+    assert [r.code for r in siti_health.push_refusals] == ["REVOKED"]
+    assert siti_health.devices[0].open_refusals == 1
+
+
+async def test_silence_and_a_queue_that_keeps_growing_are_surfaced_on_day_one(services: Services):
+    ali = await register(services, "Ali", "d1")
+    await services.sync.report_status(device_id="d1", rep_id=ali, queue_depth=5, app_version="1.1")
+    await services.sync.report_status(device_id="d1", rep_id=ali, queue_depth=9, app_version="1.1")
+    device = await identity.get_device(services.store, "d1")
+    assert device is not None and device.queue_depth == 9 and device.app_version == "1.1"
+    assert device.queue_growing_since is not None
+    tomorrow = datetime.now(UTC) + timedelta(hours=25)
+    assert await health_at(services, tomorrow).device_status("d1") is HealthStatus.BACKLOGGED
+    await services.sync.report_status(device_id="d1", rep_id=ali, queue_depth=2, app_version="1.1")
+    assert await health_at(services, tomorrow).device_status("d1") is HealthStatus.STALE
+    assert await services.health.device_status("d1") is HealthStatus.HEALTHY
