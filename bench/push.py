@@ -31,8 +31,11 @@ T0 = datetime(2026, 11, 20, 1, tzinfo=UTC)
 def owned_batch(batch: int, size: int, prefix: str = "owned") -> list[Change]:
     return [
         Change(
-            offline_id=f"own-{prefix}-{batch}-{i}", record_type=RecordType.VISIT, record_id=f"v-{prefix}-{batch}-{i}",
-            operation=Operation.UPSERT, captured_at=T0 + timedelta(seconds=i),
+            offline_id=f"own-{prefix}-{batch}-{i}",
+            record_type=RecordType.VISIT,
+            record_id=f"v-{prefix}-{batch}-{i}",
+            operation=Operation.UPSERT,
+            captured_at=T0 + timedelta(seconds=i),
             fields={"outletId": f"o{i % HOT_OUTLETS}", "status": "PLANNED"},
         )
         for i in range(size)
@@ -45,17 +48,29 @@ def shared_batch(batch: int, size: int) -> list[Change]:
         outlet = f"o{i % HOT_OUTLETS}"
         stamp = T0 + timedelta(minutes=batch, seconds=i)
         if i % 2:
-            changes.append(Change(
-                offline_id=f"sh-{batch}-{i}", record_type=RecordType.OUTLET, record_id=outlet,
-                operation=Operation.UPSERT, captured_at=stamp, fields={"phone": f"03-{batch}-{i}"},
-            ))
+            changes.append(
+                Change(
+                    offline_id=f"sh-{batch}-{i}",
+                    record_type=RecordType.OUTLET,
+                    record_id=outlet,
+                    operation=Operation.UPSERT,
+                    captured_at=stamp,
+                    fields={"phone": f"03-{batch}-{i}"},
+                )
+            )
         else:
             doc = Doc(client_id=1000 + batch * 100 + i)
             doc.get("fields", type=Map)["contactName"] = f"Contact {batch}-{i}"
-            changes.append(Change(
-                offline_id=f"sh-{batch}-{i}", record_type=RecordType.OUTLET, record_id=outlet,
-                operation=Operation.UPSERT, captured_at=stamp, crdt_update=doc.get_update(),
-            ))
+            changes.append(
+                Change(
+                    offline_id=f"sh-{batch}-{i}",
+                    record_type=RecordType.OUTLET,
+                    record_id=outlet,
+                    operation=Operation.UPSERT,
+                    captured_at=stamp,
+                    crdt_update=doc.get_update(),
+                )
+            )
     return changes
 
 
@@ -114,8 +129,13 @@ def crdt_merge_cost(updates: int = 2000) -> None:
         document.materialize()
         document.state()
     service = (time.perf_counter() - started) / updates
-    report("crdt.merge", updates=updates, raw_apply_us=round(raw * 1e6, 1), service_merge_us=round(service * 1e6, 1),
-           ratio_to_raw=round(service / raw, 1))
+    report(
+        "crdt.merge",
+        updates=updates,
+        raw_apply_us=round(raw * 1e6, 1),
+        service_merge_us=round(service * 1e6, 1),
+        ratio_to_raw=round(service / raw, 1),
+    )
 
 
 async def main() -> None:

@@ -33,7 +33,9 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "FIELDSYNC_ADMIN_TOKEN": ADMIN}
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--memory", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     for _ in range(300):
         try:
@@ -45,8 +47,12 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
 
 
 def gql(port: int, query: str, variables: dict | None = None, token: str = ADMIN) -> dict:
-    response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}},
-                          headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
     body = response.json()
     assert not body.get("errors"), body
     return body["data"]
@@ -79,12 +85,23 @@ async def run(port: int, subscribers: int, events: int, device_token: str, offse
     while f"fieldsync_subscribers {subscribers}" not in httpx.get(f"http://127.0.0.1:{port}/metrics").text:
         await asyncio.sleep(0.05)
     for n in range(events):
-        change = {"offlineId": f"bad-{offset}-{n}", "recordType": "VISIT", "recordId": f"v-{offset}-{n}", "operation": "UPSERT",
-                  "capturedAt": "2026-11-20T09:00:00+08:00", "fields": {"outletId": "missing", "status": "PLANNED"}}
+        change = {
+            "offlineId": f"bad-{offset}-{n}",
+            "recordType": "VISIT",
+            "recordId": f"v-{offset}-{n}",
+            "operation": "UPSERT",
+            "capturedAt": "2026-11-20T09:00:00+08:00",
+            "fields": {"outletId": "missing", "status": "PLANNED"},
+        }
         # Each refusal is acknowledged-type so it does not block the next one.
         change["fields"]["plannedAt"] = "not a time"
-        await asyncio.to_thread(gql, port, "mutation($i: PushInput!){pushChanges(input:$i){syncId}}",
-                                {"i": {"deviceId": "bench-device", "changes": [change]}}, device_token)
+        await asyncio.to_thread(
+            gql,
+            port,
+            "mutation($i: PushInput!){pushChanges(input:$i){syncId}}",
+            {"i": {"deviceId": "bench-device", "changes": [change]}},
+            device_token,
+        )
         while len(latencies) < subscribers * (n + 1):
             await asyncio.sleep(0.01)
     await asyncio.gather(*tasks)
@@ -111,8 +128,11 @@ def main() -> None:
     server = start_server(args.port)
     try:
         rep = gql(args.port, 'mutation{createUser(input:{name:"Bench", role:REP}){token}}')["createUser"]["token"]
-        device = gql(args.port, 'mutation{registerDevice(input:{deviceId:"bench-device", name:"b", platform:"x"}){token}}',
-                     token=rep)["registerDevice"]["token"]
+        device = gql(
+            args.port,
+            'mutation{registerDevice(input:{deviceId:"bench-device", name:"b", platform:"x"}){token}}',
+            token=rep,
+        )["registerDevice"]["token"]
         for index, count in enumerate(args.subscribers):
             asyncio.run(run(args.port, count, args.events, device, index))
     finally:

@@ -44,7 +44,7 @@ class FieldStamp:
 
 def field_patch_update(patch: dict[str, Any], stamp: FieldStamp) -> bytes:
     """The Yjs update of a field patch. ``tags`` is ``{tag: bool}`` or a list of tags to add."""
-    doc = Doc(client_id=stamp.client_id())
+    doc: Doc = Doc(client_id=stamp.client_id())
     fields = doc.get(FIELDS, type=Map)
     tags = doc.get(TAGS, type=Map)
     with doc.transaction():

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from service.api.export import export_history
 from service.api.schema import build_schema
 from service.api.subscriptions import RefusalSnapshots
 from service.api.view import FieldSyncGraphQL
@@ -141,6 +142,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/metrics", metrics),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/export/history.ndjson", export_history),
             *_web_routes(),
         ],
         lifespan=lifespan,

@@ -33,7 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     match args.command:
         case "serve":
-            _serve(Settings.from_env(os.environ, host=args.host, port=args.port, memory=args.memory, data_dir=args.data_dir))
+            _serve(
+                Settings.from_env(
+                    os.environ, host=args.host, port=args.port, memory=args.memory, data_dir=args.data_dir
+                )
+            )
         case "users":
             asyncio.run(_create_user(Settings.from_env(os.environ), args.name, args.role))
         case "export-schema":

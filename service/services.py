@@ -11,10 +11,10 @@ if TYPE_CHECKING:
     from service.api.subscriptions import RefusalSnapshots
 from service.domain.sync_service import SyncService
 from service.events.hub import EventHub
-from service.store.health import HealthService
 from service.metrics import Metrics
 from service.settings import Settings
 from service.store.database import Store
+from service.store.health import HealthService
 from service.store.sync_repository import MongoSyncRepository
 
 

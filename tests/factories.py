@@ -38,8 +38,6 @@ def change(
     )
 
 
-
-
 def order_fields(outlet_id: str = "o1", *lines: tuple[str, float], **fields: Any) -> dict[str, Any]:
     return {
         "outletId": outlet_id,
@@ -64,10 +62,21 @@ def product(record_id: str = "p1", **fields: Any) -> Record:
 
 
 def owned(
-    record_type: RecordType, record_id: str, fields: dict[str, Any], *, owner: str = "rep1", version: int = 1,
+    record_type: RecordType,
+    record_id: str,
+    fields: dict[str, Any],
+    *,
+    owner: str = "rep1",
+    version: int = 1,
     updated_by: str = "dev1",
 ) -> Record:
     return Record(
-        record_type, record_id, version, {"repId": owner, **fields}, updated_at=T0, updated_by=updated_by,
-        owner=owner, writer_since=version,
+        record_type,
+        record_id,
+        version,
+        {"repId": owner, **fields},
+        updated_at=T0,
+        updated_by=updated_by,
+        owner=owner,
+        writer_since=version,
     )

@@ -162,7 +162,9 @@ async def refusals(
     total = await collection.count_documents(query)
     if after:
         created, last_id = _after(after)
-        query = {"$and": [query, {"$or": [{"createdAt": {"$gt": created}}, {"createdAt": created, "_id": {"$gt": last_id}}]}]}
+        query = {
+            "$and": [query, {"$or": [{"createdAt": {"$gt": created}}, {"createdAt": created, "_id": {"$gt": last_id}}]}]
+        }
     documents = await collection.find(query).sort([("createdAt", 1), ("_id", 1)]).limit(first + 1).to_list()
     found = [refusal_store.from_document(d) for d in documents[:first]]
     edges = [RefusalEdge(cursor=_cursor(r.created_at, r.id), node=Refusal.of(r)) for r in found]
@@ -185,7 +187,9 @@ async def report_device_status(info: Info, input: DeviceStatusInput) -> Device:
     if input.queue_depth < 0:
         raise BadRequest("queueDepth must not be negative")
     device = await info.context.services.sync.report_status(
-        device_id=principal.device_id or "", rep_id=principal.user_id,
-        queue_depth=input.queue_depth, app_version=input.app_version,
+        device_id=principal.device_id or "",
+        rep_id=principal.user_id,
+        queue_depth=input.queue_depth,
+        app_version=input.app_version,
     )
     return Device.of(device)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import strawberry
 
 from service.api.scalars import JSON, Base64, DateTime
@@ -38,5 +37,3 @@ class RecordEnvelope:
 
 def envelope(record: Record | None, crdt: bytes | None = None) -> RecordEnvelope | None:
     return RecordEnvelope.of(record, crdt) if record is not None else None
-
-

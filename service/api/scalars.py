@@ -6,7 +6,7 @@ import base64
 import binascii
 import math
 from datetime import UTC, datetime
-from typing import Any, NewType
+from typing import TYPE_CHECKING, Any, NewType
 
 import strawberry
 
@@ -65,11 +65,16 @@ def parse_base64(value: Any) -> bytes:
         raise ValueError("not valid standard base64") from None
 
 
-DateTime = NewType("DateTime", datetime)
-JSON = NewType("JSON", object)
-Base64 = NewType("Base64", bytes)
+if TYPE_CHECKING:  # to the type checker they are the Python values they carry
+    DateTime = datetime
+    JSON = Any
+    Base64 = bytes
+else:
+    DateTime = NewType("DateTime", datetime)
+    JSON = NewType("JSON", object)
+    Base64 = NewType("Base64", bytes)
 
-SCALARS = {
+SCALARS: dict[object, Any] = {
     DateTime: strawberry.scalar(
         name="DateTime",
         description="ISO 8601 date-time. Inputs carry a UTC offset; outputs are UTC with Z.",

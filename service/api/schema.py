@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.types import ExecutionContext
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from service.api import health, history, identity, refusals, subscriptions, sync
 from service.api.scalars import SCALARS
@@ -25,6 +25,7 @@ class Query:
     sync_health: health.SyncHealth = strawberry.field(resolver=health.sync_health)
     refusals: health.RefusalConnection = strawberry.field(resolver=health.refusals)
     sync_history: history.SyncEventConnection = strawberry.field(resolver=history.sync_history)
+    sync_report: history.SyncReport = strawberry.field(resolver=history.sync_report)
 
 
 @strawberry.type
@@ -44,8 +45,8 @@ class Mutation:
 
 @strawberry.type
 class Subscription:
-    refusal_events: subscriptions.RefusalEvent = strawberry.subscription(resolver=subscriptions.refusal_events)
-    sync_status: subscriptions.SyncStatusEvent = strawberry.subscription(resolver=subscriptions.sync_status)
+    refusal_events = strawberry.subscription(resolver=subscriptions.refusal_events)
+    sync_status = strawberry.subscription(resolver=subscriptions.sync_status)
 
 
 class FieldSyncSchema(strawberry.Schema):
@@ -62,11 +63,17 @@ class FieldSyncSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    from strawberry.extensions import AddValidationRules
+
+    from service.request_limits import QueryFieldLimit, SafeIntegerLiterals
+
     settings = settings or Settings()
     extensions: list = [
+        lambda: QueryFieldLimit(max_fields=settings.max_query_fields),  # first: it spares validation a fragment bomb
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: AddValidationRules([SafeIntegerLiterals]),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

@@ -86,9 +86,7 @@ def _scope(info: Info, rep_id: strawberry.ID | None) -> tuple[Principal, str | N
     return principal, str(rep_id) if rep_id else None
 
 
-async def refusal_events(
-    info: Info, rep_id: strawberry.ID | None = None
-) -> AsyncGenerator[RefusalEvent, None]:
+async def refusal_events(info: Info, rep_id: strawberry.ID | None = None) -> AsyncGenerator[RefusalEvent]:
     principal, rep = _scope(info, rep_id)
     services = info.context.services
 
@@ -104,7 +102,11 @@ async def refusal_events(
                 continue
             kind = EVENT_TYPES.get(event.action)
             if kind is None:
-                kind = RefusalEventType.CREATED if event.attempt in (None, 1) or refusal.attempts <= 1 else RefusalEventType.UPDATED
+                kind = (
+                    RefusalEventType.CREATED
+                    if event.attempt in (None, 1) or refusal.attempts <= 1
+                    else RefusalEventType.UPDATED
+                )
             yield RefusalEvent(type=kind, refusal=Refusal.of(refusal), at=event.at)
         if subscription.closed_by:
             raise GraphQLError(subscription.closed_by, extensions={"code": "SUBSCRIPTION_CLOSED"})
@@ -112,16 +114,12 @@ async def refusal_events(
 
 async def sync_status(
     info: Info, rep_id: strawberry.ID | None = None, device_id: strawberry.ID | None = None
-) -> AsyncGenerator[SyncStatusEvent, None]:
+) -> AsyncGenerator[SyncStatusEvent]:
     principal, rep = _scope(info, rep_id)
     services = info.context.services
 
     def accepts(event: SyncEvent) -> bool:
-        return (
-            event.action in STATUS_ACTIONS
-            and rep in (None, event.rep_id)
-            and device_id in (None, event.device_id)
-        )
+        return event.action in STATUS_ACTIONS and rep in (None, event.rep_id) and device_id in (None, event.device_id)
 
     async with services.events.subscribe(
         accepts, token_id=principal.token_id, device_id=principal.device_id

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import strawberry
 from graphql import GraphQLError
 
 from service.api.context import BadRequest, Info, NotFoundError
 from service.api.records import RecordEnvelope, envelope
 from service.api.refusals import Refusal
-from service.api.scalars import JSON, Base64, DateTime, require_offset
+from service.api.scalars import JSON, Base64, DateTime
 from service.auth.roles import Role
 from service.domain import conflicts as domain_conflicts
 from service.domain.changes import Change, Operation
@@ -140,9 +138,7 @@ class ResolveConflictInput:
 class ResolveConflictResult:
     conflict: Conflict
     record: RecordEnvelope | None
-    refusal: Refusal | None = strawberry.field(
-        description="OVERWRITE that the rules refuse (the conflict stays OPEN)."
-    )
+    refusal: Refusal | None = strawberry.field(description="OVERWRITE that the rules refuse (the conflict stays OPEN).")
 
 
 @strawberry.input
@@ -228,7 +224,9 @@ async def refuse_push(info: Info, error: GraphQLError, device_id: str, changes: 
     await context.services.sync.refuse_push(
         code=code,
         reason=f"Push from device {device_id[:100]} with {changes} changes was turned away: {error.message}.",
-        device_id=(principal.device_id if principal else None) or (failure.device_id if failure else None) or device_id[:200],
+        device_id=(principal.device_id if principal else None)
+        or (failure.device_id if failure else None)
+        or device_id[:200],
         rep_id=rep_id,
         detail={"claimedDeviceId": device_id[:200], "changes": changes},
     )
@@ -246,13 +244,19 @@ async def pull(info: Info, device_id: strawberry.ID, since: str | None = None, l
 
 
 async def conflicts(
-    info: Info, rep_id: strawberry.ID | None = None, status: ConflictStatus | None = ConflictStatus.OPEN, first: int = 100
+    info: Info,
+    rep_id: strawberry.ID | None = None,
+    status: ConflictStatus | None = ConflictStatus.OPEN,
+    first: int = 100,
 ) -> list[Conflict]:
     principal = info.context.require(Role.ADMIN, Role.MANAGER, Role.REP, Role.INTEGRATOR)
     if principal.role is Role.REP:
         rep_id = strawberry.ID(principal.user_id)
     found = await conflict_store.find(
-        info.context.services.store, rep_id=str(rep_id) if rep_id else None, status=status, limit=min(max(first, 1), 1000)
+        info.context.services.store,
+        rep_id=str(rep_id) if rep_id else None,
+        status=status,
+        limit=min(max(first, 1), 1000),
     )
     return [Conflict.of(c) for c in found]
 
@@ -309,5 +313,3 @@ async def record(info: Info, record_type: RecordType, record_id: strawberry.ID) 
     if principal.role is Role.REP and current.owner is not None and current.owner != principal.user_id:
         return None
     return RecordEnvelope.of(current)
-
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from crdt import CrdtDecodeError, FieldStamp, field_patch_update
@@ -154,9 +154,7 @@ def _conflicts(change: Change, current: Record | None, actor: Actor) -> bool:
 
 def _decide_reference(change: Change, current: Record | None, actor: Actor, now: datetime) -> Decision:
     if actor.device_id is not None:
-        return _refused(
-            "READ_ONLY", f"{_name(change)} is reference data; devices read it and cannot change it."
-        )
+        return _refused("READ_ONLY", f"{_name(change)} is reference data; devices read it and cannot change it.")
     deleting = change.operation is Operation.DELETE
     fields = dict(current.fields if current and deleting else change.fields or {})
     if current is not None and current.deleted == deleting and current.fields == fields:
@@ -200,14 +198,14 @@ def _decide_shared(
             changed |= document.apply(change.crdt_update)
         if patch:
             stamp = FieldStamp(change.captured_at, actor.writer)
+            while document.knows_client(stamp.client_id()):  # same millisecond and device bits as a patch before
+                stamp = FieldStamp(stamp.captured_at + timedelta(milliseconds=1), stamp.device_id)
             changed |= document.apply(field_patch_update(patch, stamp))
         if notes is not None and notes != document.materialize()["notes"]:
             document.replace_notes(notes)
             changed = True
         fields = document.materialize()
-        check_fields(
-            change.record_type, {k: v for k, v in fields.items() if k not in ("tags", "notes")}, whole=False
-        )
+        check_fields(change.record_type, {k: v for k, v in fields.items() if k not in ("tags", "notes")}, whole=False)
         state = document.state()
         diff = document.missing_for(change.state_vector)
     except CrdtDecodeError as error:

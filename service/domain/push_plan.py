@@ -19,11 +19,10 @@ from service.domain.document_cache import WorkingDocuments
 from service.domain.history import REFUSAL_RESOLVED, SyncEvent
 from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.receipts import Receipt
-from service.domain.record_types import REFERENCES, RecordType
+from service.domain.record_types import REFERENCES
 from service.domain.records import Record, RecordKey
 from service.domain.refusals import (
     Refusal,
-    RefusalAction,
     RefusalKind,
     RefusalStatus,
     Verdict,
@@ -181,8 +180,12 @@ def _decide(
             diff = context.documents.get(change.key, current).missing_for(change.state_vector)
         return (
             Outcome(
-                change.offline_id, ChangeStatus.DUPLICATE, record=current, conflict=conflict,
-                duplicate_of=prior.status, crdt_diff=diff,
+                change.offline_id,
+                ChangeStatus.DUPLICATE,
+                record=current,
+                conflict=conflict,
+                duplicate_of=prior.status,
+                crdt_diff=diff,
             ),
             version_before,
         )
@@ -269,9 +272,7 @@ def _conflict(change: Change, server: Record | None, context: PushContext) -> Co
     )
 
 
-def _receipt(
-    change: Change, prior: Receipt | None, outcome: Outcome, attempt: int, context: PushContext
-) -> Receipt:
+def _receipt(change: Change, prior: Receipt | None, outcome: Outcome, attempt: int, context: PushContext) -> Receipt:
     assert context.actor.device_id is not None
     if prior is not None and prior.decided:
         return dataclasses.replace(prior, attempts=attempt)
@@ -320,4 +321,3 @@ def _event_detail(outcome: Outcome) -> dict[str, object]:
 def _offset_minutes(stamp: datetime) -> int | None:
     offset = stamp.utcoffset()
     return None if offset is None else int(offset.total_seconds() // 60)
-

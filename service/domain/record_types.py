@@ -84,9 +84,7 @@ FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
         "outletId": FieldSpec(Kind.ID, required=True),
         "repId": FieldSpec(Kind.ID),
         "plannedAt": FieldSpec(Kind.DATETIME),
-        "status": FieldSpec(
-            Kind.TEXT, required=True, choices=("PLANNED", "CHECKED_IN", "COMPLETED", "CANCELLED")
-        ),
+        "status": FieldSpec(Kind.TEXT, required=True, choices=("PLANNED", "CHECKED_IN", "COMPLETED", "CANCELLED")),
         "checkInAt": FieldSpec(Kind.DATETIME),
         "checkInLatitude": FieldSpec(Kind.LATITUDE),
         "checkInLongitude": FieldSpec(Kind.LONGITUDE),
@@ -104,9 +102,7 @@ FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
         "outletId": FieldSpec(Kind.ID, required=True),
         "repId": FieldSpec(Kind.ID),
         "description": FieldSpec(Kind.TEXT),
-        "status": FieldSpec(
-            Kind.TEXT, required=True, choices=("OPEN", "IN_PROGRESS", "COMPLETED")
-        ),
+        "status": FieldSpec(Kind.TEXT, required=True, choices=("OPEN", "IN_PROGRESS", "COMPLETED")),
         "resourceHours": FieldSpec(Kind.HOUR_ENTRIES),
         "completedAt": FieldSpec(Kind.DATETIME),
     },
@@ -138,9 +134,7 @@ def check_fields(record_type: RecordType, fields: dict[str, Any], *, whole: bool
     if whole:
         for name, spec in specs.items():
             if spec.required and fields.get(name) is None:
-                raise FieldError(
-                    name, f"{record_type.value} needs '{name}', and it is missing.", "MISSING_FIELD"
-                )
+                raise FieldError(name, f"{record_type.value} needs '{name}', and it is missing.", "MISSING_FIELD")
 
 
 def _check_value(name: str, spec: FieldSpec, value: Any) -> None:
@@ -191,7 +185,8 @@ def check_timestamp(name: str, value: Any) -> datetime:
         raise FieldError(name, f"'{name}' is not an ISO 8601 timestamp: {value[:40]!r}.") from None
     if stamp.utcoffset() is None:
         raise FieldError(
-            name, f"'{name}' has no UTC offset; send it as e.g. 2026-05-01T09:30:00+08:00.",
+            name,
+            f"'{name}' has no UTC offset; send it as e.g. 2026-05-01T09:30:00+08:00.",
             "MISSING_UTC_OFFSET",
         )
     return stamp

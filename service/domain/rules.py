@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from service.domain.changes import Change, Operation
-from service.domain.record_types import FieldError, Policy, POLICY, RecordType, check_fields
+from service.domain.record_types import POLICY, FieldError, Policy, RecordType, check_fields
 from service.domain.records import Record, RecordKey
 from service.domain.refusals import RefusalAction, Verdict
 
@@ -60,9 +60,7 @@ def check_shape(change: Change, settings: RuleSettings) -> Verdict | None:
     if change.operation is Operation.DELETE:
         return None
     if policy is Policy.SHARED and change.fields is None and change.crdt_update is None:
-        return Verdict(
-            "MISSING_FIELD", "A change to a shared record needs fields or a crdtUpdate.", ACK, "fields"
-        )
+        return Verdict("MISSING_FIELD", "A change to a shared record needs fields or a crdtUpdate.", ACK, "fields")
     if policy is not Policy.SHARED and change.fields is None:
         return Verdict("MISSING_FIELD", f"{change.record_type.value} needs its fields.", ACK, "fields")
     if change.fields is not None:
@@ -99,14 +97,18 @@ def outlet_usable(change: Change, records: Lookup, settings: RuleSettings) -> Ve
             "OUTLET_NOT_FOUND",
             f"{_subject(change)} is for outlet {outlet_id}, which does not exist on the server. "
             "Create the outlet or correct the record's outlet.",
-            FIX, field="outletId", related=(RecordType.OUTLET, outlet_id),
+            FIX,
+            field="outletId",
+            related=(RecordType.OUTLET, outlet_id),
         )
     if outlet.fields.get("active") is False:
         return Verdict(
             "OUTLET_INACTIVE",
             f"{outlet.display_name()} is inactive, so {_subject(change).lower()} cannot be recorded "
             "against it. Reactivate the outlet or move the record to an active outlet.",
-            FIX, field="outletId", related=outlet.key,
+            FIX,
+            field="outletId",
+            related=outlet.key,
         )
     return None
 
@@ -125,7 +127,9 @@ def check_in_inside_geofence(change: Change, records: Lookup, settings: RuleSett
             "OUTLET_NO_COORDINATES",
             f"{outlet.display_name()} has no coordinates, so the check-in cannot be checked "
             "against its geofence. Add latitude/longitude to the outlet.",
-            FIX, field="checkInLatitude", related=outlet.key,
+            FIX,
+            field="checkInLatitude",
+            related=outlet.key,
         )
     radius = outlet.fields.get("geofenceRadiusM") or settings.default_geofence_radius_m
     distance = distance_m(latitude, longitude, outlet.fields["latitude"], outlet.fields["longitude"])
@@ -134,7 +138,9 @@ def check_in_inside_geofence(change: Change, records: Lookup, settings: RuleSett
             "OUTSIDE_GEOFENCE",
             f"The check-in was {distance:,.0f} m from {outlet.display_name()}, outside its "
             f"{radius:,.0f} m geofence. Correct the outlet's coordinates or its geofence radius.",
-            FIX, field="checkInLatitude", related=outlet.key,
+            FIX,
+            field="checkInLatitude",
+            related=outlet.key,
         )
     return None
 
@@ -150,21 +156,26 @@ def order_lines_valid(change: Change, records: Lookup, settings: RuleSettings) -
                 "PRODUCT_NOT_FOUND",
                 f"Order {change.record_id} line {index + 1} is for product {product_id}, which does "
                 "not exist on the server. Create the product or correct the order line.",
-                FIX, field=f"lines[{index}].productId", related=(RecordType.PRODUCT, product_id),
+                FIX,
+                field=f"lines[{index}].productId",
+                related=(RecordType.PRODUCT, product_id),
             )
         if product.fields.get("active") is False:
             return Verdict(
                 "PRODUCT_INACTIVE",
                 f"Order {change.record_id} line {index + 1} is for {product.display_name()}, which "
                 "is inactive. Reactivate the product or remove it from the order.",
-                FIX, field=f"lines[{index}].productId", related=product.key,
+                FIX,
+                field=f"lines[{index}].productId",
+                related=product.key,
             )
         if line["quantity"] <= 0:
             return Verdict(
                 "INVALID_QUANTITY",
                 f"Order {change.record_id} line {index + 1} ({product.display_name()}) has quantity "
                 f"{line['quantity']}; quantities must be positive.",
-                ACK, field=f"lines[{index}].quantity",
+                ACK,
+                field=f"lines[{index}].quantity",
             )
     return None
 

@@ -8,7 +8,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,9 +22,9 @@ from service.domain.history import (
     PUSH,
     PUSH_REFUSED,
     RECORD_WRITTEN,
-    STATUS_REPORTED,
     REFUSAL_ACKNOWLEDGED,
     REFUSAL_DISMISSED,
+    STATUS_REPORTED,
     SyncEvent,
 )
 from service.domain.outcomes import ChangeStatus, Outcome
@@ -40,7 +40,7 @@ EventSink = Callable[[list[SyncEvent]], None]
 
 @dataclass(frozen=True)
 class SyncSettings:
-    rules: RuleSettings = RuleSettings()
+    rules: RuleSettings = field(default_factory=RuleSettings)
     blocking: BlockingMode = BlockingMode.QUEUE
     chunk_size: int = 100  # changes decided and committed per transaction
 
@@ -138,9 +138,7 @@ class SyncService:
     def now(self) -> datetime:
         return self._clock()
 
-    async def report_status(
-        self, *, device_id: str, rep_id: str, queue_depth: int, app_version: str | None
-    ) -> Any:
+    async def report_status(self, *, device_id: str, rep_id: str, queue_depth: int, app_version: str | None) -> Any:
         """A device reports its queue without pushing; returns the device as stored."""
         now = self._clock()
         sync = SyncInfo(str(uuid.uuid4()), device_id, rep_id, app_version, now, queue_depth, is_push=False)
@@ -158,6 +156,7 @@ class SyncService:
 
     async def pull(self, rep_id: str, since: str | None, limit: int) -> tuple[PullPage, str]:
         """A page of the rep's scope after the cursor, and the cursor to continue from."""
+        watermark: int | None
         if since is None:
             after, watermark = 0, await self._repository.current_seq()
         else:
@@ -187,7 +186,11 @@ class SyncService:
                 resolved = dataclasses.replace(conflict, status=ConflictStatus.DISCARDED, resolved_at=now)
                 plan.conflicts.append(resolved)
                 plan.events.append(_conflict_event(CONFLICT_DISCARDED, resolved, resolver, now, records.get(key)))
-                return ResolveResult(resolved, records.get(key)), await self._repository.commit(plan, None, tx), documents
+                return (
+                    ResolveResult(resolved, records.get(key)),
+                    await self._repository.commit(plan, None, tx),
+                    documents,
+                )
             change = _change_from_conflict(conflict)
             records = await self._repository.load_records([key, *change.references()], tx)
             current = records.get(key)
@@ -202,9 +205,7 @@ class SyncService:
             plan.conflicts.append(resolved)
             if decision.written and decision.record is not None:
                 plan.writes[key] = RecordWrite(decision.record, current.version if current else None)
-            plan.events.append(
-                _conflict_event(CONFLICT_OVERWRITTEN, resolved, resolver, now, decision.record, current)
-            )
+            plan.events.append(_conflict_event(CONFLICT_OVERWRITTEN, resolved, resolver, now, decision.record, current))
             committed = await self._repository.commit(plan, None, tx)
             return ResolveResult(resolved, committed.records.get(key, current)), committed, documents
 
@@ -316,7 +317,13 @@ class SyncService:
         return refusal
 
     async def close_refusal(
-        self, refusal_id: str, *, acknowledge: bool, actor_id: str, may_close: Callable[[Refusal], bool], note: str | None = None
+        self,
+        refusal_id: str,
+        *,
+        acknowledge: bool,
+        actor_id: str,
+        may_close: Callable[[Refusal], bool],
+        note: str | None = None,
     ) -> Refusal:
         """A rep acknowledges an ACKNOWLEDGE refusal; a manager dismisses any open one."""
 
@@ -405,7 +412,7 @@ def _conflict_event(
         offline_id=conflict.offline_id,
         record_type=conflict.record_type,
         record_id=conflict.record_id,
-        version_before=(before or after).version if (before or after) else None,
+        version_before=before.version if before else after.version if after else None,
         version_after=after.version if after else None,
         detail={"conflictId": conflict.id},
     )

@@ -10,6 +10,7 @@ order never skips an event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from pymongo import ASCENDING
@@ -37,10 +38,8 @@ class Follower:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def _run(self, last: int) -> None:
         try:
@@ -63,9 +62,7 @@ class Follower:
                 self._hub.publish([history.from_document(change["fullDocument"])])
 
     async def _tail(self, last: int) -> int:
-        cursor = (
-            self._store.db[history.COLLECTION].find({"_id": {"$gt": last}}).sort("_id", ASCENDING).limit(1000)
-        )
+        cursor = self._store.db[history.COLLECTION].find({"_id": {"$gt": last}}).sort("_id", ASCENDING).limit(1000)
         events = [history.from_document(document) for document in await cursor.to_list()]
         if events:
             self._hub.publish(events)

@@ -82,9 +82,7 @@ async def save(store: Store, conflicts: list[Conflict], session: AsyncClientSess
         await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
 
 
-async def find(
-    store: Store, *, rep_id: str | None, status: ConflictStatus | None, limit: int
-) -> list[Conflict]:
+async def find(store: Store, *, rep_id: str | None, status: ConflictStatus | None, limit: int) -> list[Conflict]:
     query: dict[str, Any] = {}
     if rep_id is not None:
         query["repId"] = rep_id

@@ -18,7 +18,7 @@ class Store:
     async def ping(self) -> bool:
         try:
             await self.db.command("ping")
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
+        except Exception:
             return False
         return True
 

@@ -57,11 +57,11 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     from mongoeco.engines import MemoryEngine, SQLiteEngine
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
-    from service.store import embedded_patches, embedded_waits
+    from service.store import embedded_patches, embedded_transactions
 
     # Before the engine exists: the patches keep inserts from scanning the collection.
     embedded_patches.apply()
-    embedded_waits.apply()  # other sessions wait for a transaction instead of failing
+    embedded_transactions.apply()  # wait for a transaction instead of failing; abort failed commits
     engine = SQLiteEngine(sqlite_path) if sqlite_path else MemoryEngine()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

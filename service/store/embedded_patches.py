@@ -15,14 +15,15 @@ M1 memory.py:2866-2881 and S1 sqlite.py:3151-3169, duplicate ``_id``. Every
 M2 memory.py:2903-2944, compound unique index. Only single-field unique
    indexes are checked through their index map. A compound one decodes every
    stored document.
-S2 sqlite.py:3230-3254, compound unique index. There is no scalar-entry table
+S2 sqlite.py:3236-3259, compound unique index. There is no scalar-entry table
    for a compound index, so every row is loaded and decoded in Python.
 S3 _sqlite_write_ops.py:153. Each insert clears the collection feature cache,
    so the next uniqueness check runs ``json_type(document, '$.f') = 'array'`` over
    every row, once for each field of each compound unique index (sqlite.py:2973).
-M3 memory.py:2974-2984 and S4 _sqlite_read_fast_path_runtime.py:276, lookups
-   by ``_id``. If the document is not found (so every upsert that inserts) or the
-   filter has more fields than ``_id`` (SQLite), the lookup falls back to a scan.
+M3 memory.py:2973-3007 and S4 _sqlite_fast_paths.py:312 with
+   _sqlite_read_fast_path_runtime.py:277, lookups by ``_id``. If the document is
+   not found (so every upsert that inserts), or on SQLite if the filter has more
+   fields than ``_id``, the lookup falls back to a scan.
 
 How the patches stay safe: each one only proves that a slow path cannot find
 anything. If it cannot prove that, or it finds a possible duplicate, it calls the
@@ -197,7 +198,7 @@ def _patch_sqlite() -> None:
         return indexes
 
     def _compound_key_is_free(self, conn, db_name, coll_name, document, index, exclude) -> bool:
-        """True only if the final scan (sqlite.py:3230-3254) certainly finds nothing."""
+        """True only if the final scan (sqlite.py:3236-3259) certainly finds nothing."""
         fields = index["fields"]
         key = tuple(self._index_value(document, field) for field in fields)
         sql = "SELECT storage_key, document FROM documents WHERE db_name = ? AND coll_name = ?"

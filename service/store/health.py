@@ -75,9 +75,7 @@ class HealthService:
         if not reps:
             return []
         rep_ids = [rep.id for rep in reps]
-        devices = [
-            d for d in await identity.list_devices(self._store) if d.user_id in rep_ids and d.revoked_at is None
-        ]
+        devices = [d for d in await identity.list_devices(self._store) if d.user_id in rep_ids and d.revoked_at is None]
         open_query = {"repId": {"$in": rep_ids}, "status": RefusalStatus.OPEN.value}
         open_refusals = [
             refusals.from_document(d)
@@ -100,7 +98,9 @@ class HealthService:
             ]
             mine = [r for r in open_refusals if r.rep_id == rep.id]
             record_refusals = [r for r in mine if r.kind is RefusalKind.RECORD]
-            push_refusals = sorted((r for r in mine if r.kind is RefusalKind.PUSH), key=lambda r: r.created_at, reverse=True)
+            push_refusals = sorted(
+                (r for r in mine if r.kind is RefusalKind.PUSH), key=lambda r: r.created_at, reverse=True
+            )
             statuses = [d.status for d in rep_devices] or [HealthStatus.STALE]  # never synced from any device
             if record_refusals or push_refusals:
                 statuses.append(HealthStatus.NEEDS_ATTENTION)

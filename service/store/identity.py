@@ -194,7 +194,12 @@ async def record_sync(
                     **updates,
                     "queueGrowingSince": {
                         "$cond": [
-                            {"$or": [{"$eq": [queue_depth, 0]}, {"$lt": [queue_depth, {"$ifNull": ["$queueDepth", 0]}]}]},
+                            {
+                                "$or": [
+                                    {"$eq": [queue_depth, 0]},
+                                    {"$lt": [queue_depth, {"$ifNull": ["$queueDepth", 0]}]},
+                                ]
+                            },
                             None,
                             {"$ifNull": ["$queueGrowingSince", at]},
                         ]

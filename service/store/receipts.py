@@ -61,7 +61,6 @@ async def load(
 async def save(store: Store, receipts: list[Receipt], session: AsyncClientSession) -> None:
     if receipts:
         operations = [
-            ReplaceOne({"_id": document["_id"]}, document, upsert=True)
-            for document in map(to_document, receipts)
+            ReplaceOne({"_id": document["_id"]}, document, upsert=True) for document in map(to_document, receipts)
         ]
         await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)

@@ -25,6 +25,7 @@ async def take(store: Store, session: AsyncClientSession, count: int) -> range:
         return_document=ReturnDocument.AFTER,
         session=session,
     )
+    assert counter is not None  # upserted
     end = counter["value"] + 1
     return range(end - count, end)
 

@@ -29,9 +29,7 @@ class MongoSyncRepository:
     async def in_transaction[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         return await self._unit_of_work.run(work)
 
-    async def load_push_snapshot(
-        self, device_id: str, changes: list[Change], tx: AsyncClientSession
-    ) -> PushSnapshot:
+    async def load_push_snapshot(self, device_id: str, changes: list[Change], tx: AsyncClientSession) -> PushSnapshot:
         offline_ids = [change.offline_id for change in changes]
         keys = {key for change in changes for key in (change.key, *change.references())}
         found_receipts = await receipts.load(self._store, device_id, offline_ids, tx)

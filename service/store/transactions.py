@@ -11,7 +11,8 @@ from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from service.store.database import Store
 
-_BUSY = "already has an active transaction"  # the embedded store: one transaction at a time
+# The embedded store's words for "another transaction got there first".
+_EMBEDDED_CONFLICTS = ("already has an active transaction", "Write conflict during transaction commit")
 
 
 class ConcurrentWrite(Exception):
@@ -26,7 +27,7 @@ def _retryable(error: PyMongoError) -> bool:
             error.has_error_label("TransientTransactionError")
             or error.has_error_label("UnknownTransactionCommitResult")
             or error.code == 112  # WriteConflict
-            or _BUSY in str(error)
+            or any(words in str(error) for words in _EMBEDDED_CONFLICTS)
         )
     return False
 
@@ -54,6 +55,5 @@ class UnitOfWork:
         raise AssertionError("unreachable")
 
     async def _once[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        async with self._store.client.start_session() as session:
-            async with await session.start_transaction():
-                return await work(session)
+        async with self._store.client.start_session() as session, await session.start_transaction():
+            return await work(session)

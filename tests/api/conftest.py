@@ -19,12 +19,18 @@ ADMIN = "admin-secret-token"
 class Api:
     http: httpx.AsyncClient
 
-    async def call(self, query: str, variables: dict[str, Any] | None = None, token: str | None = ADMIN) -> dict[str, Any]:
+    async def call(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = ADMIN
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
         return response.json()
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None, token: str | None = ADMIN) -> dict[str, Any]:
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = ADMIN
+    ) -> dict[str, Any]:
         body = await self.call(query, variables, token)
         assert not body.get("errors"), body["errors"]
         return body["data"]
@@ -43,7 +49,9 @@ class Api:
         )
         return data["registerDevice"]["token"]
 
-    async def write(self, record_type: str, record_id: str, fields: dict[str, Any], base: int | None = None, token: str = ADMIN):
+    async def write(
+        self, record_type: str, record_id: str, fields: dict[str, Any], base: int | None = None, token: str = ADMIN
+    ):
         data = await self.data(
             "mutation($i: WriteRecordInput!){writeRecord(input:$i){status record{version fields}"
             " conflict{serverVersion} refusal{code}}}",

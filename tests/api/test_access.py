@@ -25,7 +25,7 @@ async def test_a_device_id_belongs_to_one_rep(api: Api):
     _, siti = await api.user("Siti", "REP")
     await api.device(ali, "dev1")
     body = await api.call(
-        "mutation{registerDevice(input:{deviceId:\"dev1\", name:\"x\", platform:\"ios\"}){token}}", token=siti
+        'mutation{registerDevice(input:{deviceId:"dev1", name:"x", platform:"ios"}){token}}', token=siti
     )
     assert "another user" in body["errors"][0]["message"]
 

@@ -11,8 +11,13 @@ AT = "2026-11-20T09:00:00+08:00"
 
 def visit(offline_id: str, record_id: str, outlet_id: str = "o1", base=None, **fields):
     return {
-        "offlineId": offline_id, "recordType": "VISIT", "recordId": record_id, "operation": "UPSERT",
-        "capturedAt": AT, "baseVersion": base, "fields": {"outletId": outlet_id, "status": "PLANNED", **fields},
+        "offlineId": offline_id,
+        "recordType": "VISIT",
+        "recordId": record_id,
+        "operation": "UPSERT",
+        "capturedAt": AT,
+        "baseVersion": base,
+        "fields": {"outletId": outlet_id, "status": "PLANNED", **fields},
     }
 
 
@@ -29,7 +34,9 @@ async def test_a_rep_device_pushes_pulls_and_retries_safely(api: Api):
     assert results[1]["refusal"]["code"] == "OUTLET_NOT_FOUND"
     again = await api.push(device, "dev1", [visit("c1", "v1")])
     assert (again[0]["status"], again[0]["duplicateOf"]) == ("DUPLICATE", "APPLIED")
-    data = await api.data('query{pull(deviceId:"dev1"){cursor hasMore records{recordType recordId version}}}', token=device)
+    data = await api.data(
+        'query{pull(deviceId:"dev1"){cursor hasMore records{recordType recordId version}}}', token=device
+    )
     assert {(r["recordType"], r["recordId"]) for r in data["pull"]["records"]} == {("VISIT", "v1"), ("OUTLET", "o1")}
 
 
@@ -40,7 +47,11 @@ async def test_shared_outlets_accept_yjs_updates_and_answer_with_what_the_device
     fields = doc.get("fields", type=Map)
     fields["phone"] = "03-1234"
     change = {
-        "offlineId": "y1", "recordType": "OUTLET", "recordId": "o1", "operation": "UPSERT", "capturedAt": AT,
+        "offlineId": "y1",
+        "recordType": "OUTLET",
+        "recordId": "o1",
+        "operation": "UPSERT",
+        "capturedAt": AT,
         "crdtUpdate": base64.b64encode(doc.get_update()).decode(),
         "stateVector": base64.b64encode(doc.get_state()).decode(),
     }
@@ -56,15 +67,35 @@ async def test_seed_002_overwrite_reverts_the_other_users_edit(api: Api):
     _, device = await rep_with_device(api)
     rep_id = (await api.data("query{me{id}}", token=device))["me"]["id"]
     await api.write("OUTLET", "o1", {"name": "Kedai Ali"})
-    created = await api.write("WORK_ORDER", "w1", {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Chiller"})
+    created = await api.write(
+        "WORK_ORDER", "w1", {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Chiller"}
+    )
     assert created["record"]["version"] == 1
-    assert (await api.write("WORK_ORDER", "w1", {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Chiller + door"}, 1))["status"] == "APPLIED"
-    mine = {"offlineId": "a1", "recordType": "WORK_ORDER", "recordId": "w1", "operation": "UPSERT", "capturedAt": AT,
-            "baseVersion": 1, "fields": {"outletId": "o1", "status": "IN_PROGRESS", "description": "Chiller"}}
+    assert (
+        await api.write(
+            "WORK_ORDER",
+            "w1",
+            {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Chiller + door"},
+            1,
+        )
+    )["status"] == "APPLIED"
+    mine = {
+        "offlineId": "a1",
+        "recordType": "WORK_ORDER",
+        "recordId": "w1",
+        "operation": "UPSERT",
+        "capturedAt": AT,
+        "baseVersion": 1,
+        "fields": {"outletId": "o1", "status": "IN_PROGRESS", "description": "Chiller"},
+    }
     [result] = await api.push(device, "dev1", [mine])
     assert result["status"] == "CONFLICT"
     conflict = result["conflict"]
-    assert (conflict["baseVersion"], conflict["serverVersion"], conflict["changedFields"]) == (1, 2, ["description", "status"])
+    assert (conflict["baseVersion"], conflict["serverVersion"], conflict["changedFields"]) == (
+        1,
+        2,
+        ["description", "status"],
+    )
     resolve = "mutation($i: ResolveConflictInput!){resolveConflict(input:$i){conflict{status} record{version fields}}}"
     data = await api.data(resolve, {"i": {"conflictId": conflict["id"], "resolution": "OVERWRITE"}}, device)
     resolved = data["resolveConflict"]
@@ -81,8 +112,15 @@ async def test_seed_002_discard_keeps_the_other_users_edit(api: Api):
     await api.write("OUTLET", "o1", {"name": "Kedai Ali"})
     await api.write("WORK_ORDER", "w1", {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Chiller"})
     await api.write("WORK_ORDER", "w1", {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Door"}, 1)
-    mine = {"offlineId": "a1", "recordType": "WORK_ORDER", "recordId": "w1", "operation": "UPSERT", "capturedAt": AT,
-            "baseVersion": 1, "fields": {"outletId": "o1", "status": "IN_PROGRESS", "description": "Chiller"}}
+    mine = {
+        "offlineId": "a1",
+        "recordType": "WORK_ORDER",
+        "recordId": "w1",
+        "operation": "UPSERT",
+        "capturedAt": AT,
+        "baseVersion": 1,
+        "fields": {"outletId": "o1", "status": "IN_PROGRESS", "description": "Chiller"},
+    }
     [result] = await api.push(device, "dev1", [mine])
     resolve = "mutation($i: ResolveConflictInput!){resolveConflict(input:$i){conflict{status} record{version fields}}}"
     data = await api.data(resolve, {"i": {"conflictId": result["conflict"]["id"], "resolution": "DISCARD"}}, device)
@@ -106,10 +144,19 @@ async def test_a_manager_write_on_a_stale_version_is_a_conflict_not_an_error(api
 
 async def test_bad_requests_are_errors_that_name_the_problem(api: Api):
     _, device = await rep_with_device(api)
-    bad_base64 = {"offlineId": "b", "recordType": "OUTLET", "recordId": "o1", "operation": "UPSERT", "capturedAt": AT, "crdtUpdate": "%%%"}
+    bad_base64 = {
+        "offlineId": "b",
+        "recordType": "OUTLET",
+        "recordId": "o1",
+        "operation": "UPSERT",
+        "capturedAt": AT,
+        "crdtUpdate": "%%%",
+    }
     body = await api.call(PUSH, {"i": {"deviceId": "dev1", "changes": [bad_base64]}}, device)
     assert "base64" in body["errors"][0]["message"]
-    body = await api.call(PUSH, {"i": {"deviceId": "dev1", "changes": [visit(str(i), str(i)) for i in range(501)]}}, device)
+    body = await api.call(
+        PUSH, {"i": {"deviceId": "dev1", "changes": [visit(str(i), str(i)) for i in range(501)]}}, device
+    )
     assert "at most 500 changes" in body["errors"][0]["message"]
     body = await api.call('query{pull(deviceId:"dev1", since:"garbage"){cursor}}', token=device)
     assert "cursor" in body["errors"][0]["message"]

@@ -8,17 +8,30 @@ from tests.api.conftest import Api
 
 AT = "2026-11-20T09:00:00+08:00"
 LIST = """query($f: RefusalFilter, $after: String){ refusals(filter:$f, first:2, after:$after){
-  totalCount edges{ cursor node{ id code status action attempts rep{ name } device{ id } } } pageInfo{ hasNextPage endCursor } } }"""
+  totalCount edges{ cursor node{ id code status action attempts rep{ name } device{ id } } }
+  pageInfo{ hasNextPage endCursor } } }"""
 
 
 def visit(offline_id: str, record_id: str, outlet_id: str = "o1"):
-    return {"offlineId": offline_id, "recordType": "VISIT", "recordId": record_id, "operation": "UPSERT",
-            "capturedAt": AT, "fields": {"outletId": outlet_id, "status": "PLANNED"}}
+    return {
+        "offlineId": offline_id,
+        "recordType": "VISIT",
+        "recordId": record_id,
+        "operation": "UPSERT",
+        "capturedAt": AT,
+        "fields": {"outletId": outlet_id, "status": "PLANNED"},
+    }
 
 
 def bad_quantity(offline_id: str):
-    return {"offlineId": offline_id, "recordType": "ORDER", "recordId": f"or-{offline_id}", "operation": "UPSERT",
-            "capturedAt": AT, "fields": {"outletId": "o1", "status": "DRAFT", "lines": [{"productId": "p1", "quantity": 0}]}}
+    return {
+        "offlineId": offline_id,
+        "recordType": "ORDER",
+        "recordId": f"or-{offline_id}",
+        "operation": "UPSERT",
+        "capturedAt": AT,
+        "fields": {"outletId": "o1", "status": "DRAFT", "lines": [{"productId": "p1", "quantity": 0}]},
+    }
 
 
 async def setup(api: Api) -> tuple[str, str]:
@@ -38,13 +51,20 @@ async def test_the_rep_acknowledges_what_cannot_be_fixed_and_a_manager_dismisses
     acked = await api.data(f'mutation{{acknowledgeRefusal(id:"{ack_id}"){{status resolvedAt}}}}', token=device)
     assert acked["acknowledgeRefusal"]["status"] == "ACKNOWLEDGED"
     _, manager = await api.user("Mia", "MANAGER")
-    dismissed = await api.data(f'mutation{{dismissRefusal(id:"{fix_id}", note:"visit cancelled by phone"){{status note}}}}', token=manager)
+    dismissed = await api.data(
+        f'mutation{{dismissRefusal(id:"{fix_id}", note:"visit cancelled by phone"){{status note}}}}', token=manager
+    )
     assert dismissed["dismissRefusal"] == {"status": "DISMISSED", "note": "visit cancelled by phone"}
     # Nothing blocks any more: the device's next change goes through.
     [after] = await api.push(device, "dev1", [visit("c", "v2")])
     assert after["status"] == "APPLIED"
-    history = await api.data("query{syncHistory(filter:{actions:[REFUSAL_ACKNOWLEDGED, REFUSAL_DISMISSED]}){edges{node{action detail}}}}")
-    assert [e["node"]["action"] for e in history["syncHistory"]["edges"]] == ["REFUSAL_ACKNOWLEDGED", "REFUSAL_DISMISSED"]
+    history = await api.data(
+        "query{syncHistory(filter:{actions:[REFUSAL_ACKNOWLEDGED, REFUSAL_DISMISSED]}){edges{node{action detail}}}}"
+    )
+    assert [e["node"]["action"] for e in history["syncHistory"]["edges"]] == [
+        "REFUSAL_ACKNOWLEDGED",
+        "REFUSAL_DISMISSED",
+    ]
 
 
 async def test_refusals_page_oldest_first_and_filter_by_status(api: Api):
@@ -72,13 +92,16 @@ async def test_a_rep_sees_only_its_own_refusals_and_health(api: Api):
     health = await api.data("query{syncHealth{reps{rep{name} status}}}", token=other)
     assert [r["rep"]["name"] for r in health["syncHealth"]["reps"]] == ["Siti"]
     everyone = await api.data("query{syncHealth{reps{rep{name} status openRefusals{code}}}}")
-    assert {r["rep"]["name"]: r["status"] for r in everyone["syncHealth"]["reps"]} == {"Ali": "NEEDS_ATTENTION", "Siti": "STALE"}
+    assert {r["rep"]["name"]: r["status"] for r in everyone["syncHealth"]["reps"]} == {
+        "Ali": "NEEDS_ATTENTION",
+        "Siti": "STALE",
+    }
 
 
 async def test_a_push_from_a_revoked_device_is_a_push_refusal_shown_under_its_rep(api: Api):
     _, device = await setup(api)
     await api.data('mutation{revokeDevice(deviceId:"dev1"){id}}')
-    body = await api.call("mutation{pushChanges(input:{deviceId:\"dev1\", changes:[]}){syncId}}", token=device)
+    body = await api.call('mutation{pushChanges(input:{deviceId:"dev1", changes:[]}){syncId}}', token=device)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     health = await api.data("query{syncHealth{reps{rep{name} pushRefusals{kind code reason device{id}}}}}")
     [ali] = health["syncHealth"]["reps"]
@@ -90,9 +113,9 @@ async def test_record_blocking_lets_unrelated_changes_through(settings: Settings
     import httpx
 
     app = create_app(dataclasses.replace(settings, blocking="record"))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            api = Api(http)
-            _, device = await setup(api)
-            results = await api.push(device, "dev1", [visit("a", "v1", "gone"), visit("b", "v2"), visit("c", "v1", "o1")])
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        api = Api(http)
+        _, device = await setup(api)
+        results = await api.push(device, "dev1", [visit("a", "v1", "gone"), visit("b", "v2"), visit("c", "v1", "o1")])
     assert [r["status"] for r in results] == ["REFUSED", "APPLIED", "BLOCKED"]

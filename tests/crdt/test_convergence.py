@@ -3,7 +3,9 @@
 Updates come from simulated devices (pycrdt Docs with their own client ids editing
 the protocol layout, sometimes after receiving some of the others' updates, so
 their edits are concurrent with or depend on other devices' edits) and from
-server-side field patches. The server side is always ``SharedDocument``.
+server-side field patches. The server side is always ``SharedDocument``; it gets
+the updates in any order, also before what they build on, and sometimes stores
+its state and decodes it again between two updates, as the service does.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ FIELD_NAMES = ("name", "city", "phone")
 TAG_NAMES = ("vip", "new", "closed")
 BASE_TIME = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
 
-FAST = settings(max_examples=60, deadline=None, database=None)
+FAST = settings(max_examples=100, deadline=None, database=None)
 
 
 def test_patch_writers_have_distinct_tie_breakers() -> None:
@@ -62,8 +64,10 @@ patch_bodies = st.fixed_dictionaries(
 steps = st.one_of(
     # a device edits its document (one transaction, one update)
     st.tuples(st.just("edit"), st.integers(0, len(DEVICE_CLIENT_IDS) - 1), st.lists(edits, min_size=1, max_size=4)),
-    # a device receives some of the updates made so far (indexes taken modulo their count), in that order
-    st.tuples(st.just("receive"), st.integers(0, len(DEVICE_CLIENT_IDS) - 1), st.lists(st.integers(0, 99), max_size=4)),
+    # a device receives the first updates made so far (how many: modulo their count + 1). A prefix of
+    # the creation order holds everything its updates build on, so a device (a pycrdt Doc, standing in
+    # for a Yjs client) never holds updates back: out-of-order arrival is the server's business here.
+    st.tuples(st.just("receive"), st.integers(0, len(DEVICE_CLIENT_IDS) - 1), st.integers(0, 99)),
     # the server writes a field patch
     st.tuples(st.just("patch"), patch_bodies, st.integers(0, 20), st.sampled_from(DEVICE_IDS)),
 )
@@ -113,9 +117,8 @@ def simulate(plan: list[tuple[Any, ...]]) -> Simulation:
                     _edit(doc, operation)
             sim.updates.append(doc.get_update(before))
         elif step[0] == "receive":
-            for index in step[2]:
-                if sim.updates:
-                    sim.devices[step[1]].apply_update(sim.updates[index % len(sim.updates)])
+            for update in sim.updates[: step[2] % (len(sim.updates) + 1)]:
+                sim.devices[step[1]].apply_update(update)
         else:
             _, body, millis, device_id = step
             if (millis, device_id) in used_stamps:  # one patch per (millisecond, device): see field_patch.py
@@ -295,8 +298,8 @@ def test_devices_end_with_the_server_state_after_applying_its_diff(
 @given(plan=plans, data=st.data())
 def test_two_replicas_exchanging_diffs_converge(plan: list[tuple[Any, ...]], data: st.DataObject) -> None:
     updates = simulate(plan).updates
-    first = apply_all(data.draw(st.lists(st.sampled_from(updates), max_size=8)) if updates else [])
-    second = apply_all(data.draw(st.lists(st.sampled_from(updates), max_size=8)) if updates else [])
+    first = apply_all(data.draw(st.lists(st.sampled_from(updates), max_size=8)))  # any subset, any order
+    second = apply_all(data.draw(st.lists(st.sampled_from(updates), max_size=8)))
 
     first.apply(second.missing_for(first.state_vector()))
     second.apply(first.missing_for(second.state_vector()))

@@ -94,12 +94,16 @@ def test_the_same_offline_id_twice_in_one_push_is_decided_once():
 
 
 def test_a_duplicate_of_an_open_conflict_returns_the_same_conflict():
-    first = plan([change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, offline_id="x", base_version=4)], [outlet()])
+    first = plan(
+        [change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, offline_id="x", base_version=4)], [outlet()]
+    )
     conflict = first.conflicts[0]
     receipt = Receipt("dev1", "x", ChangeStatus.CONFLICT, 1, T0, VISIT, "v1", None, conflict.id)
     again = plan(
         [change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, offline_id="x", base_version=4)],
-        [outlet()], receipts=[receipt], conflicts=[conflict],
+        [outlet()],
+        receipts=[receipt],
+        conflicts=[conflict],
     )
     assert statuses(again) == ["DUPLICATE"]
     assert again.outcomes[0].conflict == conflict

@@ -10,8 +10,12 @@ DAY = timedelta(hours=24)
 
 def health(last_sync=T0, growing_since=None, problems=0, now=T0 + timedelta(hours=1)):
     return device_health(
-        last_sync_at=last_sync, queue_growing_since=growing_since, registered_at=T0 - 10 * DAY,
-        open_problems=problems, now=now, thresholds=HealthThresholds(),
+        last_sync_at=last_sync,
+        queue_growing_since=growing_since,
+        registered_at=T0 - 10 * DAY,
+        open_problems=problems,
+        now=now,
+        thresholds=HealthThresholds(),
     )
 
 

@@ -21,7 +21,9 @@ def test_a_new_visit_is_applied_as_version_1_owned_by_the_devices_rep():
 
 def test_an_edit_on_the_version_the_device_saw_bumps_the_version():
     current = owned(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, updated_by="user:manager")
-    result = plan([change(VISIT, "v1", {"outletId": "o1", "status": "CHECKED_IN"}, base_version=1)], [outlet(), current])
+    result = plan(
+        [change(VISIT, "v1", {"outletId": "o1", "status": "CHECKED_IN"}, base_version=1)], [outlet(), current]
+    )
     assert statuses(result) == ["APPLIED"]
     assert result.outcomes[0].record.version == 2  # type: ignore[union-attr]
     assert result.writes[(VISIT, "v1")].expected_version == 1
@@ -37,7 +39,9 @@ def test_sending_the_same_fields_again_is_unchanged_and_writes_nothing():
 def test_an_edit_on_an_old_version_changed_by_someone_else_is_a_conflict_with_both_versions():
     # Seed 002: user A edits status offline while user B changes the description.
     server = owned(WORK_ORDER, "w1", work_order_fields(description="B's text"), version=2, updated_by="user:b")
-    mine = change(WORK_ORDER, "w1", work_order_fields(status="IN_PROGRESS", description="Fix the chiller"), base_version=1)
+    mine = change(
+        WORK_ORDER, "w1", work_order_fields(status="IN_PROGRESS", description="Fix the chiller"), base_version=1
+    )
     result = plan([mine], [outlet(), server])
     outcome = result.outcomes[0]
     assert outcome.status is ChangeStatus.CONFLICT
@@ -79,7 +83,9 @@ def test_later_changes_to_a_record_in_conflict_are_blocked_behind_it():
 def test_adding_hours_to_a_work_order_someone_completed_is_refused_as_locked_whatever_the_base_version():
     # Seed 002, "Errors with Syncing".
     completed = owned(WORK_ORDER, "w1", work_order_fields(status="COMPLETED"), version=3, updated_by="user:b")
-    hours = work_order_fields(status="IN_PROGRESS", resourceHours=[{"hours": 2, "loggedAt": "2026-11-20T10:00:00+08:00"}])
+    hours = work_order_fields(
+        status="IN_PROGRESS", resourceHours=[{"hours": 2, "loggedAt": "2026-11-20T10:00:00+08:00"}]
+    )
     for base in (1, 3):
         result = plan([change(WORK_ORDER, "w1", hours, base_version=base)], [outlet(), completed])
         outcome = result.outcomes[0]

@@ -71,7 +71,11 @@ def test_order_lines_need_active_products_and_positive_quantities(lines, records
         ({"status": "PLANNED"}, "MISSING_FIELD", "outletId"),
         ({"outletId": "o1", "status": "ASLEEP"}, "INVALID_FIELD", "status"),
         ({"outletId": "o1", "status": "PLANNED", "colour": "red"}, "UNKNOWN_FIELD", "colour"),
-        ({"outletId": "o1", "status": "PLANNED", "plannedAt": "2026-11-20T09:00:00"}, "MISSING_UTC_OFFSET", "plannedAt"),
+        (
+            {"outletId": "o1", "status": "PLANNED", "plannedAt": "2026-11-20T09:00:00"},
+            "MISSING_UTC_OFFSET",
+            "plannedAt",
+        ),
         ({"outletId": "o1", "status": "PLANNED", "checkInLatitude": 91}, "INVALID_FIELD", "checkInLatitude"),
         ({"outletId": 7, "status": "PLANNED"}, "INVALID_FIELD", "outletId"),
     ],
@@ -82,7 +86,9 @@ def test_malformed_fields_are_refused_for_the_rep_to_acknowledge(fields, code, f
 
 
 def test_captured_at_without_an_offset_is_refused():
-    refusal = refusal_of(change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, captured_at=datetime(2026, 11, 20, 9)), outlet())
+    refusal = refusal_of(
+        change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, captured_at=datetime(2026, 11, 20, 9)), outlet()
+    )
     assert (refusal.code, refusal.field) == ("MISSING_UTC_OFFSET", "capturedAt")
 
 

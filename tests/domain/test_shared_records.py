@@ -29,7 +29,7 @@ def apply_in_order(changes) -> Record | None:
     record = None
     for one in changes:
         result = plan([one], [record] if record else [])
-        record = result.writes.get((OUTLET, "o1"), None) and result.writes[(OUTLET, "o1")].record or record
+        record = (result.writes.get((OUTLET, "o1"), None) and result.writes[(OUTLET, "o1")].record) or record
     return record
 
 
@@ -44,7 +44,12 @@ def test_field_patches_merge_per_field_and_the_latest_capture_wins_in_any_order(
         results.add(tuple(sorted((k, str(v)) for k, v in record.fields.items())))
     assert len(results) == 1
     fields = dict(results.pop())
-    assert (fields["phone"], fields["name"], fields["city"], fields["channel"]) == ("222", "Kedai Ali", "Ipoh", "retail")
+    assert (fields["phone"], fields["name"], fields["city"], fields["channel"]) == (
+        "222",
+        "Kedai Ali",
+        "Ipoh",
+        "retail",
+    )
 
 
 def test_an_update_the_server_already_has_is_unchanged_and_the_answer_carries_only_what_the_device_lacks():
@@ -96,8 +101,12 @@ def test_deleting_a_shared_record_sets_deleted_and_managers_can_replace_notes():
     from service.domain.rules import RuleSettings
 
     decision = decide_change(
-        change(OUTLET, "o1", {"notes": "Back door only"}), {record.key: record}, manager, RuleSettings(),
-        WorkingDocuments(DocumentCache()), T0,
+        change(OUTLET, "o1", {"notes": "Back door only"}),
+        {record.key: record},
+        manager,
+        RuleSettings(),
+        WorkingDocuments(DocumentCache()),
+        T0,
     )
     assert decision.record.fields["notes"] == "Back door only"  # type: ignore[union-attr]
 

@@ -63,7 +63,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def call(self, query: str, variables: dict[str, Any] | None = None, token: str = ADMIN, timeout: float = 60) -> dict:
+    def call(
+        self, query: str, variables: dict[str, Any] | None = None, token: str = ADMIN, timeout: float = 60
+    ) -> dict:
         response = httpx.post(
             f"{self.url}/graphql",
             json={"query": query, "variables": variables or {}},
@@ -72,7 +74,9 @@ class Server:
         )
         return response.json()
 
-    def data(self, query: str, variables: dict[str, Any] | None = None, token: str = ADMIN, timeout: float = 60) -> dict:
+    def data(
+        self, query: str, variables: dict[str, Any] | None = None, token: str = ADMIN, timeout: float = 60
+    ) -> dict:
         body = self.call(query, variables, token, timeout)
         assert not body.get("errors"), body
         return body["data"]

@@ -32,7 +32,9 @@ class GraphQLWebSocket:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._queues[operation_id] = queue
         await self._connection.send(
-            json.dumps({"id": operation_id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
+            json.dumps(
+                {"id": operation_id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
+            )
         )
         return queue
 

@@ -8,14 +8,16 @@ from tests.e2e.conftest import Server
 from tests.e2e.graphql_ws import GraphQLWebSocket, next_payload
 
 PUSH = "mutation($i: PushInput!){ pushChanges(input:$i){ results{ offlineId status blockedBy refusal{ id code } } } }"
-REFUSALS = "subscription{ refusalEvents{ type refusal{ id code reason status recordId related{ recordType recordId } } } }"
+REFUSALS = (
+    "subscription{ refusalEvents{ type refusal{ id code reason status recordId related{ recordType recordId } } } }"
+)
 STATUS = "subscription($d: ID){ syncStatus(deviceId: $d){ device{ id queueDepth } status queueDepth counts } }"
 
 
 def rep_device(server: Server, name: str, device_id: str) -> str:
     rep = server.data(f'mutation{{createUser(input:{{name:"{name}", role:REP}}){{token}}}}')["createUser"]["token"]
     return server.data(
-        'mutation($i: RegisterDeviceInput!){registerDevice(input:$i){token}}',
+        "mutation($i: RegisterDeviceInput!){registerDevice(input:$i){token}}",
         {"i": {"deviceId": device_id, "name": "Phone", "platform": "android"}},
         token=rep,
     )["registerDevice"]["token"]
@@ -52,7 +54,9 @@ async def refusal_round_trip(publisher: Server, watcher: Server) -> None:
         refusals = await dashboard.subscribe(REFUSALS)
         statuses = await dashboard.subscribe(STATUS, {"d": "dev1"})
         await subscribers(watcher, 2)
-        first = await asyncio.to_thread(publisher.data, PUSH, {"i": {"deviceId": "dev1", "changes": queue(), "queueDepth": 3}}, device)
+        first = await asyncio.to_thread(
+            publisher.data, PUSH, {"i": {"deviceId": "dev1", "changes": queue(), "queueDepth": 3}}, device
+        )
         assert [r["status"] for r in first["pushChanges"]["results"]] == ["REFUSED", "BLOCKED", "BLOCKED"]
         created = (await next_payload(refusals))["refusalEvents"]
         assert created["type"] == "CREATED"
@@ -63,9 +67,12 @@ async def refusal_round_trip(publisher: Server, watcher: Server) -> None:
 
         # The manager fixes the data the reason points at; the device's next sync clears the block.
         await asyncio.to_thread(
-            publisher.data, 'mutation{writeRecord(input:{recordType:OUTLET, recordId:"kedai-ali", fields:{name:"Kedai Ali"}}){status}}'
+            publisher.data,
+            'mutation{writeRecord(input:{recordType:OUTLET, recordId:"kedai-ali", fields:{name:"Kedai Ali"}}){status}}',
         )
-        second = await asyncio.to_thread(publisher.data, PUSH, {"i": {"deviceId": "dev1", "changes": queue(), "queueDepth": 0}}, device)
+        second = await asyncio.to_thread(
+            publisher.data, PUSH, {"i": {"deviceId": "dev1", "changes": queue(), "queueDepth": 0}}, device
+        )
         assert [r["status"] for r in second["pushChanges"]["results"]] == ["APPLIED", "APPLIED", "APPLIED"]
         resolved = (await next_payload(refusals))["refusalEvents"]
         assert (resolved["type"], resolved["refusal"]["id"]) == ("RESOLVED", created["refusal"]["id"])

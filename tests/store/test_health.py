@@ -26,11 +26,20 @@ async def test_reps_are_listed_worst_first_with_what_needs_attention(services: S
     ali = await register(services, "Ali", "d-ali")
     siti = await register(services, "Siti", "d-siti")
     await services.sync.write_record(RecordType.OUTLET, "o1", {"name": "Kedai Ali"}, None, user_id="hq")
-    await services.sync.push([change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d-ali", rep_id=ali)
-    await services.sync.push([change(RecordType.VISIT, "v2", {"outletId": "gone", "status": "PLANNED"})], device_id="d-siti", rep_id=siti)
-    await services.sync.refuse_push(code="REVOKED", reason="Device revoked.", device_id="d-siti", rep_id=siti, detail={})
+    await services.sync.push(
+        [change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d-ali", rep_id=ali
+    )
+    await services.sync.push(
+        [change(RecordType.VISIT, "v2", {"outletId": "gone", "status": "PLANNED"})], device_id="d-siti", rep_id=siti
+    )
+    await services.sync.refuse_push(
+        code="REVOKED", reason="Device revoked.", device_id="d-siti", rep_id=siti, detail={}
+    )
     reps = await services.health.sync_health()
-    assert [(h.rep.name, h.status) for h in reps] == [("Siti", HealthStatus.NEEDS_ATTENTION), ("Ali", HealthStatus.HEALTHY)]
+    assert [(h.rep.name, h.status) for h in reps] == [
+        ("Siti", HealthStatus.NEEDS_ATTENTION),
+        ("Ali", HealthStatus.HEALTHY),
+    ]
     siti_health = reps[0]
     assert [r.code for r in siti_health.open_refusals] == ["OUTLET_NOT_FOUND"]
     assert [r.code for r in siti_health.push_refusals] == ["REVOKED"]

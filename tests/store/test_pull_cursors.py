@@ -25,11 +25,19 @@ async def test_initial_sync_is_the_reps_records_their_outlets_and_active_product
         await write(OUTLET, outlet, {"name": outlet}, None, user_id="hq")
     await write(PRODUCT, "p1", {"sku": "A", "name": "A", "unitPrice": 1}, None, user_id="hq")
     await write(PRODUCT, "p2", {"sku": "B", "name": "B", "unitPrice": 1, "active": False}, None, user_id="hq")
-    await services.sync.push([change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1")
-    await services.sync.push([change(VISIT, "v2", {"outletId": "o2", "status": "PLANNED"})], device_id="d2", rep_id="rep2")
     await services.sync.push(
-        [change(VISIT, "v3", {"outletId": "o1", "status": "PLANNED"}), change(VISIT, "v3", operation=Operation.DELETE, base_version=1)],
-        device_id="d1", rep_id="rep1",
+        [change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1"
+    )
+    await services.sync.push(
+        [change(VISIT, "v2", {"outletId": "o2", "status": "PLANNED"})], device_id="d2", rep_id="rep2"
+    )
+    await services.sync.push(
+        [
+            change(VISIT, "v3", {"outletId": "o1", "status": "PLANNED"}),
+            change(VISIT, "v3", operation=Operation.DELETE, base_version=1),
+        ],
+        device_id="d1",
+        rep_id="rep1",
     )
     records, _ = await pull_all(services, "rep1", None, limit=2)
     assert sorted((r.type.value, r.id) for r in records) == [("OUTLET", "o1"), ("PRODUCT", "p1"), ("VISIT", "v1")]
@@ -37,9 +45,13 @@ async def test_initial_sync_is_the_reps_records_their_outlets_and_active_product
 
 async def test_deltas_carry_changes_and_tombstones_since_the_cursor(services: Services):
     await services.sync.write_record(OUTLET, "o1", {"name": "o1"}, None, user_id="hq")
-    await services.sync.push([change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1")
+    await services.sync.push(
+        [change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1"
+    )
     _, cursor = await pull_all(services, "rep1", None)
-    await services.sync.push([change(VISIT, "v1", operation=Operation.DELETE, base_version=1)], device_id="d1", rep_id="rep1")
+    await services.sync.push(
+        [change(VISIT, "v1", operation=Operation.DELETE, base_version=1)], device_id="d1", rep_id="rep1"
+    )
     await services.sync.write_record(OUTLET, "o1", {"phone": "1"}, None, user_id="hq")
     records, cursor = await pull_all(services, "rep1", cursor)
     assert [(r.id, r.deleted) for r in records] == [("v1", True), ("o1", False)]
@@ -55,8 +67,12 @@ async def test_a_cursor_never_skips_a_committed_change_while_others_push(service
     async def device(n: int) -> None:
         for batch in range(4):
             queue = [
-                change(VISIT, f"v{n}-{i}", {"outletId": "o1", "status": "PLANNED", "notes": f"b{batch}"},
-                       base_version=None if batch == 0 else batch)
+                change(
+                    VISIT,
+                    f"v{n}-{i}",
+                    {"outletId": "o1", "status": "PLANNED", "notes": f"b{batch}"},
+                    base_version=None if batch == 0 else batch,
+                )
                 for i in range(5)
             ]
             result = await services.sync.push(queue, device_id=f"d{n}", rep_id="rep1")

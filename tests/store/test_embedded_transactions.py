@@ -1,0 +1,61 @@
+"""The embedded store's transaction workarounds (service/store/embedded_transactions.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
+
+from service.store.embedded import EmbeddedStore, start_embedded_store
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def embedded_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmbeddedStore]:
+    store = start_embedded_store(tmp_path if request.param == "sqlite" else None)
+    try:
+        yield store
+    finally:
+        store.stop()
+
+
+def test_a_command_waits_for_another_sessions_transaction_instead_of_failing(embedded_store: EmbeddedStore):
+    with MongoClient(embedded_store.uri) as client:
+        collection = client.db.things
+        collection.insert_one({"_id": "seed"})
+        session = client.start_session()
+        session.start_transaction()
+        collection.insert_one({"_id": "in-transaction"}, session=session)
+        reads: list[list[str]] = []
+        reader = threading.Thread(target=lambda: reads.append(sorted(d["_id"] for d in collection.find())))
+        reader.start()
+        time.sleep(0.2)  # the reader is now waiting on the SQLite engine (or has read, on memory)
+        session.commit_transaction()
+        reader.join(timeout=30)
+        session.end_session()
+    assert reads and reads[0] in (["seed"], ["in-transaction", "seed"])
+
+
+def test_a_commit_that_loses_a_write_conflict_leaves_no_stale_transaction(tmp_path: Path):
+    store = start_embedded_store(None)  # the memory engine lets transactions race
+    try:
+        with MongoClient(store.uri) as client, MongoClient(store.uri) as observer:
+            collection = client.db.things
+            first, second = client.start_session(), client.start_session()
+            first.start_transaction()
+            collection.insert_one({"_id": "first"}, session=first)
+            second.start_transaction()
+            collection.insert_one({"_id": "second"}, session=second)
+            second.commit_transaction()
+            with pytest.raises(OperationFailure, match="Write conflict"):
+                first.commit_transaction()
+            first.end_session()
+            second.end_session()
+            collection.insert_one({"_id": "later"})  # on a pooled session: must really commit
+            assert sorted(d["_id"] for d in observer.db.things.find()) == ["later", "second"]
+    finally:
+        store.stop()
