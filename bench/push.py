@@ -107,8 +107,12 @@ async def scenario(services: Services, listener, name: str, make, batches: int) 
     )
 
 
-def crdt_merge_cost(updates: int = 2000) -> None:
-    """Service-side merge (patch -> Yjs update -> apply -> materialize -> encode) against raw pycrdt apply."""
+def crdt_merge_cost(updates: int = 2000, documents: int = 50) -> None:
+    """Service-side merge (patch -> Yjs update -> apply -> materialize -> encode) against raw pycrdt apply.
+
+    The updates are spread over ``documents`` outlets (each patch adds a writer to
+    its document's state vector, so per-merge cost grows with a document's history).
+    """
     from crdt import FieldStamp, SharedDocument, field_patch_update
 
     raw_updates = []
@@ -149,7 +153,8 @@ async def main() -> None:
             await scenario(services, listener, "owned", owned_batch, args.batches)
             await scenario(services, listener, "shared", shared_batch, args.batches)
             await scenario(services, listener, "mixed", mixed_batch, args.batches)
-    crdt_merge_cost()
+    crdt_merge_cost(documents=50)
+    crdt_merge_cost(documents=1)  # one very hot outlet: the worst case
 
 
 if __name__ == "__main__":

@@ -47,10 +47,13 @@ class SharedDocument:
         deletions of unknown items) are held back, kept in ``state()`` and applied once
         what they wait for arrives, as Yjs does.
         """
-        saved, pending, before = self._doc.get_update(), self._pending, self._summary()
+        saved, pending = self._doc.get_update(), self._pending
+        integrated: list[bool] = []  # Yrs reports a transaction only when it changed something
+        subscription = self._doc.observe(lambda event: integrated.append(True))
         try:
             candidate = update if pending is None else merge_updates(pending, update)
             self._doc.apply_update(candidate)
+            self._doc.unobserve(subscription)
             held_back = self._unintegrated(candidate)
             if held_back is not None:
                 # pycrdt loses parts of several held-back updates once they can apply (it
@@ -62,7 +65,7 @@ class SharedDocument:
                 raise
             self._reset(saved, pending)  # a failed update may have been integrated in part
             raise CrdtDecodeError(f"not a Yjs update: {error}") from None
-        return self._summary() != before
+        return bool(integrated) or self._pending != pending
 
     def state(self) -> bytes:
         """The whole document, compacted, as one Yjs update (held-back parts included)."""
@@ -126,20 +129,6 @@ class SharedDocument:
                 return rest
         return None
 
-    def _summary(self) -> tuple[dict[int, int], dict[int, list[tuple[int, int]]], bytes | None]:
-        """What identifies the document's content: clocks, deleted ranges, held-back parts.
-
-        Compared decoded, since pycrdt encodes clients in no fixed order. A deletion
-        changes no clock, so the deleted ranges count too.
-        """
-        state_vector = self._doc.get_state()
-        reader = _Reader(self._doc.get_update(state_vector))  # no structs, then the delete set
-        reader.uint()
-        deleted: dict[int, list[tuple[int, int]]] = {}
-        for client, clock, length in _deletions(reader):
-            deleted.setdefault(client, []).append((clock, clock + length))
-        return _clocks(state_vector), {client: _union(spans) for client, spans in deleted.items()}, self._pending
-
 
 def materialize_json(document: SharedDocument) -> str:
     """Canonical JSON of the materialized document: equal documents, equal bytes."""
@@ -187,13 +176,3 @@ def _deletions(reader: _Reader) -> Iterator[tuple[int, int, int]]:
         for _ in range(reader.uint()):
             clock = reader.uint()
             yield client, clock, reader.uint()
-
-
-def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged

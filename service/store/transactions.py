@@ -12,7 +12,11 @@ from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from service.store.database import Store
 
 # The embedded store's words for "another transaction got there first".
-_EMBEDDED_CONFLICTS = ("already has an active transaction", "Write conflict during transaction commit")
+_EMBEDDED_CONFLICTS = (
+    "already has an active transaction",
+    "Write conflict during transaction commit",
+    "database is locked",  # SQLite's busy timeout ran out
+)
 
 
 class ConcurrentWrite(Exception):
