@@ -166,3 +166,10 @@ async def test_health_readiness_and_metrics_respond(api: Api):
     assert (await api.http.get("/healthz")).json() == {"status": "ok"}
     assert (await api.http.get("/readyz")).status_code == 200
     assert "fieldsync_pushes_total" in (await api.http.get("/metrics")).text
+
+
+async def test_the_sync_health_dashboard_page_is_served(api: Api):
+    page = await api.http.get("/dashboard/")
+    assert page.status_code == 200 and "Sync Health" in page.text
+    script = await api.http.get("/dashboard/dashboard.js")
+    assert "refusalEvents" in script.text and "graphql-transport-ws" in script.text
