@@ -1,10 +1,44 @@
-"""Refuse request bodies larger than the configured maximum, before reading them whole."""
+"""Limits on what a request may carry, checked before any of it reaches a resolver.
+
+- ``BodySizeLimit``: request bodies larger than the configured maximum are refused
+  (413) before they are read whole.
+- ``strict_json``: the JSON of request bodies and WebSocket messages is standard JSON
+  that every part of the service can hold: UTF-8, no NaN/Infinity, finite numbers,
+  integers a JavaScript client can represent exactly, no lone UTF-16 surrogates,
+  bounded nesting.
+- ``QueryFieldLimit``: an operation selecting too many fields once its fragments are
+  expanded is refused before validation, whose rules grow exponentially with nested
+  fragment spreads (a 1 KB "fragment bomb" would otherwise pin the event loop).
+- ``SafeIntegerLiterals``: integer literals in the query text follow the same rule as
+  integers in variables.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_JSON_NESTING = 64
+MAX_FRAGMENT_NESTING = 32
+
+# -- body size --------------------------------------------------------------
 
 
 class BodyTooLarge(Exception):
@@ -48,10 +82,191 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"errors": [{"message": f"request body exceeds {self.max_bytes} bytes", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}
-        ).encode()
-        await send(
-            {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]}
-        )
+        error = {"message": f"request body exceeds {self.max_bytes} bytes", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}
+        body = json.dumps({"errors": [error]}).encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})
+
+
+# -- strict JSON ------------------------------------------------------------
+
+
+class UnacceptableJSON(json.JSONDecodeError):
+    """JSON the service refuses; ``msg`` says why and never quotes the data."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "", 0)
+
+
+def strict_json(data: str | bytes) -> object:
+    """Parse request JSON, refusing what the stores and the CRDT library cannot hold."""
+    if isinstance(data, bytes | bytearray):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise UnacceptableJSON(f"the body is not UTF-8 (invalid byte at offset {error.start})") from None
+    else:
+        text = data
+    try:
+        value = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
+    except RecursionError:
+        raise UnacceptableJSON(f"JSON is nested deeper than {MAX_JSON_NESTING} levels") from None
+    _check_tree(value)
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise UnacceptableJSON(f"{name} is not a JSON number")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise UnacceptableJSON(f"the number {text[:30]} is out of range")
+    return value
+
+
+def _int(text: str) -> int:
+    value = int(text) if len(text) <= 17 else None  # never convert thousands of digits
+    if value is None or abs(value) > MAX_SAFE_INTEGER:
+        raise UnacceptableJSON(f"integers must be within ±{MAX_SAFE_INTEGER}; got {text[:30]}")
+    return value
+
+
+def _check_tree(value: object) -> None:
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_NESTING:
+            raise UnacceptableJSON(f"JSON is nested deeper than {MAX_JSON_NESTING} levels")
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise UnacceptableJSON(
+            f"a string holds a lone UTF-16 surrogate (U+{ord(text[error.start]):04X}), which is not valid Unicode"
+        ) from None
+
+
+# -- query breadth ----------------------------------------------------------
+
+
+def query_too_complex(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "QUERY_TOO_COMPLEX"})
+
+
+def selected_fields(document: DocumentNode, ceiling: int) -> dict[str, int]:
+    """Fields each operation selects, fragment spreads expanded; counts stop at ``ceiling``.
+
+    Linear in the document: each fragment is counted once and reused. Raises
+    ``GraphQLError`` when fragments spread each other more than MAX_FRAGMENT_NESTING deep.
+    """
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    direct = {name: _direct(fragment.selection_set) for name, fragment in fragments.items()}
+    totals: dict[str, int] = {}
+
+    def total(name: str) -> int:
+        # iterative post-order over the spread graph; a cycle counts 0 here (validation rejects it)
+        stack: list[tuple[str, int]] = [(name, 0)]
+        on_path: set[str] = set()
+        while stack:
+            current, depth = stack[-1]
+            if current in totals or current not in direct:
+                totals.setdefault(current, 0)
+                stack.pop()
+                on_path.discard(current)
+                continue
+            if depth > MAX_FRAGMENT_NESTING:
+                raise query_too_complex(f"fragments are nested more than {MAX_FRAGMENT_NESTING} deep")
+            on_path.add(current)
+            fields, spreads = direct[current]
+            pending = [s for s in spreads if s not in totals and s not in on_path and s in direct]
+            if pending:
+                stack.extend((spread, depth + 1) for spread in pending)
+                continue
+            totals[current] = min(ceiling, fields + sum(totals.get(s, 0) for s in spreads))
+            on_path.discard(current)
+            stack.pop()
+        return totals[name]
+
+    counts: dict[str, int] = {}
+    for index, definition in enumerate(document.definitions):
+        if isinstance(definition, OperationDefinitionNode):
+            fields, spreads = _direct(definition.selection_set)
+            name = definition.name.value if definition.name else f"operation {index + 1}"
+            counts[name] = min(ceiling, fields + sum(total(spread) for spread in spreads))
+    return counts
+
+
+def _direct(selection_set: SelectionSetNode) -> tuple[int, list[str]]:
+    """Fields in a selection set and its nested sets, and the fragments it spreads (with repeats)."""
+    fields = 0
+    spreads: list[str] = []
+    for selection in _selections(selection_set):
+        if isinstance(selection, FieldNode):
+            fields += 1
+        elif isinstance(selection, FragmentSpreadNode):
+            spreads.append(selection.name.value)
+    return fields, spreads
+
+
+def _selections(selection_set: SelectionSetNode) -> Iterator[object]:
+    stack = [selection_set]
+    while stack:
+        for selection in stack.pop().selections:
+            yield selection
+            if isinstance(selection, FieldNode | InlineFragmentNode) and selection.selection_set:
+                stack.append(selection.selection_set)
+
+
+class QueryFieldLimit(SchemaExtension):
+    """Refuse, before validation, an operation selecting more than ``max_fields`` fields."""
+
+    def __init__(self, *, max_fields: int) -> None:
+        self.max_fields = max_fields
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            try:
+                counts = selected_fields(document, self.max_fields + 1)
+                over = {name: n for name, n in counts.items() if n > self.max_fields}
+                if over:
+                    context.pre_execution_errors = [
+                        query_too_complex(
+                            f"{name} selects more than {self.max_fields} fields once fragments are expanded; "
+                            "ask for fewer fields or split the query"
+                        )
+                        for name in over
+                    ]
+            except GraphQLError as error:
+                context.pre_execution_errors = [error]
+        yield
+
+
+class SafeIntegerLiterals(ValidationRule):
+    """Integer literals beyond what JavaScript clients, BSON and Yjs all hold exactly are refused."""
+
+    def enter_int_value(self, node: IntValueNode, *_: object) -> None:
+        digits = node.value.lstrip("-")
+        if len(digits) > 16 or int(digits) > MAX_SAFE_INTEGER:
+            self.report_error(
+                GraphQLError(
+                    f"integers must be within ±{MAX_SAFE_INTEGER}; got {node.value[:30]}",
+                    nodes=[node],
+                    extensions={"code": "BAD_REQUEST"},
+                )
+            )

@@ -31,9 +31,19 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
+    max_query_fields: int = 500  # fields an operation selects, fragments expanded (breadth/complexity)
     introspection: bool = True
     graphiql: bool = True
     document_cache_size: int = 2048
+    # Requests per token, per device and per client address (unauthenticated), token bucket per process.
+    rate_limit_per_minute: float = 1200  # 0: no rate limit
+    rate_limit_burst: int = 200
+    # WebSocket (graphql-transport-ws) hygiene.
+    ws_init_timeout_seconds: float = 10  # connection_init (with a valid token) must arrive in time, else 4408
+    ws_max_subscriptions: int = 20  # operations running at once on one connection
+    ws_keepalive_seconds: float = 15  # server ping interval; clients answer with pong (0: no pings)
+    ws_idle_timeout_seconds: float = 60  # closed (1001) when pings go unanswered, or no operation runs, this long
+    ws_reauth_seconds: float = 30  # the connection's token is checked again this often (and on every subscribe)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
