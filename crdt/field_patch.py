@@ -47,13 +47,18 @@ def field_patch_update(patch: dict[str, Any], stamp: FieldStamp) -> bytes:
     doc: Doc = Doc(client_id=stamp.client_id())
     fields = doc.get(FIELDS, type=Map)
     tags = doc.get(TAGS, type=Map)
-    with doc.transaction():
-        for name, value in patch.items():
-            if name == TAGS:
-                for tag, present in _tag_flags(value).items():
-                    tags[tag] = present
-            else:
-                fields[name] = value
+    try:
+        with doc.transaction():
+            for name, value in patch.items():
+                if name == TAGS:
+                    for tag, present in _tag_flags(value).items():
+                        tags[tag] = present
+                else:
+                    fields[name] = value
+    except BaseException as error:  # pycrdt panics (a BaseException) on values Yjs cannot hold
+        if isinstance(error, (KeyboardInterrupt, SystemExit, ValueError)):
+            raise
+        raise ValueError(f"a value cannot be stored in a Yjs document: {error}") from None
     return doc.get_update()
 
 

@@ -57,6 +57,7 @@ def build_services(settings: Settings, store: Store) -> Services:
             default_geofence_radius_m=settings.default_geofence_radius_m,
             max_record_bytes=settings.max_record_bytes,
             max_crdt_update_bytes=settings.max_crdt_update_bytes,
+            max_clock_skew=timedelta(hours=settings.max_clock_skew_hours),
         ),
         blocking=BlockingMode(settings.blocking),
     )
@@ -91,6 +92,8 @@ def build_services(settings: Settings, store: Store) -> Services:
 
 def create_app(settings: Settings) -> Starlette:
     state: dict[str, object] = {}
+    if not settings.log_db_commands:
+        logging.getLogger("pymongo.command").setLevel(logging.INFO)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -20,6 +20,8 @@ class Settings:
     admin_token: str | None = None  # bootstrap: an ADMIN holding this token exists
     blocking: str = "queue"  # "queue" or "record": what a FIX_DATA refusal blocks
     default_geofence_radius_m: float = 200.0
+    max_clock_skew_hours: float = 24  # captures further ahead of the server are refused
+    log_db_commands: bool = False  # PyMongo's DEBUG command log shows record contents and token lookups
     token_ttl_days: float = 0  # 0: tokens do not expire
     stale_after_hours: float = 24
     backlog_after_hours: float = 24

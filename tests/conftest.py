@@ -7,12 +7,19 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from service.app import build_services, declared_indexes
 from service.services import Services
 from service.settings import Settings
 from service.store.database import Store, connect, ensure_indexes
 from service.store.embedded import start_embedded_store
+
+
+# Locally, property tests explore new examples on every run; in CI they replay a fixed set.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ def change(
         record_type=record_type,
         record_id=record_id,
         operation=operation,
-        captured_at=captured_at or T0 + timedelta(minutes=n),
+        captured_at=captured_at or T0 + timedelta(seconds=n),
         base_version=base_version,
         fields=fields,
         **extra,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import strawberry
 from graphql import GraphQLError
 
@@ -19,6 +21,7 @@ from service.domain.sync_service import InvalidRequest, NotFound
 from service.store import conflicts as conflict_store
 
 MAX_ID_LENGTH = 200
+BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}  # text that reads other than it is
 
 
 @strawberry.input
@@ -161,6 +164,8 @@ class WriteRecordResult:
 def _check_id(name: str, value: str) -> str:
     if not value or len(value) > MAX_ID_LENGTH:
         raise BadRequest(f"{name} must be 1 to {MAX_ID_LENGTH} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cs") or unicodedata.bidirectional(c) in BIDI_CONTROLS for c in value):
+        raise BadRequest(f"{name} must not contain control characters or bidirectional overrides")
     return value
 
 

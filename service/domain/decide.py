@@ -46,7 +46,7 @@ def decide_change(
     documents: WorkingDocuments,
     now: datetime,
 ) -> Decision:
-    verdict = check_shape(change, settings)
+    verdict = check_shape(change, settings, now)
     if verdict is not None:
         return Decision(ChangeStatus.REFUSED, verdict=verdict)
     current = records.get(change.key)

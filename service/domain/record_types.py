@@ -59,6 +59,7 @@ class FieldSpec:
 
 
 TEXT_LIMIT = 10_000
+ID_LIMIT = 200
 
 FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
     RecordType.OUTLET: {
@@ -127,7 +128,7 @@ def check_fields(record_type: RecordType, fields: dict[str, Any], *, whole: bool
     for name, value in fields.items():
         spec = specs.get(name)
         if spec is None:
-            raise FieldError(name, f"{record_type.value} has no field '{name}'.", "UNKNOWN_FIELD")
+            raise FieldError(_short(name), f"{record_type.value} has no field '{_short(name)}'.", "UNKNOWN_FIELD")
         if value is None and not spec.required:
             continue
         _check_value(name, spec, value)
@@ -142,8 +143,9 @@ def _check_value(name: str, spec: FieldSpec, value: Any) -> None:
         case Kind.TEXT | Kind.ID:
             if not isinstance(value, str):
                 raise FieldError(name, f"'{name}' must be text.")
-            if len(value) > TEXT_LIMIT:
-                raise FieldError(name, f"'{name}' is longer than {TEXT_LIMIT} characters.")
+            limit = ID_LIMIT if spec.kind is Kind.ID else TEXT_LIMIT
+            if len(value) > limit:
+                raise FieldError(name, f"'{name}' is longer than {limit} characters.")
             if spec.kind is Kind.ID and not value.strip():
                 raise FieldError(name, f"'{name}' must be a record id, not blank.")
             if spec.choices and value not in spec.choices:
@@ -182,7 +184,7 @@ def check_timestamp(name: str, value: Any) -> datetime:
     try:
         stamp = datetime.fromisoformat(value)
     except ValueError:
-        raise FieldError(name, f"'{name}' is not an ISO 8601 timestamp: {value[:40]!r}.") from None
+        raise FieldError(name, f"'{name}' is not an ISO 8601 timestamp: {_short(value, 40)!r}.") from None
     if stamp.utcoffset() is None:
         raise FieldError(
             name,
@@ -222,4 +224,9 @@ def _check_hour_entry(name: str, entry: dict[str, Any]) -> None:
 def _only_keys(name: str, item: dict[str, Any], allowed: set[str]) -> None:
     for key in item:
         if key not in allowed:
-            raise FieldError(f"{name}.{key}", f"'{name}' has no field '{key}'.", "UNKNOWN_FIELD")
+            raise FieldError(f"{name}.{_short(key)}", f"'{name}' has no field '{_short(key)}'.", "UNKNOWN_FIELD")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """Quoted input stays short in reasons, whatever was sent."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

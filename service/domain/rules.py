@@ -8,9 +8,11 @@ the products): a failure names the record to fix and blocks until it is fixed.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from service.domain.changes import Change, Operation
 from service.domain.record_types import POLICY, FieldError, Policy, RecordType, check_fields
@@ -25,10 +27,21 @@ class RuleSettings:
     default_geofence_radius_m: float = 200.0
     max_record_bytes: int = 256 * 1024
     max_crdt_update_bytes: int = 256 * 1024
+    max_clock_skew: timedelta = timedelta(hours=24)  # how far ahead of the server a capture may be
 
 
-def check_shape(change: Change, settings: RuleSettings) -> Verdict | None:
+EARLIEST_CAPTURE = datetime(2020, 1, 1, tzinfo=UTC)  # field patch stamps start here (crdt/field_patch.py)
+
+
+def check_shape(change: Change, settings: RuleSettings, now: datetime) -> Verdict | None:
     """Rules on the change alone."""
+    verdict = _check_capture(change, settings, now) or _check_geo_stamp(change)
+    if verdict is not None:
+        return verdict
+    return _check_payload(change, settings)
+
+
+def _check_capture(change: Change, settings: RuleSettings, now: datetime) -> Verdict | None:
     if change.captured_at.utcoffset() is None:
         return Verdict(
             "MISSING_UTC_OFFSET",
@@ -38,9 +51,27 @@ def check_shape(change: Change, settings: RuleSettings) -> Verdict | None:
             ACK,
             field="capturedAt",
         )
-    for name, value in (("latitude", change.latitude), ("longitude", change.longitude)):
-        if value is not None and not math.isfinite(value):
-            return Verdict("INVALID_FIELD", f"The geo-stamp {name} is not a finite number.", ACK, name)
+    if not EARLIEST_CAPTURE <= change.captured_at <= now + settings.max_clock_skew:
+        return Verdict(
+            "IMPLAUSIBLE_TIMESTAMP",
+            f"Change {change.offline_id} says it was captured at {change.captured_at.isoformat()}, which is before "
+            f"2020 or more than {settings.max_clock_skew} ahead of the server. Check the device's clock.",
+            ACK,
+            field="capturedAt",
+        )
+    return None
+
+
+def _check_geo_stamp(change: Change) -> Verdict | None:
+    for name, value, bound in (("latitude", change.latitude, 90), ("longitude", change.longitude, 180)):
+        if value is not None and not (math.isfinite(value) and -bound <= value <= bound):
+            return Verdict(
+                "INVALID_FIELD", f"The geo-stamp {name} must be a number between -{bound} and {bound}.", ACK, name
+            )
+    return None
+
+
+def _check_payload(change: Change, settings: RuleSettings) -> Verdict | None:
     policy = POLICY[change.record_type]
     if change.crdt_update is not None and len(change.crdt_update) > settings.max_crdt_update_bytes:
         return Verdict(
@@ -68,6 +99,14 @@ def check_shape(change: Change, settings: RuleSettings) -> Verdict | None:
             check_fields(change.record_type, _plain_fields(change), whole=policy is not Policy.SHARED)
         except FieldError as error:
             return Verdict(error.code, f"{_subject(change)}: {error}", ACK, field=error.field)
+        size = len(json.dumps(change.fields))
+        if size > settings.max_record_bytes:
+            return Verdict(
+                "TOO_LARGE",
+                f"{_subject(change)} is {size} bytes of fields; the limit is {settings.max_record_bytes}.",
+                ACK,
+                field="fields",
+            )
     return None
 
 

@@ -127,11 +127,6 @@ async def test_no_token_reaches_logs_and_no_token_or_hash_reaches_error_messages
         assert token_hash(secret) not in shown, "a token hash reached an error message"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PyMongo's DEBUG command log prints token lookups by hash (and record contents): cap pymongo.command "
-    "at INFO in the composition root, see docs/security.md",
-)
 async def test_no_token_hash_reaches_logs_even_at_debug(served: Served, caplog: pytest.LogCaptureFixture):
     capture_everything(caplog)
     secrets, _ = await exercise_every_secret_path(served)
