@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from enum import Enum
 
 import strawberry
@@ -12,10 +13,11 @@ from service.api.health import PageInfo
 from service.api.scalars import JSON, DateTime, require_offset
 from service.auth.roles import Role
 from service.domain import history as actions
+from service.domain import report
 from service.domain.history import SyncEvent as DomainEvent
 from service.domain.outcomes import ChangeStatus
 from service.domain.record_types import RecordType
-from service.store import history
+from service.store import history, identity
 
 SyncAction = strawberry.enum(
     Enum(  # type: ignore[misc]
@@ -55,7 +57,9 @@ class SyncEvent:
     attempt: int | None
     version_before: int | None
     version_after: int | None
-    utc_offset_minutes: int | None = strawberry.field(description="The device's UTC offset when it captured the change.")
+    utc_offset_minutes: int | None = strawberry.field(
+        description="The device's UTC offset when it captured the change."
+    )
     detail: JSON
 
     @classmethod
@@ -159,3 +163,86 @@ async def sync_history(
     return SyncEventConnection(
         edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None)
     )
+
+
+@strawberry.type(description="How many events of one action a report counts.")
+class ActionCount:
+    action: SyncAction  # type: ignore[valid-type]
+    label: str = strawberry.field(description="The action in a sync report's words, e.g. DUPLICATE: No new changes.")
+    count: int
+
+    @classmethod
+    def of(cls, count: report.ActionCount) -> ActionCount:
+        return cls(action=SyncAction[count.action], label=count.label, count=count.count)
+
+
+@strawberry.type(description="One rep's day.")
+class RepSyncReport:
+    rep_id: strawberry.ID
+    total: int
+    actions: list[ActionCount] = strawberry.field(description="Only the actions that happened.")
+    devices_synced: int
+    devices_silent: int
+    silent_device_ids: list[strawberry.ID]
+
+
+@strawberry.type(description="What happened on one local day: counts per action, in total and per rep.")
+class SyncReport:
+    date: dt.date
+    timezone: str
+    since: DateTime = strawberry.field(description="The day's first instant (UTC).")
+    until: DateTime = strawberry.field(description="The next day's first instant (UTC): the day is [since, until).")
+    hours: float = strawberry.field(description="24, or 23 / 25 on a day the zone changes its clocks.")
+    total: int
+    actions: list[ActionCount] = strawberry.field(description="Every action, zeros included.")
+    reps: list[RepSyncReport]
+    devices_synced: int = strawberry.field(description="Devices with a push that day.")
+    devices_silent: int = strawberry.field(
+        description="Registered devices, not revoked by the day's end, that did not push that day."
+    )
+    silent_device_ids: list[strawberry.ID]
+
+    @classmethod
+    def of(cls, day: report.DailyReport) -> SyncReport:
+        window = day.window
+        return cls(
+            date=window.day,
+            timezone=window.timezone,
+            since=window.start,
+            until=window.end,
+            hours=window.hours,
+            total=day.total,
+            actions=[ActionCount.of(count) for count in day.actions],
+            reps=[
+                RepSyncReport(
+                    rep_id=strawberry.ID(rep.rep_id),
+                    total=rep.total,
+                    actions=[ActionCount.of(count) for count in rep.actions],
+                    devices_synced=len(rep.devices_synced),
+                    devices_silent=len(rep.devices_silent),
+                    silent_device_ids=[strawberry.ID(d) for d in rep.devices_silent],
+                )
+                for rep in day.reps
+            ],
+            devices_synced=len(day.devices_synced),
+            devices_silent=len(day.devices_silent),
+            silent_device_ids=[strawberry.ID(d) for d in day.devices_silent],
+        )
+
+
+async def sync_report(info: Info, date: dt.date, timezone: str | None = "UTC") -> SyncReport:
+    """The local day ``date`` in ``timezone`` (IANA), counted by the database; a rep sees only its own."""
+    principal = info.context.require(Role.ADMIN, Role.MANAGER, Role.INTEGRATOR, Role.REP)
+    rep_id = principal.user_id if principal.role is Role.REP else None
+    try:
+        window = report.day_window(date, timezone or "UTC")
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    store = info.context.services.store
+    tallies = await history.count_actions(store, window.start, window.end, rep_id)
+    pushed = await history.devices_pushed(store, window.start, window.end, rep_id)
+    devices = [
+        report.DeviceRegistration(d.id, d.user_id, d.registered_at, d.revoked_at)
+        for d in await identity.list_devices(store, rep_id)
+    ]
+    return SyncReport.of(report.build_report(window, tallies, pushed, devices))

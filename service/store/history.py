@@ -10,8 +10,9 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from service.domain.history import SyncEvent
+from service.domain.history import PUSH, SyncEvent
 from service.domain.record_types import RecordType
+from service.domain.report import ActionTally
 from service.store.database import Store
 
 COLLECTION = "history"
@@ -151,6 +152,40 @@ async def page(store: Store, filter: HistoryFilter, after_id: int, limit: int) -
     return [from_document(d) for d in documents[:limit]], len(documents) > limit
 
 
-def stream(store: Store, filter: HistoryFilter, batch_size: int = 1000) -> Any:
-    """A server-side cursor over every matching event, in sequence order."""
-    return store.db[COLLECTION].find(filter.query()).sort("_id", ASCENDING).batch_size(batch_size)
+def stream(store: Store, filter: HistoryFilter, batch_size: int = 1000, *, after_id: int = 0) -> Any:
+    """A server-side cursor over every matching event (after ``after_id``), in sequence order.
+
+    It holds one batch at a time; an export resumes where it stopped by passing the last id it wrote.
+    """
+    query = {**filter.query(), "_id": {"$gt": after_id}} if after_id else filter.query()
+    return store.db[COLLECTION].find(query).sort("_id", ASCENDING).batch_size(batch_size)
+
+
+async def count_actions(
+    store: Store, since: datetime, until: datetime, rep_id: str | None = None
+) -> list[ActionTally]:
+    """Events per (rep, action) with ``since <= at < until``, counted by the database (the ``at`` index)."""
+    match: dict[str, Any] = {"at": {"$gte": since, "$lt": until}}
+    if rep_id is not None:
+        match["repId"] = rep_id
+    pipeline: list[dict[str, Any]] = [
+        {"$match": match},
+        {"$group": {"_id": {"repId": "$repId", "action": "$action"}, "count": {"$sum": 1}}},
+    ]
+    rows = await (await store.db[COLLECTION].aggregate(pipeline)).to_list()
+    return [ActionTally(row["_id"].get("repId"), row["_id"]["action"], row["count"]) for row in rows]
+
+
+async def devices_pushed(
+    store: Store, since: datetime, until: datetime, rep_id: str | None = None
+) -> list[tuple[str, str | None]]:
+    """The distinct (device, rep) pairs with a PUSH event in ``[since, until)``, found by the database."""
+    match: dict[str, Any] = {"at": {"$gte": since, "$lt": until}, "action": PUSH}
+    if rep_id is not None:
+        match["repId"] = rep_id
+    pipeline: list[dict[str, Any]] = [
+        {"$match": match},
+        {"$group": {"_id": {"deviceId": "$deviceId", "repId": "$repId"}}},
+    ]
+    rows = await (await store.db[COLLECTION].aggregate(pipeline)).to_list()
+    return [(row["_id"]["deviceId"], row["_id"].get("repId")) for row in rows if row["_id"].get("deviceId")]
