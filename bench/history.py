@@ -9,11 +9,10 @@ against one at the end, the NDJSON export over the server-side cursor
 (records/s, MB/s, tracemalloc peak for a quarter against all of them), and
 the daily report's two aggregations. Prints one JSON line per result.
 
-The embedded store checks every numeric ``_id`` insert against every stored
-document, so an insert costs O(documents already there) and filling the
-collection is quadratic. The insert phase therefore stops at --insert-budget
-seconds, and the last line extrapolates the time 200k inserts would take from
-a linear fit of the measured per-event cost.
+Events are keyed by zero-padded text (see ``service.store.history.event_key``),
+which keeps each insert O(1) on the embedded store. The insert phase still stops
+at --insert-budget seconds on a slow machine, and the last line then
+extrapolates the time 200k inserts would take from the measured per-event cost.
 """
 
 from __future__ import annotations

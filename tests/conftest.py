@@ -15,7 +15,6 @@ from service.settings import Settings
 from service.store.database import Store, connect, ensure_indexes
 from service.store.embedded import start_embedded_store
 
-
 # Locally, property tests explore new examples on every run; in CI they replay a fixed set.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):

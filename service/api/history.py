@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from enum import Enum
 
 import strawberry
 
@@ -12,34 +11,13 @@ from service.api.context import BadRequest, Forbidden, Info
 from service.api.health import PageInfo
 from service.api.scalars import JSON, DateTime, require_offset
 from service.auth.roles import Role
-from service.domain import history as actions
 from service.domain import report
+from service.domain.history import SyncAction
 from service.domain.history import SyncEvent as DomainEvent
-from service.domain.outcomes import ChangeStatus
 from service.domain.record_types import RecordType
 from service.store import history, identity
 
-SyncAction = strawberry.enum(
-    Enum(  # type: ignore[misc]
-        "SyncAction",
-        {
-            name: name
-            for name in [s.value for s in ChangeStatus]
-            + [
-                actions.PUSH,
-                actions.STATUS_REPORTED,
-                actions.PUSH_REFUSED,
-                actions.CONFLICT_OVERWRITTEN,
-                actions.CONFLICT_DISCARDED,
-                actions.REFUSAL_RESOLVED,
-                actions.REFUSAL_ACKNOWLEDGED,
-                actions.REFUSAL_DISMISSED,
-                actions.RECORD_WRITTEN,
-            ]
-        },
-    ),
-    description="What happened: a change outcome, or a push, resolution or web write.",
-)
+strawberry.enum(SyncAction, description="What happened: a change outcome, or a push, resolution or web write.")
 
 
 @strawberry.type
@@ -53,7 +31,7 @@ class SyncEvent:
     offline_id: strawberry.ID | None
     record_type: RecordType | None
     record_id: strawberry.ID | None
-    action: SyncAction  # type: ignore[valid-type]
+    action: SyncAction
     attempt: int | None
     version_before: int | None
     version_after: int | None
@@ -93,7 +71,7 @@ class SyncHistoryFilter:
     device_id: strawberry.ID | None = None
     record_type: RecordType | None = None
     record_id: strawberry.ID | None = None
-    actions: list[SyncAction] | None = None  # type: ignore[valid-type]
+    actions: list[SyncAction] | None = None
     since: DateTime | None = None
     until: DateTime | None = None
 
@@ -167,7 +145,7 @@ async def sync_history(
 
 @strawberry.type(description="How many events of one action a report counts.")
 class ActionCount:
-    action: SyncAction  # type: ignore[valid-type]
+    action: SyncAction
     label: str = strawberry.field(description="The action in a sync report's words, e.g. DUPLICATE: No new changes.")
     count: int
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from service.domain.record_types import RecordType
@@ -18,6 +19,28 @@ REFUSAL_DISMISSED = "REFUSAL_DISMISSED"
 RECORD_WRITTEN = "RECORD_WRITTEN"  # a manager's writeRecord
 PUSH = "PUSH"  # a device pushed (one per committed batch of a push)
 STATUS_REPORTED = "STATUS_REPORTED"  # a device reported its queue depth
+
+
+
+class SyncAction(Enum):
+    """Every kind of event in the history: a change outcome, or what else happened."""
+
+    APPLIED = "APPLIED"
+    MERGED = "MERGED"
+    UNCHANGED = "UNCHANGED"
+    DUPLICATE = "DUPLICATE"
+    CONFLICT = "CONFLICT"
+    REFUSED = "REFUSED"
+    BLOCKED = "BLOCKED"
+    PUSH = PUSH
+    STATUS_REPORTED = STATUS_REPORTED
+    PUSH_REFUSED = PUSH_REFUSED
+    CONFLICT_OVERWRITTEN = CONFLICT_OVERWRITTEN
+    CONFLICT_DISCARDED = CONFLICT_DISCARDED
+    REFUSAL_RESOLVED = REFUSAL_RESOLVED
+    REFUSAL_ACKNOWLEDGED = REFUSAL_ACKNOWLEDGED
+    REFUSAL_DISMISSED = REFUSAL_DISMISSED
+    RECORD_WRITTEN = RECORD_WRITTEN
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The ``history`` collection (one document per sync event, ``_id`` = its sequence
-number) and ``syncs`` (one per push)."""
+number, zero-padded text) and ``syncs`` (one per push)."""
 
 from __future__ import annotations
 
@@ -36,9 +36,15 @@ def indexes(retention_days: int) -> dict[str, list[IndexModel]]:
     }
 
 
+def event_key(seq: int) -> str:
+    """Events are keyed by their sequence number as fixed-width text: it sorts the same, and
+    text ``_id`` values keep inserts cheap on the embedded store (numeric ones make it scan)."""
+    return f"{seq:020d}"
+
+
 def to_document(event: SyncEvent, seq: int) -> dict[str, Any]:
     return {
-        "_id": seq,
+        "_id": event_key(seq),
         "action": event.action,
         "at": event.at,
         "syncId": event.sync_id,
@@ -58,7 +64,7 @@ def to_document(event: SyncEvent, seq: int) -> dict[str, Any]:
 
 def from_document(document: dict[str, Any]) -> SyncEvent:
     return SyncEvent(
-        id=document["_id"],
+        id=int(document["_id"]),
         action=document["action"],
         at=document["at"],
         sync_id=document.get("syncId"),
@@ -146,7 +152,7 @@ class HistoryFilter:
 
 async def page(store: Store, filter: HistoryFilter, after_id: int, limit: int) -> tuple[list[SyncEvent], bool]:
     """Events after ``after_id`` in sequence order; the index on the filter's field keeps every page cheap."""
-    query = {**filter.query(), "_id": {"$gt": after_id}}
+    query = {**filter.query(), "_id": {"$gt": event_key(after_id)}}
     cursor = store.db[COLLECTION].find(query).sort("_id", ASCENDING).limit(limit + 1)
     documents = await cursor.to_list()
     return [from_document(d) for d in documents[:limit]], len(documents) > limit
@@ -157,7 +163,7 @@ def stream(store: Store, filter: HistoryFilter, batch_size: int = 1000, *, after
 
     It holds one batch at a time; an export resumes where it stopped by passing the last id it wrote.
     """
-    query = {**filter.query(), "_id": {"$gt": after_id}} if after_id else filter.query()
+    query = {**filter.query(), "_id": {"$gt": event_key(after_id)}} if after_id else filter.query()
     return store.db[COLLECTION].find(query).sort("_id", ASCENDING).batch_size(batch_size)
 
 

@@ -152,7 +152,7 @@ async def test_paging_by_7_while_pushes_arrive_sees_every_event_once_and_in_orde
                 await progress.wait()
 
     await asyncio.gather(writer(), reader())
-    committed = [d["_id"] for d in await store.db[history.COLLECTION].find({}, {"_id": 1}).sort("_id").to_list()]
+    committed = [int(d["_id"]) for d in await store.db[history.COLLECTION].find({}, {"_id": 1}).sort("_id").to_list()]
     assert len(committed) == 1 + 8 * 4  # the web write, then 3 outcomes and a PUSH per push
     assert seen == committed  # each once, in increasing order: no duplicate, no gap
     assert pages_while_writing >= 2
