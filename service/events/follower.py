@@ -62,7 +62,12 @@ class Follower:
                 self._hub.publish([history.from_document(change["fullDocument"])])
 
     async def _tail(self, last: int) -> int:
-        cursor = self._store.db[history.COLLECTION].find({"_id": {"$gt": history.event_key(last)}}).sort("_id", ASCENDING).limit(1000)
+        cursor = (
+            self._store.db[history.COLLECTION]
+            .find({"_id": {"$gt": history.event_key(last)}})
+            .sort("_id", ASCENDING)
+            .limit(1000)
+        )
         events = [history.from_document(document) for document in await cursor.to_list()]
         if events:
             self._hub.publish(events)

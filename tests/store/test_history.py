@@ -112,7 +112,9 @@ async def test_a_stream_reads_in_batches_and_resumes_after_an_event_id(store: St
     stored = await record(store, [event("APPLIED", T0 + timedelta(seconds=n)) for n in range(25)])
     ids = [e.id or 0 for e in stored]
     other, commands = watched
-    streamed = [int(document["_id"]) async for document in history.stream(other, history.HistoryFilter(), batch_size=10)]
+    streamed = [
+        int(document["_id"]) async for document in history.stream(other, history.HistoryFilter(), batch_size=10)
+    ]
     assert streamed == ids
     assert commands.names == ["find", "getMore", "getMore"]  # one batch of 10 in memory at a time
     resumed = history.stream(other, history.HistoryFilter(actions=("APPLIED",)), batch_size=10, after_id=ids[19])
