@@ -63,12 +63,32 @@ def _refused(code: str, reason: str, field: str | None = None) -> Decision:
     return Decision(ChangeStatus.REFUSED, verdict=Verdict(code, reason, ACK, field=field))
 
 
-def _next_version(current: Record | None, actor: Actor) -> tuple[int, int]:
-    """(new version, first version of the writer's current run)."""
+def _new_version(
+    change: Change,
+    current: Record | None,
+    actor: Actor,
+    now: datetime,
+    fields: dict[str, Any],
+    *,
+    deleted: bool,
+    owner: str | None = None,
+    crdt_state: bytes | None = None,
+) -> Record:
+    """The record's next version, written by ``actor``."""
     version = (current.version if current else 0) + 1
-    if current is not None and current.updated_by == actor.writer:
-        return version, current.writer_since
-    return version, version
+    same_writer = current is not None and current.updated_by == actor.writer
+    return Record(
+        type=change.record_type,
+        id=change.record_id,
+        version=version,
+        fields=fields,
+        updated_at=now,
+        updated_by=actor.writer,
+        deleted=deleted,
+        owner=owner,
+        crdt_state=crdt_state,
+        writer_since=current.writer_since if current is not None and same_writer else version,
+    )
 
 
 def _decide_owned(
@@ -117,18 +137,7 @@ def _decide_owned(
     verdict = check_data(dataclasses.replace(change, fields=fields), records, settings)
     if verdict is not None:
         return Decision(ChangeStatus.REFUSED, verdict=verdict, record=current)
-    version, writer_since = _next_version(current, actor)
-    record = Record(
-        type=change.record_type,
-        id=change.record_id,
-        version=version,
-        fields=fields,
-        updated_at=now,
-        updated_by=actor.writer,
-        deleted=deleting,
-        owner=owner,
-        writer_since=writer_since,
-    )
+    record = _new_version(change, current, actor, now, fields, deleted=deleting, owner=owner)
     return Decision(ChangeStatus.APPLIED, record=record, written=True)
 
 
@@ -159,17 +168,7 @@ def _decide_reference(change: Change, current: Record | None, actor: Actor, now:
     fields = dict(current.fields if current and deleting else change.fields or {})
     if current is not None and current.deleted == deleting and current.fields == fields:
         return Decision(ChangeStatus.UNCHANGED, record=current)
-    version, writer_since = _next_version(current, actor)
-    record = Record(
-        type=change.record_type,
-        id=change.record_id,
-        version=version,
-        fields=fields,
-        updated_at=now,
-        updated_by=actor.writer,
-        deleted=deleting,
-        writer_since=writer_since,
-    )
+    record = _new_version(change, current, actor, now, fields, deleted=deleting)
     return Decision(ChangeStatus.APPLIED, record=record, written=True)
 
 
@@ -226,17 +225,8 @@ def _decide_shared(
         )
     if not changed:
         return Decision(ChangeStatus.UNCHANGED, record=current, crdt_diff=diff)
-    version, writer_since = _next_version(current, actor)
-    record = Record(
-        type=change.record_type,
-        id=change.record_id,
-        version=version,
-        fields=fields,
-        updated_at=now,
-        updated_by=actor.writer,
-        deleted=fields.get("deleted") is True,
-        crdt_state=state,
-        writer_since=writer_since,
+    record = _new_version(
+        change, current, actor, now, fields, deleted=fields.get("deleted") is True, crdt_state=state
     )
     return Decision(ChangeStatus.MERGED, record=record, written=True, crdt_diff=diff)
 

@@ -7,10 +7,10 @@ import dataclasses
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from service.domain.changes import Change, Operation
 from service.domain.conflicts import Conflict, ConflictStatus, Resolution, changed_fields
@@ -35,7 +35,9 @@ from service.domain.records import Record
 from service.domain.refusals import Refusal, RefusalAction, RefusalKind, RefusalStatus
 from service.domain.rules import RuleSettings
 
+T = TypeVar("T")
 EventSink = Callable[[list[SyncEvent]], None]
+Work = Callable[[object, WorkingDocuments], Awaitable[tuple["T", Committed | None]]]
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,21 @@ class SyncService:
         self._clock = clock
         self.committed_changes = 0  # changes decided and committed since start (chunk by chunk)
 
+    async def _in_unit_of_work[T](self, work: Work[T]) -> T:
+        """Run ``work`` in one transaction (again from the start on a write conflict); once it has
+        committed, return its documents to the cache and publish its events."""
+
+        async def attempt(tx: object) -> tuple[T, Committed | None, WorkingDocuments]:
+            documents = WorkingDocuments(self.documents)
+            result, committed = await work(tx, documents)
+            return result, committed, documents
+
+        result, committed, documents = await self._repository.in_transaction(attempt)
+        if committed is not None:
+            documents.commit(committed.records)
+            self._publish(committed.events)
+        return result
+
     # -- push ---------------------------------------------------------------
 
     async def push(
@@ -113,8 +130,7 @@ class SyncService:
         return PushResult(sync.sync_id, self._clock(), outcomes)
 
     async def _push_chunk(self, changes: list[Change], sync: SyncInfo, actor: Actor) -> list[Outcome]:
-        async def work(tx: object) -> tuple[PushPlan, Committed, WorkingDocuments]:
-            documents = WorkingDocuments(self.documents)
+        async def work(tx: object, documents: WorkingDocuments) -> tuple[tuple[PushPlan, Committed], Committed]:
             snapshot = await self._repository.load_push_snapshot(sync.device_id, changes, tx)
             context = PushContext(
                 sync_id=sync.sync_id,
@@ -127,12 +143,11 @@ class SyncService:
             )
             plan = plan_push(changes, snapshot, context)
             plan.events.append(_session_event(PUSH, sync, context.now, Counter(o.status.value for o in plan.outcomes)))
-            return plan, await self._repository.commit(plan, sync, tx), documents
+            committed = await self._repository.commit(plan, sync, tx)
+            return (plan, committed), committed
 
-        plan, committed, documents = await self._repository.in_transaction(work)
-        documents.commit(committed.records)
+        plan, committed = await self._in_unit_of_work(work)
         self.committed_changes += len(changes)
-        self._publish(committed.events)
         return [_with_stored_record(outcome, committed) for outcome in plan.outcomes]
 
     def now(self) -> datetime:
@@ -143,14 +158,13 @@ class SyncService:
         now = self._clock()
         sync = SyncInfo(str(uuid.uuid4()), device_id, rep_id, app_version, now, queue_depth, is_push=False)
 
-        async def work(tx: object) -> Committed:
+        async def work(tx: object, documents: WorkingDocuments) -> tuple[Any, Committed]:
             plan = PushPlan()
             plan.events.append(_session_event(STATUS_REPORTED, sync, now, Counter()))
-            return await self._repository.commit(plan, sync, tx)
+            committed = await self._repository.commit(plan, sync, tx)
+            return committed.device, committed
 
-        committed = await self._repository.in_transaction(work)
-        self._publish(committed.events)
-        return committed.device
+        return await self._in_unit_of_work(work)
 
     # -- pull ---------------------------------------------------------------
 
@@ -170,14 +184,13 @@ class SyncService:
     async def resolve_conflict(
         self, conflict_id: str, resolution: Resolution, *, resolver: str, may_resolve: Callable[[Conflict], bool]
     ) -> ResolveResult:
-        async def work(tx: object) -> tuple[ResolveResult, Committed | None, WorkingDocuments]:
-            documents = WorkingDocuments(self.documents)
+        async def work(tx: object, documents: WorkingDocuments) -> tuple[ResolveResult, Committed | None]:
             conflict = await self._repository.get_conflict(conflict_id, tx)
             if conflict is None or not may_resolve(conflict):
                 raise NotFound(f"no conflict {conflict_id}")
             if conflict.status is not ConflictStatus.OPEN:
                 records = await self._repository.load_records([(conflict.record_type, conflict.record_id)], tx)
-                return ResolveResult(conflict, records.get((conflict.record_type, conflict.record_id))), None, documents
+                return ResolveResult(conflict, records.get((conflict.record_type, conflict.record_id))), None
             now = self._clock()
             plan = PushPlan()
             key = (conflict.record_type, conflict.record_id)
@@ -186,11 +199,7 @@ class SyncService:
                 resolved = dataclasses.replace(conflict, status=ConflictStatus.DISCARDED, resolved_at=now)
                 plan.conflicts.append(resolved)
                 plan.events.append(_conflict_event(CONFLICT_DISCARDED, resolved, resolver, now, records.get(key)))
-                return (
-                    ResolveResult(resolved, records.get(key)),
-                    await self._repository.commit(plan, None, tx),
-                    documents,
-                )
+                return ResolveResult(resolved, records.get(key)), await self._repository.commit(plan, None, tx)
             change = _change_from_conflict(conflict)
             records = await self._repository.load_records([key, *change.references()], tx)
             current = records.get(key)
@@ -200,20 +209,16 @@ class SyncService:
             if decision.status is ChangeStatus.REFUSED:
                 assert decision.verdict is not None
                 refusal = _unsaved_refusal(decision, conflict.rep_id, now)
-                return ResolveResult(conflict, current, refusal), None, documents
+                return ResolveResult(conflict, current, refusal), None
             resolved = dataclasses.replace(conflict, status=ConflictStatus.OVERWRITTEN, resolved_at=now)
             plan.conflicts.append(resolved)
             if decision.written and decision.record is not None:
                 plan.writes[key] = RecordWrite(decision.record, current.version if current else None)
             plan.events.append(_conflict_event(CONFLICT_OVERWRITTEN, resolved, resolver, now, decision.record, current))
             committed = await self._repository.commit(plan, None, tx)
-            return ResolveResult(resolved, committed.records.get(key, current)), committed, documents
+            return ResolveResult(resolved, committed.records.get(key, current)), committed
 
-        result, committed, documents = await self._repository.in_transaction(work)
-        if committed is not None:
-            documents.commit(committed.records)
-            self._publish(committed.events)
-        return result
+        return await self._in_unit_of_work(work)
 
     # -- web writes -----------------------------------------------------------
 
@@ -240,20 +245,19 @@ class SyncService:
         )
         actor = Actor(writer=f"user:{user_id}")
 
-        async def work(tx: object) -> tuple[WriteResult, Committed | None, WorkingDocuments]:
-            documents = WorkingDocuments(self.documents)
+        async def work(tx: object, documents: WorkingDocuments) -> tuple[WriteResult, Committed | None]:
             records = await self._repository.load_records([change.key, *change.references()], tx)
             current = records.get(change.key)
             decision = decide_change(change, records, actor, self._settings.rules, documents, now)
             match decision.status:
                 case ChangeStatus.REFUSED:
                     refusal = _unsaved_refusal(decision, None, now)
-                    return WriteResult(ChangeStatus.REFUSED, current, refusal=refusal), None, documents
+                    return WriteResult(ChangeStatus.REFUSED, current, refusal=refusal), None
                 case ChangeStatus.CONFLICT:
                     conflict = _web_conflict(change, current, user_id, now)
-                    return WriteResult(ChangeStatus.CONFLICT, current, conflict=conflict), None, documents
+                    return WriteResult(ChangeStatus.CONFLICT, current, conflict=conflict), None
                 case ChangeStatus.UNCHANGED:
-                    return WriteResult(ChangeStatus.UNCHANGED, current), None, documents
+                    return WriteResult(ChangeStatus.UNCHANGED, current), None
             assert decision.record is not None
             plan = PushPlan()
             plan.writes[change.key] = RecordWrite(decision.record, current.version if current else None)
@@ -271,13 +275,9 @@ class SyncService:
                 )
             )
             committed = await self._repository.commit(plan, None, tx)
-            return WriteResult(decision.status, committed.records[change.key]), committed, documents
+            return WriteResult(decision.status, committed.records[change.key]), committed
 
-        result, committed, documents = await self._repository.in_transaction(work)
-        if committed is not None:
-            documents.commit(committed.records)
-            self._publish(committed.events)
-        return result
+        return await self._in_unit_of_work(work)
 
     # -- refusals -------------------------------------------------------------
 
@@ -309,12 +309,10 @@ class SyncService:
             )
         )
 
-        async def work(tx: object) -> Committed:
-            return await self._repository.commit(plan, None, tx)
+        async def work(tx: object, documents: WorkingDocuments) -> tuple[Refusal, Committed]:
+            return refusal, await self._repository.commit(plan, None, tx)
 
-        committed = await self._repository.in_transaction(work)
-        self._publish(committed.events)
-        return refusal
+        return await self._in_unit_of_work(work)
 
     async def close_refusal(
         self,
@@ -327,7 +325,7 @@ class SyncService:
     ) -> Refusal:
         """A rep acknowledges an ACKNOWLEDGE refusal; a manager dismisses any open one."""
 
-        async def work(tx: object) -> tuple[Refusal, Committed | None]:
+        async def work(tx: object, documents: WorkingDocuments) -> tuple[Refusal, Committed | None]:
             refusal = await self._repository.get_refusal(refusal_id, tx)
             if refusal is None or not may_close(refusal):
                 raise NotFound(f"no refusal {refusal_id}")
@@ -361,10 +359,7 @@ class SyncService:
             )
             return closed, await self._repository.commit(plan, None, tx)
 
-        refusal, committed = await self._repository.in_transaction(work)
-        if committed is not None:
-            self._publish(committed.events)
-        return refusal
+        return await self._in_unit_of_work(work)
 
 
 def _session_event(action: str, sync: SyncInfo, now: datetime, counts: Counter[str]) -> SyncEvent:
