@@ -63,8 +63,8 @@ AUTHORIZATION: dict[str, dict[Caller, Access]] = {
         ADMIN: allow("any record"),
         MANAGER: allow("any record"),
         INTEGRATOR: allow("any record"),
-        REP: allow("its own owned records and any shared/reference record; another rep's owned record reads as null"),
-        DEVICE: allow("as REP: its own owned records, any shared/reference record"),
+        REP: allow("its own owned records, products, and the outlets its records reference; anything else reads as null"),
+        DEVICE: allow("as REP: its own owned records, products, the outlets its records reference"),
     },
     "conflicts": _staff(
         "every rep's conflicts (filter by repId, status)",

@@ -17,8 +17,10 @@ from service.domain.changes import Change, Operation
 from service.domain.conflicts import ConflictStatus, Resolution
 from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.record_types import RecordType
+from service.domain.records import Record as DomainRecord
 from service.domain.sync_service import InvalidRequest, NotFound
 from service.store import conflicts as conflict_store
+from service.store.records import record_id
 
 MAX_ID_LENGTH = 200
 BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}  # text that reads other than it is
@@ -315,6 +317,17 @@ async def record(info: Info, record_type: RecordType, record_id: strawberry.ID) 
     current = found.get((record_type, str(record_id)))
     if current is None:
         return None
-    if principal.role is Role.REP and current.owner is not None and current.owner != principal.user_id:
+    if principal.role is Role.REP and not await _in_rep_scope(info, current, principal.user_id):
         return None
     return RecordEnvelope.of(current)
+
+
+async def _in_rep_scope(info: Info, current: DomainRecord, rep_id: str) -> bool:
+    """A rep sees its own records, active products and the outlets its records point at."""
+    match current.type:
+        case RecordType.PRODUCT:
+            return True
+        case RecordType.OUTLET:
+            repository = info.context.services.sync_repository
+            return record_id(current.key) in await repository.referenced_outlets(rep_id)
+    return current.owner == rep_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -33,6 +35,19 @@ class Change:
     @property
     def key(self) -> RecordKey:
         return (self.record_type, self.record_id)
+
+    def digest(self) -> str:
+        """What the change says, hashed: a retry has the same digest, a reused offlineId does not."""
+        said = [
+            self.record_type.value,
+            self.record_id,
+            self.operation.value,
+            self.base_version,
+            self.fields,
+            self.crdt_update.hex() if self.crdt_update is not None else None,
+            self.captured_at.isoformat(),
+        ]
+        return hashlib.sha256(json.dumps(said, sort_keys=True, default=str).encode()).hexdigest()
 
     def references(self) -> list[RecordKey]:
         """Records this change points at through its reference fields."""

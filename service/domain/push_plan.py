@@ -23,6 +23,7 @@ from service.domain.record_types import REFERENCES
 from service.domain.records import Record, RecordKey
 from service.domain.refusals import (
     Refusal,
+    RefusalAction,
     RefusalKind,
     RefusalStatus,
     Verdict,
@@ -173,6 +174,17 @@ def _decide(
 ) -> tuple[Outcome, int | None]:
     current = view.get(change.key)
     version_before = current.version if current else None
+    if prior is not None and prior.decided and prior.digest not in (None, change.digest()):
+        verdict = Verdict(
+            "OFFLINE_ID_REUSED",
+            f"offlineId {change.offline_id} was already used for another change (record {prior.record_id}); "
+            "this one was not applied. The app must give every change its own offlineId.",
+            RefusalAction.ACKNOWLEDGE,
+            field="offlineId",
+        )
+        refusal = _refusal(change, verdict, snapshot.refusals.get(change.offline_id), context)
+        plan.refusals[refusal.id] = refusal
+        return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal), version_before
     if prior is not None and prior.decided:
         conflict = snapshot.conflicts.get(prior.conflict_id or "")
         diff = None
@@ -287,6 +299,7 @@ def _receipt(change: Change, prior: Receipt | None, outcome: Outcome, attempt: i
         record_id=change.record_id,
         version=record.version if record is not None else None,
         conflict_id=outcome.conflict.id if outcome.conflict else None,
+        digest=change.digest(),
     )
 
 

@@ -20,6 +20,7 @@ class Receipt:
     record_id: str | None = None
     version: int | None = None  # the record version this change produced or met
     conflict_id: str | None = None
+    digest: str | None = None  # of the change first decided under this offlineId
 
     @property
     def decided(self) -> bool:

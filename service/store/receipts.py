@@ -33,6 +33,7 @@ def to_document(receipt: Receipt) -> dict[str, Any]:
         "recordId": receipt.record_id,
         "version": receipt.version,
         "conflictId": receipt.conflict_id,
+        "digest": receipt.digest,
     }
 
 
@@ -47,6 +48,7 @@ def from_document(document: dict[str, Any]) -> Receipt:
         record_id=document.get("recordId"),
         version=document.get("version"),
         conflict_id=document.get("conflictId"),
+        digest=document.get("digest"),
     )
 
 

@@ -100,8 +100,7 @@ class MongoSyncRepository:
 
     async def pull_page(self, rep_id: str, after_seq: int, watermark: int | None, limit: int) -> PullPage:
         collection = self._store.db[records.COLLECTION]
-        referenced = await collection.distinct("refs", {"owner": rep_id})
-        outlet_ids = sorted(ref for ref in referenced if ref.startswith(f"{RecordType.OUTLET.value}:"))
+        outlet_ids = sorted(await self.referenced_outlets(rep_id))
         scope: list[dict[str, Any]] = [
             {"owner": rep_id},
             {"type": RecordType.PRODUCT.value},
@@ -120,6 +119,11 @@ class MongoSyncRepository:
         if not initial:
             page += await self._newly_referenced_outlets(page)
         return PullPage(page, last_seq, has_more)
+
+    async def referenced_outlets(self, rep_id: str) -> set[str]:
+        """Stored ids (``OUTLET:<id>``) of the outlets the rep's own records point at: its outlet scope."""
+        referenced = await self._store.db[records.COLLECTION].distinct("refs", {"owner": rep_id})
+        return {ref for ref in referenced if ref.startswith(f"{RecordType.OUTLET.value}:")}
 
     async def _newly_referenced_outlets(self, page: list[Record]) -> list[Record]:
         """Outlets that owned records in a delta point at, which the device may not have yet."""

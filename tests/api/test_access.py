@@ -54,3 +54,14 @@ async def test_roles_limit_what_each_caller_may_do(api: Api):
     admin_id = (await api.data("query{me{id}}"))["me"]["id"]
     body = await api.call(f'mutation{{issueToken(userId:"{admin_id}"){{token}}}}', token=manager)
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_rep_reads_the_outlets_its_records_point_at_and_no_others(api: Api):
+    await api.write("OUTLET", "mine", {"name": "Kedai Ali"})
+    await api.write("OUTLET", "elsewhere", {"name": "Kedai Siti"})
+    rep_id, rep = await api.user("Ali", "REP")
+    await api.write("VISIT", "v1", {"outletId": "mine", "repId": rep_id, "status": "PLANNED"})
+    read = 'query($r: ID!){record(recordType:OUTLET, recordId:$r){recordId}}'
+    assert (await api.data(read, {"r": "mine"}, rep))["record"] == {"recordId": "mine"}
+    assert (await api.data(read, {"r": "elsewhere"}, rep))["record"] is None
+    assert (await api.data(read, {"r": "elsewhere"}))["record"] == {"recordId": "elsewhere"}

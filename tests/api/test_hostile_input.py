@@ -502,10 +502,11 @@ async def test_unicode_edge_cases_round_trip_exactly_or_are_refused(field: Field
 async def test_an_offline_id_repeated_inside_one_push_is_decided_once(field: Field):
     device = await field.fresh_device()
     results = (
-        await field.push([visit("same", "v20"), visit("same", "v21"), visit("same", "v20", status="CANCELLED")], device)
+        await field.push([visit("same", "v20"), visit("same", "v20"), visit("same", "v20", status="CANCELLED")], device)
     )["data"]["pushChanges"]["results"]
-    assert [r["status"] for r in results] == ["APPLIED", "DUPLICATE", "DUPLICATE"]
-    assert all(r["duplicateOf"] == "APPLIED" for r in results[1:])
+    assert [r["status"] for r in results] == ["APPLIED", "DUPLICATE", "REFUSED"]
+    assert results[1]["duplicateOf"] == "APPLIED"
+    assert results[2]["refusal"]["code"] == "OFFLINE_ID_REUSED"
     stored = await field.api.data(
         'query{a: record(recordType:VISIT, recordId:"v20"){version fields}'
         ' b: record(recordType:VISIT, recordId:"v21"){version}}'

@@ -15,10 +15,10 @@ VISIT, ORDER, OUTLET = RecordType.VISIT, RecordType.ORDER, RecordType.OUTLET
 
 def _queue():
     return [
-        change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, offline_id="a"),
-        change(VISIT, "v2", {"outletId": "gone", "status": "PLANNED"}, offline_id="b"),
-        change(VISIT, "v3", {"outletId": "o1", "status": "PLANNED"}, offline_id="c"),
-        change(ORDER, "or1", order_fields("o1", visitId="v2"), offline_id="d"),
+        change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, offline_id="a", captured_at=T0),
+        change(VISIT, "v2", {"outletId": "gone", "status": "PLANNED"}, offline_id="b", captured_at=T0),
+        change(VISIT, "v3", {"outletId": "o1", "status": "PLANNED"}, offline_id="c", captured_at=T0),
+        change(ORDER, "or1", order_fields("o1", visitId="v2"), offline_id="d", captured_at=T0),
     ]
 
 
@@ -87,9 +87,17 @@ def test_a_retry_of_a_decided_change_is_a_duplicate_and_writes_nothing_new():
 
 def test_the_same_offline_id_twice_in_one_push_is_decided_once():
     visit = change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, offline_id="same")
-    again = dataclasses.replace(visit, fields={"outletId": "o1", "status": "CANCELLED"})
-    result = plan([visit, again], [outlet()])
+    result = plan([visit, visit], [outlet()])
     assert statuses(result) == ["APPLIED", "DUPLICATE"]
+
+
+def test_an_offline_id_reused_for_a_different_change_is_refused_not_silently_dropped():
+    visit = change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"}, offline_id="same")
+    other = dataclasses.replace(visit, fields={"outletId": "o1", "status": "CANCELLED"})
+    result = plan([visit, other], [outlet()])
+    assert statuses(result) == ["APPLIED", "REFUSED"]
+    refusal = result.outcomes[1].refusal
+    assert refusal is not None and (refusal.code, refusal.action.value) == ("OFFLINE_ID_REUSED", "ACKNOWLEDGE")
     assert result.writes[(VISIT, "v1")].record.fields["status"] == "PLANNED"
 
 
