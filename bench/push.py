@@ -120,15 +120,17 @@ def crdt_merge_cost(updates: int = 2000, documents: int = 50) -> None:
         doc = Doc(client_id=10_000 + i)
         doc.get("fields", type=Map)["phone"] = f"03-{i}"
         raw_updates.append(doc.get_update())
-    target = Doc()
-    target.get("fields", type=Map)
+    targets = [Doc() for _ in range(documents)]
+    for target in targets:
+        target.get("fields", type=Map)
     started = time.perf_counter()
-    for update in raw_updates:
-        target.apply_update(update)
+    for i, update in enumerate(raw_updates):
+        targets[i % documents].apply_update(update)
     raw = (time.perf_counter() - started) / updates
-    document = SharedDocument()
+    shared = [SharedDocument() for _ in range(documents)]
     started = time.perf_counter()
     for i in range(updates):
+        document = shared[i % documents]
         document.apply(field_patch_update({"phone": f"03-{i}"}, FieldStamp(T0 + timedelta(seconds=i), "dev")))
         document.materialize()
         document.state()
@@ -136,6 +138,7 @@ def crdt_merge_cost(updates: int = 2000, documents: int = 50) -> None:
     report(
         "crdt.merge",
         updates=updates,
+        documents=documents,
         raw_apply_us=round(raw * 1e6, 1),
         service_merge_us=round(service * 1e6, 1),
         ratio_to_raw=round(service / raw, 1),

@@ -25,7 +25,6 @@ from service.api.scalars import serialize_datetime
 from service.auth.access import AuthError
 from service.auth.roles import Role
 from service.auth.tokens import bearer
-from service.domain.history import SyncEvent
 from service.domain.record_types import RecordType
 from service.domain.report import ACTIONS
 from service.store import history
@@ -91,25 +90,10 @@ def _instant(value: str | None, name: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def event_json(event: SyncEvent) -> dict[str, Any]:
-    """A ``SyncEvent`` under its GraphQL field names; ``id`` is the sequence number, ``at`` UTC with ``Z``."""
-    return {
-        "id": event.id,
-        "at": serialize_datetime(event.at),
-        "syncId": event.sync_id,
-        "deviceId": event.device_id,
-        "repId": event.rep_id,
-        "actorId": event.actor_id,
-        "offlineId": event.offline_id,
-        "recordType": event.record_type.value if event.record_type else None,
-        "recordId": event.record_id,
-        "action": event.action,
-        "attempt": event.attempt,
-        "versionBefore": event.version_before,
-        "versionAfter": event.version_after,
-        "utcOffsetMinutes": event.utc_offset_minutes,
-        "detail": event.detail,
-    }
+def event_json(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored event under its GraphQL field names; ``id`` is the sequence number, ``at`` UTC with ``Z``."""
+    fields = {key: value for key, value in document.items() if key != "_id"}
+    return {"id": int(document["_id"]), **fields, "at": serialize_datetime(document["at"])}
 
 
 def _json_default(value: object) -> object:
@@ -127,7 +111,7 @@ async def ndjson(documents: AsyncIterable[dict[str, Any]], chunk_bytes: int = CH
     size = 0
     try:
         async for document in documents:
-            line = encode(event_json(history.from_document(document)))
+            line = encode(event_json(document))
             lines.append(line)
             size += len(line) + 1
             if size >= chunk_bytes:
