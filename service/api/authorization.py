@@ -63,7 +63,7 @@ AUTHORIZATION: dict[str, dict[Caller, Access]] = {
         ADMIN: allow("any record"),
         MANAGER: allow("any record"),
         INTEGRATOR: allow("any record"),
-        REP: allow("its own owned records, products, and the outlets its records reference; anything else reads as null"),
+        REP: allow("its own owned records, products, and the outlets its records reference; anything else is null"),
         DEVICE: allow("as REP: its own owned records, products, the outlets its records reference"),
     },
     "conflicts": _staff(
