@@ -7,7 +7,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from service.domain.changes import Change, Operation
 from service.domain.record_types import RecordType
+from service.domain.records import Record
 
 
 class ConflictStatus(Enum):
@@ -45,3 +47,36 @@ def changed_fields(device: dict[str, Any] | None, server: dict[str, Any] | None)
     """Field names whose values differ between the two versions."""
     device, server = device or {}, server or {}
     return sorted(name for name in device.keys() | server.keys() if device.get(name) != server.get(name))
+
+
+def device_change(conflict: Conflict) -> Change:
+    """The device's change that met the conflict, as it was pushed."""
+    return Change(
+        offline_id=conflict.offline_id,
+        record_type=conflict.record_type,
+        record_id=conflict.record_id,
+        operation=Operation.DELETE if conflict.device_deletes else Operation.UPSERT,
+        captured_at=conflict.captured_at or conflict.created_at,
+        base_version=conflict.server_version,
+        fields=conflict.device_fields,
+    )
+
+
+def web_conflict(change: Change, current: Record | None, user_id: str, now: datetime) -> Conflict:
+    """A web write on a stale version: answered, not stored (the manager re-reads and retries)."""
+    server_fields = current.fields if current and not current.deleted else None
+    return Conflict(
+        id="",
+        record_type=change.record_type,
+        record_id=change.record_id,
+        device_id="",
+        rep_id=(current.owner if current else None) or "",
+        offline_id=change.offline_id,
+        base_version=change.base_version,
+        server_version=current.version if current else 0,
+        device_fields=change.fields,
+        server_fields=server_fields,
+        changed_fields=changed_fields(change.fields, server_fields),
+        status=ConflictStatus.OPEN,
+        created_at=now,
+    )

@@ -225,9 +225,7 @@ def _decide_shared(
         )
     if not changed:
         return Decision(ChangeStatus.UNCHANGED, record=current, crdt_diff=diff)
-    record = _new_version(
-        change, current, actor, now, fields, deleted=fields.get("deleted") is True, crdt_state=state
-    )
+    record = _new_version(change, current, actor, now, fields, deleted=fields.get("deleted") is True, crdt_state=state)
     return Decision(ChangeStatus.MERGED, record=record, written=True, crdt_diff=diff)
 
 

@@ -21,7 +21,6 @@ PUSH = "PUSH"  # a device pushed (one per committed batch of a push)
 STATUS_REPORTED = "STATUS_REPORTED"  # a device reported its queue depth
 
 
-
 class SyncAction(Enum):
     """Every kind of event in the history: a change outcome, or what else happened."""
 

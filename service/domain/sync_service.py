@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -13,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from service.domain.changes import Change, Operation
-from service.domain.conflicts import Conflict, ConflictStatus, Resolution, changed_fields
+from service.domain.conflicts import Conflict, ConflictStatus, Resolution, device_change, web_conflict
 from service.domain.decide import Actor, Decision, decide_change
 from service.domain.document_cache import DocumentCache, WorkingDocuments
 from service.domain.history import (
@@ -29,6 +27,7 @@ from service.domain.history import (
 )
 from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.ports import Committed, PullPage, SyncInfo, SyncRepository
+from service.domain.pull_cursor import InvalidCursor, decode_cursor, encode_cursor
 from service.domain.push_plan import BlockingMode, PushContext, PushPlan, RecordWrite, plan_push
 from service.domain.record_types import RecordType
 from service.domain.records import Record
@@ -174,7 +173,10 @@ class SyncService:
         if since is None:
             after, watermark = 0, await self._repository.current_seq()
         else:
-            after, watermark = decode_cursor(since)
+            try:
+                after, watermark = decode_cursor(since)
+            except InvalidCursor as error:
+                raise InvalidRequest(str(error)) from None
         page = await self._repository.pull_page(rep_id, after, watermark, limit)
         still_initial = watermark if watermark is not None and page.last_seq < watermark else None
         return page, encode_cursor(page.last_seq, still_initial)
@@ -200,7 +202,7 @@ class SyncService:
                 plan.conflicts.append(resolved)
                 plan.events.append(_conflict_event(CONFLICT_DISCARDED, resolved, resolver, now, records.get(key)))
                 return ResolveResult(resolved, records.get(key)), await self._repository.commit(plan, None, tx)
-            change = _change_from_conflict(conflict)
+            change = device_change(conflict)
             records = await self._repository.load_records([key, *change.references()], tx)
             current = records.get(key)
             change = dataclasses.replace(change, base_version=current.version if current else None)
@@ -254,7 +256,7 @@ class SyncService:
                     refusal = _unsaved_refusal(decision, None, now)
                     return WriteResult(ChangeStatus.REFUSED, current, refusal=refusal), None
                 case ChangeStatus.CONFLICT:
-                    conflict = _web_conflict(change, current, user_id, now)
+                    conflict = web_conflict(change, current, user_id, now)
                     return WriteResult(ChangeStatus.CONFLICT, current, conflict=conflict), None
                 case ChangeStatus.UNCHANGED:
                     return WriteResult(ChangeStatus.UNCHANGED, current), None
@@ -383,18 +385,6 @@ def _with_stored_record(outcome: Outcome, committed: Committed) -> Outcome:
     return outcome
 
 
-def _change_from_conflict(conflict: Conflict) -> Change:
-    return Change(
-        offline_id=conflict.offline_id,
-        record_type=conflict.record_type,
-        record_id=conflict.record_id,
-        operation=Operation.DELETE if conflict.device_deletes else Operation.UPSERT,
-        captured_at=conflict.captured_at or conflict.created_at,
-        base_version=conflict.server_version,
-        fields=conflict.device_fields,
-    )
-
-
 def _conflict_event(
     action: str, conflict: Conflict, resolver: str, now: datetime, after: Record | None, before: Record | None = None
 ) -> SyncEvent:
@@ -428,39 +418,3 @@ def _unsaved_refusal(decision: Decision, rep_id: str | None, now: datetime) -> R
         related=verdict.related,
         rep_id=rep_id,
     )
-
-
-def _web_conflict(change: Change, current: Record | None, user_id: str, now: datetime) -> Conflict:
-    server_fields = current.fields if current and not current.deleted else None
-    return Conflict(
-        id="",
-        record_type=change.record_type,
-        record_id=change.record_id,
-        device_id="",
-        rep_id=(current.owner if current else None) or "",
-        offline_id=change.offline_id,
-        base_version=change.base_version,
-        server_version=current.version if current else 0,
-        device_fields=change.fields,
-        server_fields=server_fields,
-        changed_fields=changed_fields(change.fields, server_fields),
-        status=ConflictStatus.OPEN,
-        created_at=now,
-    )
-
-
-def encode_cursor(seq: int, watermark: int | None) -> str:
-    payload = {"s": seq} if watermark is None else {"s": seq, "w": watermark}
-    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, int | None]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        seq, watermark = payload["s"], payload.get("w")
-        if not isinstance(seq, int) or seq < 0 or not (watermark is None or isinstance(watermark, int)):
-            raise ValueError
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        raise InvalidRequest("the pull cursor is not one this server gave out") from None
-    return seq, watermark
