@@ -176,9 +176,10 @@ async def count_actions(
         match["repId"] = rep_id
     pipeline: list[dict[str, Any]] = [
         {"$match": match},
+        {"$project": {"_id": 0, "repId": 1, "action": 1}},
         {"$group": {"_id": {"repId": "$repId", "action": "$action"}, "count": {"$sum": 1}}},
     ]
-    rows = await (await store.db[COLLECTION].aggregate(pipeline)).to_list()
+    rows = await (await store.db[COLLECTION].aggregate(pipeline, allowDiskUse=True)).to_list()
     return [ActionTally(row["_id"].get("repId"), row["_id"]["action"], row["count"]) for row in rows]
 
 
@@ -191,7 +192,8 @@ async def devices_pushed(
         match["repId"] = rep_id
     pipeline: list[dict[str, Any]] = [
         {"$match": match},
+        {"$project": {"_id": 0, "deviceId": 1, "repId": 1}},
         {"$group": {"_id": {"deviceId": "$deviceId", "repId": "$repId"}}},
     ]
-    rows = await (await store.db[COLLECTION].aggregate(pipeline)).to_list()
+    rows = await (await store.db[COLLECTION].aggregate(pipeline, allowDiskUse=True)).to_list()
     return [(row["_id"]["deviceId"], row["_id"].get("repId")) for row in rows if row["_id"].get("deviceId")]
