@@ -56,7 +56,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         seen = 0
         started = False
@@ -79,13 +79,26 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
-        error = {"message": f"request body exceeds {self.max_bytes} bytes", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        message = f"request body exceeds {self.max_bytes} bytes"
+        error = {"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}
+        await _record_push_refusal(scope, message)
         body = json.dumps({"errors": [error]}).encode()
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _record_push_refusal(scope: Scope, message: str) -> None:
+    """An oversized body sent to /graphql with a device token is a push turned away: record it."""
+    from service.api.push_refusals import record_rejected_request
+
+    services = scope["app"].state.fieldsync.get("services") if "app" in scope else None
+    if services is None or scope.get("path") != "/graphql":
+        return
+    authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+    await record_rejected_request(services, authorization, error_code="PAYLOAD_TOO_LARGE", message=message)
 
 
 # -- strict JSON ------------------------------------------------------------

@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 
 from service.api.context import BadRequest, Info, NotFoundError
+from service.api.push_refusals import record_push_refusal
 from service.api.records import RecordEnvelope, envelope
 from service.api.refusals import Refusal
 from service.api.scalars import JSON, Base64, DateTime
@@ -200,7 +201,15 @@ async def push_changes(info: Info, input: PushInput) -> PushResult:
             raise BadRequest(f"a push carries at most {limit} changes; this one has {len(input.changes)}")
         changes = [to_change(change) for change in input.changes]
     except GraphQLError as error:
-        await refuse_push(info, error, device_id, len(input.changes))
+        await record_push_refusal(
+            services,
+            principal=info.context.principal,
+            failure=info.context.auth_failure,
+            error_code=(error.extensions or {}).get("code", ""),
+            message=error.message,
+            claimed_device_id=device_id,
+            changes=len(input.changes),
+        )
         raise
     result = await services.sync.push(
         changes,
@@ -214,28 +223,6 @@ async def push_changes(info: Info, input: PushInput) -> PushResult:
         sync_id=strawberry.ID(result.sync_id),
         server_time=result.server_time,
         results=[ChangeResult.of(outcome) for outcome in result.outcomes],
-    )
-
-
-PUSH_REFUSAL_CODES = {"UNAUTHENTICATED": "AUTH_FAILED", "FORBIDDEN": "NOT_ALLOWED", "BAD_REQUEST": "MALFORMED_PUSH"}
-
-
-async def refuse_push(info: Info, error: GraphQLError, device_id: str, changes: int) -> None:
-    """Record a push turned away, under the rep it came from when the token tells."""
-    context = info.context
-    principal, failure = context.principal, context.auth_failure
-    rep_id = principal.user_id if principal else failure.user_id if failure else None
-    code = PUSH_REFUSAL_CODES.get((error.extensions or {}).get("code", ""), "PUSH_REFUSED")
-    if failure is not None and "revoked" in str(failure):
-        code = "REVOKED"
-    await context.services.sync.refuse_push(
-        code=code,
-        reason=f"Push from device {device_id[:100]} with {changes} changes was turned away: {error.message}.",
-        device_id=(principal.device_id if principal else None)
-        or (failure.device_id if failure else None)
-        or device_id[:200],
-        rep_id=rep_id,
-        detail={"claimedDeviceId": device_id[:200], "changes": changes},
     )
 
 

@@ -32,6 +32,7 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from service.api.context import Context
+from service.api.push_refusals import record_push_refusal, record_rejected_request
 from service.api.rate_limit import RateLimiter, retry_after
 from service.auth.access import AuthError
 from service.auth.roles import Principal
@@ -213,6 +214,11 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
             response = await self._admit(request) or await self.run(request)
         except HTTPException as error:
             response = error_response(error.status_code, error.reason)
+            if error.status_code == 400 and b"pushChanges" in await request.body():
+                authorization = request.headers.get("authorization")
+                await record_rejected_request(
+                    self.services, authorization, error_code="BAD_REQUEST", message=error.reason
+                )
         await response(scope, receive, send)
 
     async def _admit(self, request: Request) -> Response | None:
@@ -279,7 +285,7 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
     ) -> ExecutionResult:
         """Queries and mutations over POST only: subscriptions are served over WebSocket."""
         try:
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 request_data.query,
                 root_value=root_value,
                 variable_values=request_data.variables,
@@ -297,6 +303,16 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, reason) from None
         except MissingQueryError:
             raise HTTPException(400, "No GraphQL query found in the request") from None
+        request_level = result.data is None and result.errors and all(error.path is None for error in result.errors)
+        if request_level and "pushChanges" in (request_data.query or ""):  # variables that do not fit the schema
+            await record_push_refusal(
+                self.services,
+                principal=context.principal,
+                failure=context.auth_failure,
+                error_code="BAD_REQUEST",
+                message=result.errors[0].message,
+            )
+        return result
 
 
 def _token_in(payload: object) -> str | None:

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import httpx
+
 from service.app import create_app
 from service.settings import Settings
 from tests.api.conftest import Api
@@ -110,8 +112,6 @@ async def test_a_push_from_a_revoked_device_is_a_push_refusal_shown_under_its_re
 
 
 async def test_record_blocking_lets_unrelated_changes_through(settings: Settings):
-    import httpx
-
     app = create_app(dataclasses.replace(settings, blocking="record"))
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
@@ -119,3 +119,37 @@ async def test_record_blocking_lets_unrelated_changes_through(settings: Settings
         _, device = await setup(api)
         results = await api.push(device, "dev1", [visit("a", "v1", "gone"), visit("b", "v2"), visit("c", "v1", "o1")])
     assert [r["status"] for r in results] == ["REFUSED", "APPLIED", "BLOCKED"]
+
+
+async def test_pushes_turned_away_before_any_change_is_read_are_recorded_under_the_rep(settings: Settings):
+    app = create_app(dataclasses.replace(settings, max_body_bytes=20_000))
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        api = Api(http)
+        _, device = await setup(api)
+        headers = {"Authorization": f"Bearer {device}", "Content-Type": "application/json"}
+        not_json = await http.post("/graphql", content=b'{"query": "mutation{pushChanges', headers=headers)
+        assert not_json.status_code == 400
+        bad_bytes = {
+            "offlineId": "x",
+            "recordType": "OUTLET",
+            "recordId": "o1",
+            "operation": "UPSERT",
+            "capturedAt": AT,
+            "crdtUpdate": "%%%",
+        }
+        body = await api.call(
+            "mutation($i: PushInput!){pushChanges(input:$i){syncId}}",
+            {"i": {"deviceId": "dev1", "changes": [bad_bytes]}},
+            device,
+        )
+        assert "base64" in body["errors"][0]["message"]
+        too_big = await http.post("/graphql", content=b"{" + b" " * 30_000 + b"}", headers=headers)
+        assert too_big.status_code == 413
+        anonymous = await http.post("/graphql", content=b"{" + b" " * 30_000 + b"}")
+        assert anonymous.status_code == 413
+        health = await api.data("query{syncHealth{reps{rep{name} pushRefusals{code reason device{id}}}}}")
+    [ali] = health["syncHealth"]["reps"]
+    codes = sorted(r["code"] for r in ali["pushRefusals"])
+    assert codes == ["MALFORMED_PUSH", "MALFORMED_PUSH", "PAYLOAD_TOO_LARGE"]
+    assert {r["device"]["id"] for r in ali["pushRefusals"]} == {"dev1"}
