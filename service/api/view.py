@@ -303,14 +303,15 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, reason) from None
         except MissingQueryError:
             raise HTTPException(400, "No GraphQL query found in the request") from None
-        request_level = result.data is None and result.errors and all(error.path is None for error in result.errors)
+        errors = result.errors or []
+        request_level = result.data is None and errors and all(error.path is None for error in errors)
         if request_level and "pushChanges" in (request_data.query or ""):  # variables that do not fit the schema
             await record_push_refusal(
                 self.services,
                 principal=context.principal,
                 failure=context.auth_failure,
                 error_code="BAD_REQUEST",
-                message=result.errors[0].message,
+                message=errors[0].message,
             )
         return result
 

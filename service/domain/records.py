@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,6 @@ class Record:
     crdt_state: bytes | None = None  # SHARED records: the compacted Yjs document
     writer_since: int = 1  # first version of updated_by's current run of writes
     seq: int = 0  # position in the global change sequence (pull cursors)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> RecordKey:

@@ -63,8 +63,11 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     embedded_patches.apply()
     embedded_transactions.apply()  # wait for a transaction instead of failing; abort failed commits
     # No cap on documents an aggregation may hold: a busy day's report groups more than mongoeco's default 50k.
-    unlimited = {"aggregation_materialization_limit": None}
-    engine = SQLiteEngine(sqlite_path, **unlimited) if sqlite_path else MemoryEngine(**unlimited)
+    engine = (
+        SQLiteEngine(sqlite_path, aggregation_materialization_limit=None)
+        if sqlite_path
+        else MemoryEngine(aggregation_materialization_limit=None)
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
