@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from service.api.export import export_history
+from service.api.rate_limit import RateLimiter
 from service.api.schema import build_schema
 from service.api.subscriptions import RefusalSnapshots
 from service.api.view import FieldSyncGraphQL
@@ -82,6 +83,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         events=hub,
         metrics=metrics,
         refusal_snapshots=RefusalSnapshots(),
+        limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
     )
     metrics.gauges["fieldsync_changes_committed_total"] = lambda: services.sync.committed_changes
     metrics.gauges["fieldsync_subscribers"] = lambda: hub.subscriber_count

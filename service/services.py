@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from service.auth.access import AccessService
 
 if TYPE_CHECKING:
+    from service.api.rate_limit import RateLimiter
     from service.api.subscriptions import RefusalSnapshots
 from service.domain.sync_service import SyncService
 from service.events.hub import EventHub
@@ -29,3 +30,4 @@ class Services:
     events: EventHub
     metrics: Metrics
     refusal_snapshots: RefusalSnapshots
+    limiter: RateLimiter  # request budgets per token, device and client address

@@ -21,6 +21,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from service.api.rate_limit import budget_key, retry_after
 from service.api.scalars import serialize_datetime
 from service.auth.access import AuthError
 from service.auth.roles import Role
@@ -132,6 +133,9 @@ def _error(status: int, message: str, **headers: str) -> Response:
 async def export_history(request: Request) -> Response:
     services: Services = request.app.state.fieldsync["services"]
     token = bearer(request.headers.get("authorization"))
+    if wait := services.limiter.take(budget_key(token, request.client.host if request.client else None)):
+        seconds = retry_after(wait)
+        return _error(429, f"too many requests; retry in {seconds} s", **{"Retry-After": str(seconds)})
     try:
         principal = await services.access.authenticate(token)
     except AuthError as error:  # its message never holds the token

@@ -13,6 +13,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from service.auth.tokens import token_hash
+
 
 @dataclass
 class _Bucket:
@@ -69,3 +71,8 @@ class RateLimiter:
 def retry_after(seconds: float) -> int:
     """The ``Retry-After`` value: whole seconds, at least 1."""
     return max(1, math.ceil(seconds))
+
+
+def budget_key(token: str | None, client: str | None) -> str:
+    """The budget a request spends first: its token's, or without a token its client address's."""
+    return f"token:{token_hash(token)}" if token else f"client:{client or 'unknown'}"

@@ -33,10 +33,10 @@ from strawberry.types.graphql import OperationType
 
 from service.api.context import Context
 from service.api.push_refusals import record_push_refusal, record_rejected_request
-from service.api.rate_limit import RateLimiter, retry_after
+from service.api.rate_limit import budget_key, retry_after
 from service.auth.access import AuthError
 from service.auth.roles import Principal
-from service.auth.tokens import bearer, token_hash
+from service.auth.tokens import bearer
 from service.request_limits import strict_json
 from service.services import Services
 
@@ -110,7 +110,7 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         if not self.connection_init_received:
             payload = message.get("payload")
             token = _token_in(payload)
-            wait = self.view.limiter.take(_client_key(token, self.context.extra.get("client")))
+            wait = self.view.limiter.take(budget_key(token, self.context.extra.get("client")))
             if wait:
                 self.connection_init_received = True  # the init timeout has nothing left to do
                 await self._close(4429, f"Too many requests; retry in {retry_after(wait)} s")
@@ -132,7 +132,7 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             if not await self._still_authenticated():
                 return
             credential = self.context.extra.get("credential")
-            wait = self.view.limiter.take(_client_key(credential.token if credential else None, None))
+            wait = self.view.limiter.take(budget_key(credential.token if credential else None, None))
             if wait:  # a subscribe spends the token's budget like a request does
                 error = GraphQLError(
                     f"too many requests; retry in {retry_after(wait)} s", extensions={"code": "RATE_LIMITED"}
@@ -203,7 +203,7 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
         )
         self.services = services
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.limiter = services.limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -225,7 +225,7 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         """Authenticate once and spend the caller's budgets; a response when the request is turned away."""
         token = bearer(request.headers.get("authorization"))
         client = request.client.host if request.client else None
-        if wait := self.limiter.take(_client_key(token, client)):
+        if wait := self.limiter.take(budget_key(token, client)):
             return rate_limited(wait)
         admission = await self._authenticate(token) if token else Admission()
         request.state.fieldsync_admission = admission
@@ -233,7 +233,7 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         if principal is not None and principal.device_id is not None:
             if wait := self.limiter.take(f"device:{principal.device_id}"):
                 return rate_limited(wait)
-        elif token and principal is None and (wait := self.limiter.take(_client_key(None, client))):
+        elif token and principal is None and (wait := self.limiter.take(budget_key(None, client))):
             return rate_limited(wait)  # bad tokens also spend the client address's budget
         return None
 
@@ -319,8 +319,3 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
 def _token_in(payload: object) -> str | None:
     value = payload.get("authorization") if isinstance(payload, dict) else None
     return bearer(value) if isinstance(value, str) else None
-
-
-def _client_key(token: str | None, client: str | None) -> str:
-    """The budget a request spends first: its token's, or without a token its client address's."""
-    return f"token:{token_hash(token)}" if token else f"client:{client or 'unknown'}"

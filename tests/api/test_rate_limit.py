@@ -119,3 +119,12 @@ async def test_websocket_connections_and_subscribes_spend_the_same_budget(settin
             assert closed.value.code == 4429 and "retry in" in closed.value.reason
         finally:
             await again.close()
+
+
+async def test_the_history_export_spends_the_same_budget(api: Api):
+    _, integrator = await api.user("Ian", "INTEGRATOR")
+    headers = {"Authorization": f"Bearer {integrator}"}
+    answers = [(await api.http.get("/export/history.ndjson", headers=headers)).status_code for _ in range(BURST + 2)]
+    assert answers[0] == 200 and answers[-1] == 429
+    turned_away = await api.http.get("/export/history.ndjson", headers=headers)
+    assert int(turned_away.headers["Retry-After"]) >= 1
