@@ -38,6 +38,13 @@ class SharedDocument:
         if state:
             self._doc.apply_update(state)
         self._pending = pending
+        self._encoded: bytes | None = state  # the integrated document, encoded, while it is unchanged
+        self._changes = 0  # transactions that changed something (Yrs reports only those)
+        self._subscription = self._doc.observe(self._changed)
+
+    def _changed(self, event: object) -> None:
+        self._changes += 1
+        self._encoded = None
 
     def apply(self, update: bytes) -> bool:
         """Merge a Yjs update; True when the document changed (``state()`` is different).
@@ -47,13 +54,11 @@ class SharedDocument:
         deletions of unknown items) are held back, kept in ``state()`` and applied once
         what they wait for arrives, as Yjs does.
         """
-        saved, pending = self._doc.get_update(), self._pending
-        integrated: list[bool] = []  # Yrs reports a transaction only when it changed something
-        subscription = self._doc.observe(lambda event: integrated.append(True))
+        saved, pending, changes = self._integrated(), self._pending, self._changes
         try:
             candidate = update if pending is None else merge_updates(pending, update)
             self._doc.apply_update(candidate)
-            self._doc.unobserve(subscription)
+            integrated = self._changes != changes
             held_back = self._unintegrated(candidate)
             if held_back is not None:
                 # pycrdt loses parts of several held-back updates once they can apply (it
@@ -65,12 +70,18 @@ class SharedDocument:
                 raise
             self._reset(saved, pending)  # a failed update may have been integrated in part
             raise CrdtDecodeError(f"not a Yjs update: {error}") from None
-        return bool(integrated) or self._pending != pending
+        return integrated or self._pending != pending
 
     def state(self) -> bytes:
         """The whole document, compacted, as one Yjs update (held-back parts included)."""
-        state = self._doc.get_update()
+        state = self._integrated()
         return state if self._pending is None else merge_updates(state, self._pending)
+
+    def _integrated(self) -> bytes:
+        """The integrated document encoded; kept until the next change (a hot document is large)."""
+        if self._encoded is None:
+            self._encoded = self._doc.get_update()
+        return self._encoded
 
     def state_vector(self) -> bytes:
         return self._doc.get_state()
@@ -102,9 +113,10 @@ class SharedDocument:
         pycrdt cannot read back (a corrupted nested type).
         """
         try:
-            fields = {key: _plain(self._fields[key]) for key in sorted(self._fields)}
-            fields["tags"] = sorted(tag for tag in self._tags if self._tags[tag] is True)
-            fields["notes"] = str(self._notes)
+            with self._doc.transaction():  # one read transaction, not one per value
+                fields = {key: _plain(self._fields[key]) for key in sorted(self._fields)}
+                fields["tags"] = sorted(tag for tag in self._tags if self._tags[tag] is True)
+                fields["notes"] = str(self._notes)
         except (ValueError, TypeError, KeyError) as error:
             raise CrdtDecodeError(f"the document holds content that is not JSON: {error}") from None
         return fields
