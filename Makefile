@@ -25,6 +25,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.push
+	$(BIN)/python -m bench.pull
 	$(BIN)/python -m bench.subscriptions
 	$(BIN)/python -m bench.history
 

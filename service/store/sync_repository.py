@@ -122,8 +122,12 @@ class MongoSyncRepository:
 
     async def referenced_outlets(self, rep_id: str) -> set[str]:
         """Stored ids (``OUTLET:<id>``) of the outlets the rep's own records point at: its outlet scope."""
-        referenced = await self._store.db[records.COLLECTION].distinct("refs", {"owner": rep_id})
-        return {ref for ref in referenced if ref.startswith(f"{RecordType.OUTLET.value}:")}
+        # A projection read, not `distinct`: the embedded store's distinct is ten times slower.
+        cursor = self._store.db[records.COLLECTION].find({"owner": rep_id}, {"_id": 0, "refs": 1})
+        outlet = f"{RecordType.OUTLET.value}:"
+        return {
+            ref for document in await cursor.to_list() for ref in document.get("refs", ()) if ref.startswith(outlet)
+        }
 
     async def _newly_referenced_outlets(self, page: list[Record]) -> list[Record]:
         """Outlets that owned records in a delta point at, which the device may not have yet."""

@@ -1,0 +1,78 @@
+"""Pull: an initial sync of 5k records, then a delta of 50.
+
+    python -m bench.pull [--records 5000] [--page 500]
+
+Seeds a rep with visits (pushed in batches of 100) across 50 outlets, then times
+the initial sync page by page and a delta after 50 more changes. Prints JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench.harness import bench_services, report
+from service.domain.changes import Change, Operation
+from service.domain.record_types import RecordType
+from service.services import Services
+
+T0 = datetime(2026, 11, 20, 1, tzinfo=UTC)
+OUTLETS = 50
+
+
+def visits(start: int, count: int) -> list[Change]:
+    return [
+        Change(
+            offline_id=f"pull-{n}",
+            record_type=RecordType.VISIT,
+            record_id=f"v{n}",
+            operation=Operation.UPSERT,
+            captured_at=T0 + timedelta(seconds=n),
+            fields={"outletId": f"o{n % OUTLETS}", "status": "PLANNED"},
+        )
+        for n in range(start, start + count)
+    ]
+
+
+async def pull_everything(services: Services, cursor: str | None, page: int) -> tuple[int, int, str, float]:
+    records = pages = 0
+    started = time.perf_counter()
+    while True:
+        result, cursor = await services.sync.pull("rep1", cursor, page)
+        records, pages = records + len(result.records), pages + 1
+        if not result.has_more:
+            return records, pages, cursor, time.perf_counter() - started
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=5000)
+    parser.add_argument("--page", type=int, default=500)
+    args = parser.parse_args()
+    async with bench_services() as (services, listener):
+        for n in range(OUTLETS):
+            await services.sync.write_record(RecordType.OUTLET, f"o{n}", {"name": f"Outlet {n}"}, None, user_id="hq")
+        started = time.perf_counter()
+        for start in range(0, args.records, 100):
+            await services.sync.push(visits(start, min(100, args.records - start)), device_id="d1", rep_id="rep1")
+        report("pull.seed", records=args.records, seconds=round(time.perf_counter() - started, 1))
+        listener.reset()
+        records, pages, cursor, seconds = await pull_everything(services, None, args.page)
+        report(
+            "pull.initial",
+            records=records,
+            pages=pages,
+            seconds=round(seconds, 2),
+            records_per_s=round(records / seconds),
+            round_trips_per_page=round(listener.count / pages, 1),
+        )
+        await services.sync.push(visits(args.records, 50), device_id="d1", rep_id="rep1")
+        listener.reset()
+        records, pages, _, seconds = await pull_everything(services, cursor, args.page)
+        report("pull.delta", records=records, pages=pages, ms=round(seconds * 1000, 1), round_trips=listener.count)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
