@@ -41,7 +41,7 @@ function render(reps, highlight = new Set()) {
     for (const d of health.devices) {
       const li = document.createElement("li");
       li.className = d.status;
-      li.textContent = `${d.device.name} (${d.device.id}) · queue ${text(d.device.queueDepth ?? "?")} · app ${text(d.device.appVersion)}`;
+      li.textContent = `${d.device.name} (${d.device.id}) · queue ${text(d.device.queueDepth ?? "?")} · app ${text(d.device.appVersion ?? "?")}`;
       section.querySelector(".devices").append(li);
     }
     for (const r of [...health.openRefusals, ...health.pushRefusals]) {
