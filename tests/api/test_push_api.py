@@ -62,23 +62,18 @@ async def test_shared_outlets_accept_yjs_updates_and_answer_with_what_the_device
     assert fields["name"] == "Kedai Ali"
 
 
-async def test_seed_002_overwrite_reverts_the_other_users_edit(api: Api):
-    # User A (a technician's device) changes the status offline at 10:00; User B (web) the description at 10:30.
+RESOLVE = "mutation($i: ResolveConflictInput!){resolveConflict(input:$i){conflict{status} record{version fields}}}"
+
+
+async def seed_002_conflict(api: Api) -> tuple[str, dict, dict]:
+    """Seed 002: User A's device changes a work order's status offline (on version 1) while
+    User B, on the web, changes its description (version 2). A's push meets a conflict."""
     _, device = await rep_with_device(api)
     rep_id = (await api.data("query{me{id}}", token=device))["me"]["id"]
     await api.write("OUTLET", "o1", {"name": "Kedai Ali"})
-    created = await api.write(
-        "WORK_ORDER", "w1", {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Chiller"}
-    )
-    assert created["record"]["version"] == 1
-    assert (
-        await api.write(
-            "WORK_ORDER",
-            "w1",
-            {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Chiller + door"},
-            1,
-        )
-    )["status"] == "APPLIED"
+    work_order = {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Chiller"}
+    assert (await api.write("WORK_ORDER", "w1", work_order))["record"]["version"] == 1
+    assert (await api.write("WORK_ORDER", "w1", {**work_order, "description": "Door"}, 1))["status"] == "APPLIED"
     mine = {
         "offlineId": "a1",
         "recordType": "WORK_ORDER",
@@ -90,14 +85,14 @@ async def test_seed_002_overwrite_reverts_the_other_users_edit(api: Api):
     }
     [result] = await api.push(device, "dev1", [mine])
     assert result["status"] == "CONFLICT"
-    conflict = result["conflict"]
-    assert (conflict["baseVersion"], conflict["serverVersion"], conflict["changedFields"]) == (
-        1,
-        2,
-        ["description", "status"],
-    )
-    resolve = "mutation($i: ResolveConflictInput!){resolveConflict(input:$i){conflict{status} record{version fields}}}"
-    data = await api.data(resolve, {"i": {"conflictId": conflict["id"], "resolution": "OVERWRITE"}}, device)
+    return device, mine, result["conflict"]
+
+
+async def test_seed_002_overwrite_reverts_the_other_users_edit(api: Api):
+    device, mine, conflict = await seed_002_conflict(api)
+    changed = (conflict["baseVersion"], conflict["serverVersion"], conflict["changedFields"])
+    assert changed == (1, 2, ["description", "status"])
+    data = await api.data(RESOLVE, {"i": {"conflictId": conflict["id"], "resolution": "OVERWRITE"}}, device)
     resolved = data["resolveConflict"]
     assert resolved["conflict"]["status"] == "OVERWRITTEN"
     assert (resolved["record"]["version"], resolved["record"]["fields"]["status"]) == (3, "IN_PROGRESS")
@@ -107,23 +102,8 @@ async def test_seed_002_overwrite_reverts_the_other_users_edit(api: Api):
 
 
 async def test_seed_002_discard_keeps_the_other_users_edit(api: Api):
-    _, device = await rep_with_device(api)
-    rep_id = (await api.data("query{me{id}}", token=device))["me"]["id"]
-    await api.write("OUTLET", "o1", {"name": "Kedai Ali"})
-    await api.write("WORK_ORDER", "w1", {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Chiller"})
-    await api.write("WORK_ORDER", "w1", {"outletId": "o1", "repId": rep_id, "status": "OPEN", "description": "Door"}, 1)
-    mine = {
-        "offlineId": "a1",
-        "recordType": "WORK_ORDER",
-        "recordId": "w1",
-        "operation": "UPSERT",
-        "capturedAt": AT,
-        "baseVersion": 1,
-        "fields": {"outletId": "o1", "status": "IN_PROGRESS", "description": "Chiller"},
-    }
-    [result] = await api.push(device, "dev1", [mine])
-    resolve = "mutation($i: ResolveConflictInput!){resolveConflict(input:$i){conflict{status} record{version fields}}}"
-    data = await api.data(resolve, {"i": {"conflictId": result["conflict"]["id"], "resolution": "DISCARD"}}, device)
+    device, _, conflict = await seed_002_conflict(api)
+    data = await api.data(RESOLVE, {"i": {"conflictId": conflict["id"], "resolution": "DISCARD"}}, device)
     record = data["resolveConflict"]["record"]
     assert data["resolveConflict"]["conflict"]["status"] == "DISCARDED"
     assert (record["version"], record["fields"]["status"], record["fields"]["description"]) == (2, "OPEN", "Door")

@@ -37,8 +37,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Server:
-        command = [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), *self.args]
-        self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = self.launch([sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), *self.args])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -46,9 +45,15 @@ class Server:
                     return self
             except httpx.HTTPError:
                 pass
-            assert self.process.poll() is None, "the server exited during start-up"
+            assert self.process.poll() is None, f"the server exited during start-up: {self.exit_report()}"
             time.sleep(0.1)
         raise TimeoutError("server did not become ready")
+
+    def launch(self, command: list[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def exit_report(self) -> str:
+        return "see its logs"
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

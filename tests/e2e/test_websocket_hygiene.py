@@ -9,13 +9,11 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -38,20 +36,12 @@ class LoggedServer(Server):
 
     log: Path
 
-    def start(self) -> Server:
+    def launch(self, command: list[str]) -> subprocess.Popen[bytes]:
         with self.log.open("wb") as sink:
-            command = [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), *self.args]
-            self.process = subprocess.Popen(command, env=self.env, stdout=sink, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, self.log.read_text()
-            time.sleep(0.1)
-        raise TimeoutError("server did not become ready")
+            return subprocess.Popen(command, env=self.env, stdout=sink, stderr=subprocess.STDOUT)
+
+    def exit_report(self) -> str:
+        return self.log.read_text()
 
 
 @pytest.fixture(scope="module")
