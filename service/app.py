@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from service.api.export import export_history
 from service.api.rate_limit import RateLimiter
 from service.api.schema import build_schema
-from service.api.subscriptions import RefusalSnapshots
+from service.api.subscriptions import EventSnapshots
 from service.api.view import FieldSyncGraphQL
 from service.auth.access import AccessService
 from service.domain.document_cache import DocumentCache
@@ -82,7 +82,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         ),
         events=hub,
         metrics=metrics,
-        refusal_snapshots=RefusalSnapshots(),
+        snapshots=EventSnapshots(),
         limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
     )
     metrics.gauges["fieldsync_changes_committed_total"] = lambda: services.sync.committed_changes

@@ -9,7 +9,7 @@ from service.auth.access import AccessService
 
 if TYPE_CHECKING:
     from service.api.rate_limit import RateLimiter
-    from service.api.subscriptions import RefusalSnapshots
+    from service.api.subscriptions import EventSnapshots
 from service.domain.sync_service import SyncService
 from service.events.hub import EventHub
 from service.metrics import Metrics
@@ -29,5 +29,5 @@ class Services:
     health: HealthService
     events: EventHub
     metrics: Metrics
-    refusal_snapshots: RefusalSnapshots
+    snapshots: EventSnapshots  # what subscribers are shown, read once per event
     limiter: RateLimiter  # request budgets per token, device and client address

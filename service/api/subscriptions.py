@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from enum import Enum
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -18,8 +22,10 @@ from service.domain import history
 from service.domain.health import HealthStatus
 from service.domain.history import SyncEvent
 from service.domain.outcomes import ChangeStatus
-from service.domain.refusals import Refusal as DomainRefusal
 from service.store import identity, refusals
+
+if TYPE_CHECKING:
+    from service.services import Services
 
 
 @strawberry.enum
@@ -59,22 +65,31 @@ class SyncStatusEvent:
     counts: JSON
 
 
-class RefusalSnapshots:
-    """Refusals read once per event, whatever the number of subscribers."""
+class EventSnapshots:
+    """What an event's subscribers are shown, read from the store once per event, whatever their number.
+
+    Concurrent subscribers of one event share one read (a task), not one read each.
+    """
 
     def __init__(self, capacity: int = 1000) -> None:
-        self._entries: OrderedDict[int, DomainRefusal | None] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int], asyncio.Task[Any]] = OrderedDict()
         self._capacity = capacity
 
-    async def get(self, info: Info, event: SyncEvent) -> DomainRefusal | None:
-        key = event.id or 0
-        if key not in self._entries:
-            refusal_id = event.detail.get("refusalId")
-            found = await refusals.get(info.context.services.store, refusal_id) if refusal_id else None
-            self._entries[key] = found
+    async def get[T](self, view: str, event: SyncEvent, load: Callable[[], Awaitable[T]]) -> T:
+        key = (view, event.id or 0)
+        task = self._entries.get(key)
+        if task is None:
+            task = self._entries[key] = asyncio.ensure_future(load())
             if len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)
-        return self._entries[key]
+        return await task
+
+
+@dataclass(frozen=True)
+class _DeviceStatus:
+    device: identity.Device
+    rep: identity.User | None
+    status: HealthStatus
 
 
 def _scope(info: Info, rep_id: strawberry.ID | None) -> tuple[Principal, str | None]:
@@ -97,7 +112,8 @@ async def refusal_events(info: Info, rep_id: strawberry.ID | None = None) -> Asy
         accepts, token_id=principal.token_id, device_id=principal.device_id
     ) as subscription:
         async for event in subscription.events():
-            refusal = await services.refusal_snapshots.get(info, event)
+            refusal_id = str(event.detail.get("refusalId", ""))
+            refusal = await services.snapshots.get("refusal", event, partial(refusals.get, services.store, refusal_id))
             if refusal is None:
                 continue
             kind = EVENT_TYPES.get(event.action)
@@ -125,14 +141,13 @@ async def sync_status(
         accepts, token_id=principal.token_id, device_id=principal.device_id
     ) as subscription:
         async for event in subscription.events():
-            device = await identity.get_device(services.store, event.device_id or "")
-            if device is None:
+            snapshot = await services.snapshots.get("status", event, partial(_device_status, services, event))
+            if snapshot is None:
                 continue
-            user = await info.context.users.load(device.user_id)
             yield SyncStatusEvent(
-                device=Device.of(device),
-                rep=User.of(user) if user else None,
-                status=await services.health.device_status(device.id),
+                device=Device.of(snapshot.device),
+                rep=User.of(snapshot.rep) if snapshot.rep else None,
+                status=snapshot.status,
                 sync_id=strawberry.ID(event.sync_id) if event.sync_id else None,
                 at=event.at,
                 queue_depth=event.detail.get("queueDepth"),
@@ -140,3 +155,11 @@ async def sync_status(
             )
         if subscription.closed_by:
             raise GraphQLError(subscription.closed_by, extensions={"code": "SUBSCRIPTION_CLOSED"})
+
+
+async def _device_status(services: Services, event: SyncEvent) -> _DeviceStatus | None:
+    device = await identity.get_device(services.store, event.device_id or "")
+    if device is None:
+        return None
+    rep = await identity.get_user(services.store, device.user_id)
+    return _DeviceStatus(device, rep, await services.health.device_status(device.id))
