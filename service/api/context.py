@@ -11,6 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from service.auth.access import AuthError
 from service.auth.roles import Principal, Role
+from service.domain.health import HealthStatus
 
 if TYPE_CHECKING:
     from service.services import Services
@@ -45,6 +46,7 @@ class Context:
     auth_failure: AuthError | None = None  # who a rejected token belonged to, when known
     users: DataLoader[str, User | None] = field(init=False)
     devices: DataLoader[str, Device | None] = field(init=False)
+    device_statuses: DataLoader[str, HealthStatus] = field(init=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,6 +72,12 @@ class Context:
 
         self.users = DataLoader(load_fn=load_users)
         self.devices = DataLoader(load_fn=load_devices)
+
+        async def load_statuses(ids: list[str]) -> list[HealthStatus]:
+            found = await self.services.health.device_statuses(ids)
+            return [found[i] for i in ids]
+
+        self.device_statuses = DataLoader(load_fn=load_statuses)
 
     def require(self, *roles: Role) -> Principal:
         """The caller, who must hold one of ``roles``."""

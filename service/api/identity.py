@@ -49,7 +49,7 @@ class Device:
 
     @strawberry.field
     async def status(self, info: Info) -> HealthStatus:
-        return await info.context.services.health.device_status(self.id)
+        return await info.context.device_statuses.load(self.id)
 
     @classmethod
     def of(cls, device: identity.Device) -> Device:

@@ -58,3 +58,17 @@ async def test_silence_and_a_queue_that_keeps_growing_are_surfaced_on_day_one(se
     await services.sync.report_status(device_id="d1", rep_id=ali, queue_depth=2, app_version="1.1")
     assert await health_at(services, tomorrow).device_status("d1") is HealthStatus.STALE
     assert await services.health.device_status("d1") is HealthStatus.HEALTHY
+
+
+async def test_many_devices_statuses_come_from_three_reads(services: Services):
+    ali = await register(services, "Ali", "d1")
+    siti = await register(services, "Siti", "d2")
+    await services.sync.write_record(RecordType.OUTLET, "o1", {"name": "Kedai Ali"}, None, user_id="hq")
+    await services.sync.push(
+        [change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id=ali
+    )
+    await services.sync.push(
+        [change(RecordType.VISIT, "v2", {"outletId": "gone", "status": "PLANNED"})], device_id="d2", rep_id=siti
+    )
+    statuses = await services.health.device_statuses(["d1", "d2", "unknown"])
+    assert statuses == {"d1": HealthStatus.HEALTHY, "d2": HealthStatus.NEEDS_ATTENTION, "unknown": HealthStatus.HEALTHY}
