@@ -7,6 +7,7 @@ import strawberry
 from service.api.scalars import JSON, Base64, DateTime
 from service.domain.record_types import RecordType
 from service.domain.records import Record
+from service.domain.scope_exits import ScopeExit
 
 
 @strawberry.type
@@ -19,6 +20,9 @@ class RecordEnvelope:
     crdt_state: Base64 | None
     updated_at: DateTime
     updated_by: strawberry.ID | None
+    out_of_scope: bool = strawberry.field(
+        default=False, description="The record left the caller's scope (reassigned, unassigned): remove it."
+    )
 
     @classmethod
     def of(cls, record: Record, crdt: bytes | None = None) -> RecordEnvelope:
@@ -33,6 +37,25 @@ class RecordEnvelope:
             updated_at=record.updated_at,
             updated_by=strawberry.ID(record.updated_by) if record.updated_by else None,
         )
+
+    @classmethod
+    def left(cls, exit_: ScopeExit) -> RecordEnvelope:
+        """A record that left the rep's scope: its identity and no data."""
+        return cls(
+            record_type=exit_.key[0],
+            record_id=strawberry.ID(exit_.key[1]),
+            version=exit_.version,
+            deleted=False,
+            fields=None,
+            crdt_state=None,
+            updated_at=exit_.at,
+            updated_by=None,
+            out_of_scope=True,
+        )
+
+    @classmethod
+    def in_page(cls, entry: Record | ScopeExit) -> RecordEnvelope:
+        return cls.left(entry) if isinstance(entry, ScopeExit) else cls.of(entry)
 
 
 def envelope(record: Record | None, crdt: bytes | None = None) -> RecordEnvelope | None:

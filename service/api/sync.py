@@ -234,7 +234,7 @@ async def pull(info: Info, device_id: strawberry.ID, since: str | None = None, l
         page, cursor = await info.context.services.sync.pull(principal.user_id, since, limit)
     except InvalidRequest as error:
         raise BadRequest(str(error)) from None
-    return PullResult(records=[RecordEnvelope.of(r) for r in page.records], cursor=cursor, has_more=page.has_more)
+    return PullResult(records=[RecordEnvelope.in_page(r) for r in page.records], cursor=cursor, has_more=page.has_more)
 
 
 async def conflicts(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from service.domain.record_types import POLICY, FieldError, Policy, RecordType, 
 from service.domain.records import Record, RecordKey
 from service.domain.refusals import RefusalAction, Verdict
 from service.domain.rules import RuleSettings, check_data, check_shape
+from service.domain.scope_exits import owners_left
 
 ACK = RefusalAction.ACKNOWLEDGE
 
@@ -36,6 +37,7 @@ class Decision:
     written: bool = False
     verdict: Verdict | None = None
     crdt_diff: bytes | None = None
+    left_scope_of: tuple[str, ...] = ()  # reps whose scope the written record leaves
 
 
 def decide_change(
@@ -45,7 +47,10 @@ def decide_change(
     settings: RuleSettings,
     documents: WorkingDocuments,
     now: datetime,
+    *,
+    left_scope: Collection[RecordKey] = (),
 ) -> Decision:
+    """``left_scope``: records that once left the scope of the actor's rep (reassigned away)."""
     verdict = check_shape(change, settings, now)
     if verdict is not None:
         return Decision(ChangeStatus.REFUSED, verdict=verdict)
@@ -54,7 +59,7 @@ def decide_change(
         case Policy.SHARED:
             return _decide_shared(change, current, actor, settings, documents, now)
         case Policy.OWNED:
-            return _decide_owned(change, current, records, actor, settings, now)
+            return _decide_owned(change, current, records, actor, settings, now, left_scope)
         case Policy.REFERENCE:
             return _decide_reference(change, current, actor, now)
 
@@ -98,11 +103,14 @@ def _decide_owned(
     actor: Actor,
     settings: RuleSettings,
     now: datetime,
+    left_scope: Collection[RecordKey],
 ) -> Decision:
     deleting = change.operation is Operation.DELETE
     fields = dict(change.fields or {}) if not deleting else dict(current.fields if current else {})
     if actor.rep_id is not None:
         if current is not None and current.owner != actor.rep_id:
+            if change.key in left_scope:
+                return _reassigned(change, current)
             return _refused(
                 "NOT_OWNER",
                 f"{_name(change)} belongs to another rep; this device cannot change it.",
@@ -113,7 +121,9 @@ def _decide_owned(
             return _refused(
                 "NOT_OWNER", f"{_name(change)} names rep {fields['repId']}, not this device's rep.", "repId"
             )
-    owner = current.owner if current is not None else fields.get("repId")
+    elif current is not None:
+        fields.setdefault("repId", current.owner)  # a manager's write keeps the assignee unless it names another
+    owner = fields.get("repId")  # ownership follows repId: a manager who writes another reassigns the record
     if not isinstance(owner, str):
         return _refused("MISSING_FIELD", f"{_name(change)} needs the repId of its owner.", "repId")
     if actor.device_id is not None and _locked(current):
@@ -138,7 +148,20 @@ def _decide_owned(
     if verdict is not None:
         return Decision(ChangeStatus.REFUSED, verdict=verdict, record=current)
     record = _new_version(change, current, actor, now, fields, deleted=deleting, owner=owner)
-    return Decision(ChangeStatus.APPLIED, record=record, written=True)
+    return Decision(ChangeStatus.APPLIED, record=record, written=True, left_scope_of=owners_left(current, record))
+
+
+def _reassigned(change: Change, current: Record) -> Decision:
+    return Decision(
+        ChangeStatus.REFUSED,
+        verdict=Verdict(
+            "RECORD_REASSIGNED",
+            f"{current.display_name()} was reassigned to rep {current.owner}, so this device's change was not "
+            "applied; a manager can still apply what it sent. Acknowledge to drop it.",
+            ACK,
+            field="repId",
+        ),
+    )
 
 
 def _locked(record: Record | None) -> bool:

@@ -13,6 +13,7 @@ from service.domain.history import SyncEvent
 from service.domain.push_plan import PushPlan, PushSnapshot
 from service.domain.records import Record, RecordKey
 from service.domain.refusals import Refusal
+from service.domain.scope_exits import ScopeExit
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Committed:
 
 @dataclass(frozen=True)
 class PullPage:
-    records: list[Record]
+    records: list[Record | ScopeExit]  # in cursor order; a ScopeExit: the record left the rep's scope
     last_seq: int
     has_more: bool
 
@@ -47,7 +48,7 @@ class SyncRepository(Protocol):
         """Run ``work(tx)`` as one unit of work, again from the start on a write conflict."""
         ...
 
-    async def load_push_snapshot(self, device_id: str, changes: list[Change], tx: Any) -> PushSnapshot: ...
+    async def load_push_snapshot(self, device_id: str, rep_id: str, changes: list[Change], tx: Any) -> PushSnapshot: ...
 
     async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: Any) -> Committed:
         """Write a plan's records, receipts, conflicts, refusals and events together."""

@@ -8,6 +8,7 @@ ones), and the shell writes the resulting ``PushPlan`` in one unit of work.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -30,6 +31,7 @@ from service.domain.refusals import (
     record_refusal_id,
 )
 from service.domain.rules import RuleSettings
+from service.domain.scope_exits import ScopeExit, scope_exits
 
 
 class BlockingMode(Enum):
@@ -45,6 +47,7 @@ class PushSnapshot:
     receipts: dict[str, Receipt]  # by offlineId, for this push's offlineIds
     refusals: dict[str, Refusal]  # this device's refusals: this push's offlineIds and every open one
     conflicts: dict[str, Conflict]  # by id: this device's open conflicts and those receipts name
+    left_scope: set[RecordKey] = field(default_factory=set)  # changed records that once left the rep's scope
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,12 @@ class PushPlan:
     conflicts: list[Conflict] = field(default_factory=list)
     refusals: dict[str, Refusal] = field(default_factory=dict)  # by id, last state wins
     events: list[SyncEvent] = field(default_factory=list)
+    scope_exits: list[ScopeExit] = field(default_factory=list)
+
+    def write(self, record: Record, expected_version: int | None, left_scope_of: Iterable[str] = ()) -> None:
+        """Write ``record`` over ``expected_version``; it leaves the scope of the reps ``left_scope_of``."""
+        self.writes[record.key] = RecordWrite(record, expected_version)
+        self.scope_exits += scope_exits(record, left_scope_of)
 
 
 @dataclass
@@ -132,11 +141,12 @@ def plan_push(changes: list[Change], snapshot: PushSnapshot, context: PushContex
     for change in changes:
         prior = snapshot.receipts.get(change.offline_id)
         attempt = (prior.attempts if prior else 0) + 1
-        outcome, version_before = _decide(change, prior, view, snapshot, blocks, context, plan)
+        version_before = view[change.key].version if change.key in view else None
+        outcome, left_scope_of = _decide(change, prior, view, snapshot, blocks, context, plan)
         record = outcome.record
         if outcome.status in (ChangeStatus.APPLIED, ChangeStatus.MERGED) and record is not None:
             view[record.key] = record
-            plan.writes[record.key] = RecordWrite(record, loaded_versions.get(record.key))
+            plan.write(record, loaded_versions.get(record.key), left_scope_of)
         plan.outcomes.append(outcome)
         receipt = _receipt(change, prior, outcome, attempt, context)
         plan.receipts[change.offline_id] = snapshot.receipts[change.offline_id] = receipt
@@ -171,9 +181,9 @@ def _decide(
     blocks: _Blocks,
     context: PushContext,
     plan: PushPlan,
-) -> tuple[Outcome, int | None]:
+) -> tuple[Outcome, tuple[str, ...]]:
+    """The outcome of one change, and the reps whose scope its write takes the record out of."""
     current = view.get(change.key)
-    version_before = current.version if current else None
     if prior is not None and prior.decided and prior.digest not in (None, change.digest()):
         verdict = Verdict(
             "OFFLINE_ID_REUSED",
@@ -184,7 +194,7 @@ def _decide(
         )
         refusal = _refusal(change, verdict, snapshot.refusals.get(change.offline_id), context)
         plan.refusals[refusal.id] = refusal
-        return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal), version_before
+        return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal), ()
     if prior is not None and prior.decided:
         conflict = snapshot.conflicts.get(prior.conflict_id or "")
         diff = None
@@ -199,13 +209,15 @@ def _decide(
                 duplicate_of=prior.status,
                 crdt_diff=diff,
             ),
-            version_before,
+            (),
         )
     blocker = blocks.blocker(change)
     if blocker is not None:
-        return Outcome(change.offline_id, ChangeStatus.BLOCKED, blocked_by=blocker), version_before
+        return Outcome(change.offline_id, ChangeStatus.BLOCKED, blocked_by=blocker), ()
 
-    decision = decide_change(change, view, context.actor, context.settings, context.documents, context.now)
+    decision = decide_change(
+        change, view, context.actor, context.settings, context.documents, context.now, left_scope=snapshot.left_scope
+    )
     earlier = snapshot.refusals.get(change.offline_id)
     if decision.status is ChangeStatus.REFUSED:
         assert decision.verdict is not None
@@ -214,7 +226,7 @@ def _decide(
         snapshot.refusals[change.offline_id] = refusal
         if refusal.blocks:
             blocks.add_refusal(change.offline_id, change.key)
-        return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal), version_before
+        return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal), ()
 
     if earlier is not None and earlier.status is RefusalStatus.OPEN:
         resolved = dataclasses.replace(
@@ -229,10 +241,10 @@ def _decide(
         conflict = _conflict(change, decision.record, context)
         plan.conflicts.append(conflict)
         blocks.records.setdefault(change.key, change.offline_id)
-        return Outcome(change.offline_id, ChangeStatus.CONFLICT, conflict=conflict, record=current), version_before
+        return Outcome(change.offline_id, ChangeStatus.CONFLICT, conflict=conflict, record=current), ()
     return (
         Outcome(change.offline_id, decision.status, record=decision.record, crdt_diff=decision.crdt_diff),
-        version_before,
+        decision.left_scope_of,
     )
 
 

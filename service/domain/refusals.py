@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from service.domain.composite_ids import composite_id
 from service.domain.record_types import RecordType
 from service.domain.records import RecordKey
 
@@ -65,4 +66,4 @@ class Refusal:
 
 def record_refusal_id(device_id: str, offline_id: str) -> str:
     """A refused change keeps one refusal however often it is retried."""
-    return f"{device_id}:{offline_id}"
+    return composite_id(device_id, offline_id)

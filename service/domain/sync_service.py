@@ -28,7 +28,7 @@ from service.domain.history import (
 from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.ports import Committed, PullPage, SyncInfo, SyncRepository
 from service.domain.pull_cursor import InvalidCursor, decode_cursor, encode_cursor
-from service.domain.push_plan import BlockingMode, PushContext, PushPlan, RecordWrite, plan_push
+from service.domain.push_plan import BlockingMode, PushContext, PushPlan, plan_push
 from service.domain.record_types import RecordType
 from service.domain.records import Record
 from service.domain.refusals import Refusal, RefusalAction, RefusalKind, RefusalStatus
@@ -130,7 +130,7 @@ class SyncService:
 
     async def _push_chunk(self, changes: list[Change], sync: SyncInfo, actor: Actor) -> list[Outcome]:
         async def work(tx: object, documents: WorkingDocuments) -> tuple[tuple[PushPlan, Committed], Committed]:
-            snapshot = await self._repository.load_push_snapshot(sync.device_id, changes, tx)
+            snapshot = await self._repository.load_push_snapshot(sync.device_id, sync.rep_id, changes, tx)
             context = PushContext(
                 sync_id=sync.sync_id,
                 actor=actor,
@@ -215,7 +215,7 @@ class SyncService:
             resolved = dataclasses.replace(conflict, status=ConflictStatus.OVERWRITTEN, resolved_at=now)
             plan.conflicts.append(resolved)
             if decision.written and decision.record is not None:
-                plan.writes[key] = RecordWrite(decision.record, current.version if current else None)
+                plan.write(decision.record, current.version if current else None, decision.left_scope_of)
             plan.events.append(_conflict_event(CONFLICT_OVERWRITTEN, resolved, resolver, now, decision.record, current))
             committed = await self._repository.commit(plan, None, tx)
             return ResolveResult(resolved, committed.records.get(key, current)), committed
@@ -262,7 +262,7 @@ class SyncService:
                     return WriteResult(ChangeStatus.UNCHANGED, current), None
             assert decision.record is not None
             plan = PushPlan()
-            plan.writes[change.key] = RecordWrite(decision.record, current.version if current else None)
+            plan.write(decision.record, current.version if current else None, decision.left_scope_of)
             plan.events.append(
                 SyncEvent(
                     action=RECORD_WRITTEN,

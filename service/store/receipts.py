@@ -8,6 +8,7 @@ from typing import Any
 from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from service.domain.composite_ids import composite_id
 from service.domain.outcomes import ChangeStatus
 from service.domain.receipts import Receipt
 from service.domain.record_types import RecordType
@@ -18,7 +19,7 @@ INDEXES: list = []  # looked up by _id only
 
 
 def receipt_id(device_id: str, offline_id: str) -> str:
-    return f"{device_id}:{offline_id}"
+    return composite_id(device_id, offline_id)
 
 
 def to_document(receipt: Receipt) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from service.domain.push_plan import PushPlan, PushSnapshot
 from service.domain.record_types import RecordType
 from service.domain.records import Record, RecordKey, references_of
 from service.domain.refusals import Refusal, record_refusal_id
-from service.store import conflicts, history, identity, receipts, records, refusals, sequence
+from service.domain.scope_exits import ScopeExit
+from service.store import conflicts, history, identity, receipts, records, refusals, scope_exits, sequence
 from service.store.database import Store
 from service.store.transactions import UnitOfWork
 
@@ -29,7 +30,9 @@ class MongoSyncRepository:
     async def in_transaction[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         return await self._unit_of_work.run(work)
 
-    async def load_push_snapshot(self, device_id: str, changes: list[Change], tx: AsyncClientSession) -> PushSnapshot:
+    async def load_push_snapshot(
+        self, device_id: str, rep_id: str, changes: list[Change], tx: AsyncClientSession
+    ) -> PushSnapshot:
         offline_ids = [change.offline_id for change in changes]
         keys = {key for change in changes for key in (change.key, *change.references())}
         found_receipts = await receipts.load(self._store, device_id, offline_ids, tx)
@@ -39,12 +42,16 @@ class MongoSyncRepository:
         )
         conflict_ids = [r.conflict_id for r in found_receipts.values() if r.conflict_id]
         found_conflicts = await conflicts.load_for_push(self._store, device_id, conflict_ids, tx)
-        return PushSnapshot(found_records, found_receipts, found_refusals, found_conflicts)
+        others = [key for key, record in found_records.items() if record.owner not in (None, rep_id)]
+        left_scope = await scope_exits.left(self._store, rep_id, others, tx)
+        return PushSnapshot(found_records, found_receipts, found_refusals, found_conflicts, left_scope)
 
     async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: AsyncClientSession) -> Committed:
         writes = list(plan.writes.values())
-        numbers = await sequence.take(self._store, tx, len(writes) + len(plan.events))
-        record_seqs, event_seqs = numbers[: len(writes)], numbers[len(writes) :]
+        exits = plan.scope_exits
+        numbers = await sequence.take(self._store, tx, len(writes) + len(exits) + len(plan.events))
+        record_seqs, exit_seqs = numbers[: len(writes)], numbers[len(writes) : len(writes) + len(exits)]
+        event_seqs = numbers[len(writes) + len(exits) :]
         stored = await records.write(
             self._store,
             [
@@ -53,6 +60,7 @@ class MongoSyncRepository:
             ],
             tx,
         )
+        await scope_exits.save(self._store, list(zip(exits, exit_seqs, strict=True)), tx)
         await receipts.save(self._store, list(plan.receipts.values()), tx)
         await conflicts.save(self._store, plan.conflicts, tx)
         await refusals.save(self._store, plan.refusals.values(), tx)
@@ -112,12 +120,15 @@ class MongoSyncRepository:
             live = {"deleted": False, "fields.active": {"$ne": False}}
             conditions.append({"$or": [{"seq": {"$gt": watermark}}, live]})
         cursor = collection.find({"$and": conditions}).sort("seq", ASCENDING).limit(limit + 1)
-        documents = await cursor.to_list()
-        has_more = len(documents) > limit
-        page = [records.from_document(document) for document in documents[:limit]]
+        found: list[Record | ScopeExit] = [records.from_document(document) for document in await cursor.to_list()]
+        # Exits before the initial sync's watermark concern records the device never received.
+        exits_after = max(after_seq, watermark) if initial and watermark is not None else after_seq
+        found += await scope_exits.after(self._store, rep_id, exits_after, limit + 1)
+        found.sort(key=lambda entry: entry.seq)
+        page, has_more = found[:limit], len(found) > limit
         last_seq = page[-1].seq if page else after_seq
         if not initial:
-            page += await self._newly_referenced_outlets(page)
+            page += await self._newly_referenced_outlets([r for r in page if isinstance(r, Record)])
         return PullPage(page, last_seq, has_more)
 
     async def referenced_outlets(self, rep_id: str) -> set[str]:

@@ -153,3 +153,17 @@ async def test_the_sync_health_dashboard_page_is_served(api: Api):
     assert page.status_code == 200 and "Sync Health" in page.text
     script = await api.http.get("/dashboard/dashboard.js")
     assert "refusalEvents" in script.text and "graphql-transport-ws" in script.text
+
+
+async def test_a_visit_reassigned_away_comes_to_the_old_reps_pull_as_out_of_scope_without_data(api: Api):
+    await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.1, "longitude": 101.6})
+    rep_b, _ = await api.user("Budi", "REP")
+    _, device = await rep_with_device(api)
+    await api.push(device, "dev1", [visit("c1", "v1")])
+    query = 'query($s:String){pull(deviceId:"dev1", since:$s){cursor records{recordId version fields outOfScope}}}'
+    first = (await api.data(query, {"s": None}, device))["pull"]
+    assert {r["outOfScope"] for r in first["records"]} == {False}
+    written = await api.write("VISIT", "v1", {"outletId": "o1", "status": "PLANNED", "repId": rep_b}, base=1)
+    assert written["status"] == "APPLIED"
+    delta = (await api.data(query, {"s": first["cursor"]}, device))["pull"]
+    assert delta["records"] == [{"recordId": "v1", "version": 2, "fields": None, "outOfScope": True}]
