@@ -29,7 +29,7 @@ from service.metrics import Metrics
 from service.request_limits import BodySizeLimit
 from service.services import Services
 from service.settings import Settings
-from service.store import conflicts, history, identity, receipts, records, refusals, scope_exits, sequence
+from service.store import conflicts, history, identity, readiness, receipts, records, refusals, scope_exits, sequence
 from service.store.database import Store, connect, ensure_indexes
 from service.store.embedded import EmbeddedStore, start_embedded_store
 from service.store.health import HealthService
@@ -107,7 +107,12 @@ def create_app(settings: Settings) -> Starlette:
             uri = embedded.uri
             where = "in memory" if settings.memory else f"in {settings.data_dir}"
             log.warning("FieldSync: using the embedded MongoDB-compatible store %s at %s", where, uri)
-        store = connect(uri, settings.database, embedded=embedded is not None or settings.memory)
+        store = connect(
+            uri,
+            settings.database,
+            embedded=embedded is not None or settings.memory,
+            timeout=settings.store_timeout_seconds,
+        )
         try:
             await ensure_indexes(store, declared_indexes(settings))
             services = build_services(settings, store)
@@ -133,8 +138,12 @@ def create_app(settings: Settings) -> Starlette:
 
     async def readyz(request: Request) -> Response:
         services = state.get("services")
-        ready = isinstance(services, Services) and await services.store.ping()
-        return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=200 if ready else 503)
+        if not isinstance(services, Services):
+            return JSONResponse({"status": "starting"}, status_code=503)
+        problem = await readiness.check(services.store, settings.ready_timeout_seconds)
+        if problem is None:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "unavailable", "store": problem}, status_code=503)
 
     async def metrics(request: Request) -> Response:
         services = state.get("services")
@@ -146,7 +155,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # every method: the view answers those it refuses in GraphQL JSON
             WebSocketRoute("/graphql", graphql),
             Route("/export/history.ndjson", export_history),
             *_web_routes(),

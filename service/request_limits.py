@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,8 @@ from graphql import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
+
+log = logging.getLogger("fieldsync.api")
 
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_JSON_NESTING = 64
@@ -84,7 +87,10 @@ class BodySizeLimit:
     async def _refuse(self, scope: Scope, send: Send) -> None:
         message = f"request body exceeds {self.max_bytes} bytes"
         error = {"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}
-        await _record_push_refusal(scope, message)
+        try:
+            await _record_push_refusal(scope, message)
+        except Exception as failure:  # the store is down: the answer stays 413
+            log.warning("could not record a push refusal (%s)", type(failure).__name__)
         body = json.dumps({"errors": [error]}).encode()
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})

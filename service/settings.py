@@ -37,6 +37,8 @@ class Settings:
     introspection: bool = True
     graphiql: bool = True
     document_cache_size: int = 2048
+    store_timeout_seconds: float = 30  # any one store operation (0: no limit); past it: UNAVAILABLE
+    ready_timeout_seconds: float = 5  # /readyz: the store must answer a read and a write within this
     # Requests per token, per device and per client address (unauthenticated), token bucket per process.
     rate_limit_per_minute: float = 1200  # 0: no rate limit
     rate_limit_burst: int = 200

@@ -50,25 +50,21 @@ class Subscription:
 
 
 class FieldSyncSchema(strawberry.Schema):
-    """Logs only unexpected failures: auth, validation and limit errors are answers, not incidents."""
+    """Errors are logged where they are given their codes (``service.api.errors.ErrorCodes``), once."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
-        unexpected = [
-            error
-            for error in errors
-            if error.original_error is not None and not isinstance(error.original_error, GraphQLError)
-        ]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        return None
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     from strawberry.extensions import AddValidationRules
 
+    from service.api.errors import ErrorCodes
     from service.request_limits import QueryFieldLimit, SafeIntegerLiterals
 
     settings = settings or Settings()
     extensions: list = [
+        ErrorCodes,  # first: it sees every error the others add
         lambda: QueryFieldLimit(max_fields=settings.max_query_fields),  # first: it spares validation a fragment bomb
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),

@@ -18,8 +18,8 @@ from typing import Any
 
 from cross_web import HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
@@ -32,18 +32,20 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from service.api.context import Context
+from service.api.errors import error_response, failure_response, http_status, internal_error
 from service.api.push_refusals import record_push_refusal, record_rejected_request
 from service.api.rate_limit import budget_key, retry_after
 from service.auth.access import AuthError
 from service.auth.roles import Principal
 from service.auth.tokens import bearer
-from service.request_limits import strict_json
+from service.request_limits import BodyTooLarge, strict_json
 from service.services import Services
+from service.store.unavailable import as_unavailable
 
 log = logging.getLogger("fieldsync.api")
 
 HTTP_OPERATIONS = {"POST": {OperationType.QUERY, OperationType.MUTATION}, "GET": set()}
-HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}  # other 4xx: BAD_REQUEST
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,6 @@ class Admission:
         context.principal = self.principal
         context.auth_failure = self.failure
         context.auth_error = str(self.failure) if self.failure else None
-
-
-def error_response(
-    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
-) -> Response:
-    extensions: dict[str, Any] = {"code": code or HTTP_CODES.get(status, f"HTTP_{status}")}
-    return JSONResponse({"errors": [{"message": message, "extensions": extensions}]}, status, headers=headers)
 
 
 def rate_limited(seconds: float) -> Response:
@@ -115,7 +110,19 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                 self.connection_init_received = True  # the init timeout has nothing left to do
                 await self._close(4429, f"Too many requests; retry in {retry_after(wait)} s")
                 return
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except Exception as error:  # the token could not be checked
+            await self._close_for(error, "connection_init")
+
+    async def _close_for(self, error: Exception, where: str) -> None:
+        """Close the connection for a failure: 1013 (try again later) when the store is unavailable, else 1011."""
+        if (failure := as_unavailable(error)) is not None:
+            log.warning("store %s during WebSocket %s", failure.reason, where)
+            await self._close(1013, f"Try again later: the store is {failure.reason}")
+        else:
+            internal_error(error, f"WebSocket {where}")
+            await self._close(1011, "Internal error")
 
     async def handle_subscribe(self, message: Any) -> None:
         payload = message.get("payload")
@@ -213,13 +220,26 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         try:
             response = await self._admit(request) or await self.run(request)
         except HTTPException as error:
-            response = error_response(error.status_code, error.reason)
-            if error.status_code == 400 and b"pushChanges" in await request.body():
-                authorization = request.headers.get("authorization")
-                await record_rejected_request(
-                    self.services, authorization, error_code="BAD_REQUEST", message=error.reason
-                )
+            response = error_response(error.status_code, error.reason, HTTP_CODES.get(error.status_code, "BAD_REQUEST"))
+            if error.status_code == 400:
+                await self._record_bad_push(request, error.reason)
+        except BodyTooLarge:
+            raise  # answered 413 by the BodySizeLimit middleware
+        except ClientDisconnect:
+            _client_gone(request, "before its request was read")
+            return
+        except Exception as error:
+            response = failure_response(error, f"{request.method} {request.url.path}")
         await response(scope, receive, send)
+
+    async def _record_bad_push(self, request: Request, reason: str) -> None:
+        """A malformed push is a push refusal; failing to record it must not change the answer."""
+        try:
+            if b"pushChanges" in await request.body():
+                authorization = request.headers.get("authorization")
+                await record_rejected_request(self.services, authorization, error_code="BAD_REQUEST", message=reason)
+        except Exception as error:
+            log.warning("could not record a push refusal (%s)", type(error).__name__)
 
     async def _admit(self, request: Request) -> Response | None:
         """Authenticate once and spend the caller's budgets; a response when the request is turned away."""
@@ -313,7 +333,16 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
                 error_code="BAD_REQUEST",
                 message=errors[0].message,
             )
+        status, headers = http_status(errors, has_data=result.data is not None)
+        if status != 200:  # a retryable failure is 503 with Retry-After; a failed operation 500
+            sub_response.status_code = status
+            sub_response.headers.update(headers)
         return result
+
+
+def _client_gone(request: Request, when: str) -> None:
+    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+    log.info("%s disconnected %s (%s %s)", client, when, request.method, request.url.path)
 
 
 def _token_in(payload: object) -> str | None:

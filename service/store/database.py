@@ -15,20 +15,26 @@ class Store:
     db: AsyncDatabase
     serialize_transactions: bool  # the embedded store runs one transaction at a time
 
-    async def ping(self) -> bool:
-        try:
-            await self.db.command("ping")
-        except Exception:
-            return False
-        return True
-
     async def close(self) -> None:
         await self.client.close()
 
 
-def connect(uri: str, database: str, *, embedded: bool, event_listeners: Iterable[object] = ()) -> Store:
+def connect(
+    uri: str,
+    database: str,
+    *,
+    embedded: bool,
+    event_listeners: Iterable[object] = (),
+    timeout: float | None = None,
+) -> Store:
+    """``timeout``: seconds any one operation may take (PyMongo's ``timeoutMS``), so a wedged store
+    fails requests (UNAVAILABLE) instead of holding them forever."""
     client: AsyncMongoClient = AsyncMongoClient(
-        uri, tz_aware=True, event_listeners=list(event_listeners), serverSelectionTimeoutMS=10_000
+        uri,
+        tz_aware=True,
+        event_listeners=list(event_listeners),
+        serverSelectionTimeoutMS=10_000,
+        timeoutMS=int(timeout * 1000) if timeout else None,
     )
     return Store(client=client, db=client[database], serialize_transactions=embedded)
 

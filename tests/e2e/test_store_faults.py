@@ -1,0 +1,141 @@
+"""A real ``fieldsync serve`` on the SQLite engine, with its store made to fail as it does in the field:
+disk full, wedged (busy), gone. Clients get a code they can act on, never the store's own words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.e2e.conftest import ADMIN, Server
+
+# Words of the driver, the store and the machine that must never reach a client.
+INTERNAL_TEXT = ("sqlite", "mongoeco", "pymongo", "127.0.0.1", "traceback", "disk is full", "i/o", "topology", "errno")
+PUSH = "mutation($i: PushInput!){pushChanges(input:$i){results{status}}}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module, on the SQLite engine; the tests run in order, the store's end last."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
+    env |= {"FIELDSYNC_ADMIN_TOKEN": ADMIN, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env |= {"FIELDSYNC_STORE_TIMEOUT_SECONDS": "1.5", "FIELDSYNC_READY_TIMEOUT_SECONDS": "1"}
+    started = Server(["--data-dir", str(tmp_path_factory.mktemp("faults") / "data")], env).start()
+    yield started
+    started.stop()
+
+
+def store_pid(server: Server) -> int:
+    assert server.process is not None
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    [pid] = [int(c) for c in children if b"service.store.embedded" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return pid
+
+
+def device(server: Server) -> str:
+    rep = server.data('mutation{createUser(input:{name:"Ana", role:REP}){token}}')["createUser"]["token"]
+    return server.data(
+        'mutation{registerDevice(input:{deviceId:"d1", name:"Phone", platform:"android"}){token}}', token=rep
+    )["registerDevice"]["token"]
+
+
+def push(server: Server, token: str, n: int) -> httpx.Response:
+    change = {
+        "offlineId": f"o-{n}",
+        "recordType": "OUTLET",
+        "recordId": f"outlet-{n}",
+        "operation": "UPSERT",
+        "capturedAt": "2026-11-20T09:00:00+08:00",
+        "fields": {"name": "Kedai " + "x" * 4000, "city": "Ipoh"},
+    }
+    return httpx.post(
+        f"{server.url}/graphql",
+        json={"query": PUSH, "variables": {"i": {"deviceId": "d1", "changes": [change]}}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def assert_unavailable(response: httpx.Response, reason: str) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["retry-after"]) >= 1
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "UNAVAILABLE", error
+    assert error["extensions"]["reason"] == reason
+    assert error["extensions"]["retryAfter"] == int(response.headers["retry-after"])
+    for words in INTERNAL_TEXT:
+        assert words not in response.text.lower(), (words, response.text)
+
+
+def readyz(server: Server) -> httpx.Response:
+    return httpx.get(f"{server.url}/readyz", timeout=10)
+
+
+def test_disk_full_is_unavailable_and_not_ready_until_space_returns(server: Server):
+    token = device(server)
+    assert push(server, token, 0).json()["data"]["pushChanges"]["results"] == [{"status": "MERGED"}]
+    pid = store_pid(server)
+    size = sum(f.stat().st_size for f in Path(server.args[1]).iterdir())
+    resource.prlimit(
+        pid, resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY)
+    )  # no file of the store may grow: a full disk
+    try:
+        responses = [push(server, token, n) for n in range(1, 4)]
+        assert_unavailable(responses[-1], "disk full")
+        assert readyz(server).status_code == 503
+        assert readyz(server).json() == {"status": "unavailable", "store": "disk full"}
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert push(server, token, 9).json()["data"]["pushChanges"]["results"] == [{"status": "MERGED"}]
+    assert readyz(server).status_code == 200
+
+
+async def test_a_wedged_store_is_unavailable_over_http_and_websocket_then_recovers(server: Server):
+    pid = store_pid(server)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        response = httpx.post(
+            f"{server.url}/graphql", json={"query": "{me{id}}"}, headers={"Authorization": f"Bearer {ADMIN}"}
+        )
+        assert_unavailable(response, "timed out")
+        assert readyz(server).json() == {"status": "unavailable", "store": "timed out"}
+        async with connect(
+            server.url.replace("http", "ws", 1) + "/graphql",
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        ) as socket:
+            await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {ADMIN}"}}))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 10)
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+                1013,
+                "Try again later: the store is timed out",
+            )
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert server.data("{me{role}}") == {"me": {"role": "ADMIN"}}
+    assert readyz(server).status_code == 200
+
+
+def test_a_store_that_is_gone_is_unavailable(server: Server):
+    os.kill(store_pid(server), signal.SIGKILL)
+    response = httpx.post(
+        f"{server.url}/graphql", json={"query": "{me{id}}"}, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30
+    )
+    assert response.status_code == 503, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+    for words in INTERNAL_TEXT:
+        assert words not in response.text.lower(), (words, response.text)
+    assert readyz(server).status_code == 503
+    server.kill()  # a graceful stop would wait on the store it no longer has
