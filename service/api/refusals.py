@@ -6,7 +6,7 @@ import strawberry
 
 from service.api.context import BadRequest, Info, NotFoundError
 from service.api.identity import Device, User
-from service.api.scalars import DateTime
+from service.api.scalars import JSON, DateTime
 from service.auth.roles import Role
 from service.domain import refusals as domain
 from service.domain.record_types import RecordType
@@ -38,7 +38,10 @@ class Refusal:
     attempts: int
     created_at: DateTime
     resolved_at: DateTime | None
-    note: str | None
+    note: str | None = strawberry.field(description="The manager's note on dismissing it.")
+    change: JSON | None = strawberry.field(
+        description="RECORD: the change as the device sent it (what a manager can still apply)."
+    )
 
     @strawberry.field
     async def device(self, info: Info) -> Device | None:
@@ -71,6 +74,7 @@ class Refusal:
             created_at=refusal.created_at,
             resolved_at=refusal.resolved_at,
             note=refusal.note,
+            change=refusal.change,
         )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -37,18 +38,50 @@ class Change:
         return (self.record_type, self.record_id)
 
     def digest(self) -> str:
-        """What the change says, hashed: a retry has the same digest, a reused offlineId does not."""
+        """What the change says, hashed: a retry has the same digest, a reused offlineId does not.
+
+        Spelling does not count: ``capturedAt`` as an instant whatever its offset, numbers by
+        value (``2`` = ``2.0``); the ``stateVector`` is how the answer is shaped, not content.
+        """
+        captured = self.captured_at
         said = [
             self.record_type.value,
             self.record_id,
             self.operation.value,
             self.base_version,
-            self.fields,
+            _by_value(self.fields),
             self.crdt_update.hex() if self.crdt_update is not None else None,
-            self.captured_at.isoformat(),
+            (captured.astimezone(UTC) if captured.utcoffset() is not None else captured).isoformat(),
+            _by_value(self.latitude),
+            _by_value(self.longitude),
         ]
         return hashlib.sha256(json.dumps(said, sort_keys=True, default=str).encode()).hexdigest()
+
+    def as_sent(self) -> dict[str, Any]:
+        """The change as the device sent it, for a manager to read (and apply) from a refusal."""
+        return {
+            "recordType": self.record_type.value,
+            "recordId": self.record_id,
+            "operation": self.operation.value,
+            "baseVersion": self.base_version,
+            "fields": self.fields,
+            "crdtUpdate": base64.b64encode(self.crdt_update).decode() if self.crdt_update is not None else None,
+            "capturedAt": self.captured_at.isoformat(),
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+        }
 
     def references(self) -> list[RecordKey]:
         """Records this change points at through its reference fields."""
         return references_of(self.record_type, self.fields or {})
+
+
+def _by_value(value: Any) -> Any:
+    """``value`` with every integral float as an int, so ``2.0`` and ``2`` say the same."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _by_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_by_value(item) for item in value]
+    return value

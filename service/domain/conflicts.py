@@ -41,6 +41,7 @@ class Conflict:
     resolved_at: datetime | None = None
     device_deletes: bool = False
     captured_at: datetime | None = None
+    resolved_version: int | None = None  # the record's version once resolved: the device's queue goes on from it
 
 
 def changed_fields(device: dict[str, Any] | None, server: dict[str, Any] | None) -> list[str]:

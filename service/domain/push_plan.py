@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from crdt import CrdtDecodeError
 from service.domain.changes import Change
 from service.domain.conflicts import Conflict, ConflictStatus, changed_fields
 from service.domain.decide import Actor, decide_change
@@ -29,6 +30,7 @@ from service.domain.refusals import (
     RefusalStatus,
     Verdict,
     record_refusal_id,
+    reused_refusal_id,
 )
 from service.domain.rules import RuleSettings
 from service.domain.scope_exits import ScopeExit, scope_exits
@@ -48,6 +50,7 @@ class PushSnapshot:
     refusals: dict[str, Refusal]  # this device's refusals: this push's offlineIds and every open one
     conflicts: dict[str, Conflict]  # by id: this device's open conflicts and those receipts name
     left_scope: set[RecordKey] = field(default_factory=set)  # changed records that once left the rep's scope
+    reused: dict[str, Refusal] = field(default_factory=dict)  # by id: refusals of other content under used offlineIds
 
 
 @dataclass(frozen=True)
@@ -137,12 +140,13 @@ def plan_push(changes: list[Change], snapshot: PushSnapshot, context: PushContex
     for conflict in snapshot.conflicts.values():
         if conflict.status is ConflictStatus.OPEN:
             blocks.records.setdefault((conflict.record_type, conflict.record_id), conflict.offline_id)
+    resolved = _resolved_bases(snapshot.conflicts.values(), actor.device_id)
 
     for change in changes:
         prior = snapshot.receipts.get(change.offline_id)
         attempt = (prior.attempts if prior else 0) + 1
         version_before = view[change.key].version if change.key in view else None
-        outcome, left_scope_of = _decide(change, prior, view, snapshot, blocks, context, plan)
+        outcome, left_scope_of = _decide(change, prior, view, snapshot, blocks, context, plan, resolved)
         record = outcome.record
         if outcome.status in (ChangeStatus.APPLIED, ChangeStatus.MERGED) and record is not None:
             view[record.key] = record
@@ -173,6 +177,15 @@ def plan_push(changes: list[Change], snapshot: PushSnapshot, context: PushContex
     return plan
 
 
+def _resolved_bases(conflicts: Iterable[Conflict], device_id: str) -> dict[tuple[RecordKey, int | None], int]:
+    """(record, version the device had) -> the version its conflict there was resolved to."""
+    bases: dict[tuple[RecordKey, int | None], int] = {}
+    for conflict in sorted(conflicts, key=lambda c: c.resolved_at or c.created_at):
+        if conflict.device_id == device_id and conflict.resolved_version is not None:
+            bases[((conflict.record_type, conflict.record_id), conflict.base_version)] = conflict.resolved_version
+    return bases
+
+
 def _decide(
     change: Change,
     prior: Receipt | None,
@@ -181,44 +194,33 @@ def _decide(
     blocks: _Blocks,
     context: PushContext,
     plan: PushPlan,
+    resolved: dict[tuple[RecordKey, int | None], int],
 ) -> tuple[Outcome, tuple[str, ...]]:
     """The outcome of one change, and the reps whose scope its write takes the record out of."""
     current = view.get(change.key)
     if prior is not None and prior.decided and prior.digest not in (None, change.digest()):
-        verdict = Verdict(
-            "OFFLINE_ID_REUSED",
-            f"offlineId {change.offline_id} was already used for another change (record {prior.record_id}); "
-            "this one was not applied. The app must give every change its own offlineId.",
-            RefusalAction.ACKNOWLEDGE,
-            field="offlineId",
-        )
-        refusal = _refusal(change, verdict, snapshot.refusals.get(change.offline_id), context)
-        plan.refusals[refusal.id] = refusal
-        return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal), ()
+        return _reused(change, prior, snapshot, context, plan), ()
     if prior is not None and prior.decided:
-        conflict = snapshot.conflicts.get(prior.conflict_id or "")
-        diff = None
-        if current is not None and current.crdt_state is not None:
-            diff = context.documents.get(change.key, current).missing_for(change.state_vector)
-        return (
-            Outcome(
-                change.offline_id,
-                ChangeStatus.DUPLICATE,
-                record=current,
-                conflict=conflict,
-                duplicate_of=prior.status,
-                crdt_diff=diff,
-            ),
-            (),
-        )
+        return _duplicate(change, prior, current, snapshot, context), ()
+    earlier = snapshot.refusals.get(change.offline_id)
+    if earlier is not None and earlier.closed:
+        # Dismissed or acknowledged: the device drops the change; nothing waits behind it.
+        return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=earlier), ()
     blocker = blocks.blocker(change)
     if blocker is not None:
         return Outcome(change.offline_id, ChangeStatus.BLOCKED, blocked_by=blocker), ()
 
+    # Changes made on the version the device had when its conflict was resolved go on from the resolution.
+    base = resolved.get((change.key, change.base_version), change.base_version)
     decision = decide_change(
-        change, view, context.actor, context.settings, context.documents, context.now, left_scope=snapshot.left_scope
+        dataclasses.replace(change, base_version=base),
+        view,
+        context.actor,
+        context.settings,
+        context.documents,
+        context.now,
+        left_scope=snapshot.left_scope,
     )
-    earlier = snapshot.refusals.get(change.offline_id)
     if decision.status is ChangeStatus.REFUSED:
         assert decision.verdict is not None
         refusal = _refusal(change, decision.verdict, earlier, context)
@@ -229,16 +231,16 @@ def _decide(
         return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal), ()
 
     if earlier is not None and earlier.status is RefusalStatus.OPEN:
-        resolved = dataclasses.replace(
+        resolved_refusal = dataclasses.replace(
             earlier, status=RefusalStatus.RESOLVED, resolved_at=context.now, attempts=earlier.attempts + 1
         )
-        plan.refusals[resolved.id] = resolved
-        snapshot.refusals[change.offline_id] = resolved
+        plan.refusals[resolved_refusal.id] = resolved_refusal
+        snapshot.refusals[change.offline_id] = resolved_refusal
         blocks.clear_refusal(change.offline_id)
         plan.events.append(_refusal_event(REFUSAL_RESOLVED, earlier, change, context))
 
     if decision.status is ChangeStatus.CONFLICT:
-        conflict = _conflict(change, decision.record, context)
+        conflict = _conflict(dataclasses.replace(change, base_version=base), decision.record, context)
         plan.conflicts.append(conflict)
         blocks.records.setdefault(change.key, change.offline_id)
         return Outcome(change.offline_id, ChangeStatus.CONFLICT, conflict=conflict, record=current), ()
@@ -248,11 +250,51 @@ def _decide(
     )
 
 
-def _refusal(change: Change, verdict: Verdict, earlier: Refusal | None, context: PushContext) -> Refusal:
+def _reused(change: Change, prior: Receipt, snapshot: PushSnapshot, context: PushContext, plan: PushPlan) -> Outcome:
+    """Other content under an offlineId already decided: refused in a refusal of its own."""
+    assert context.actor.device_id is not None
+    verdict = Verdict(
+        "OFFLINE_ID_REUSED",
+        f"offlineId {change.offline_id} was already used for another change (record {prior.record_id}); "
+        "this one was not applied. The app must give every change its own offlineId.",
+        RefusalAction.ACKNOWLEDGE,
+        field="offlineId",
+    )
+    refusal_id = reused_refusal_id(context.actor.device_id, change.offline_id, change.digest())
+    refusal = _refusal(change, verdict, snapshot.reused.get(refusal_id), context, refusal_id)
+    plan.refusals[refusal.id] = snapshot.reused[refusal.id] = refusal
+    return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal)
+
+
+def _duplicate(
+    change: Change, prior: Receipt, current: Record | None, snapshot: PushSnapshot, context: PushContext
+) -> Outcome:
+    """The stored outcome again; the record only while it is still the rep's to see."""
+    if current is not None and current.owner not in (None, context.actor.rep_id):
+        current = None  # reassigned since: it left this rep's scope
+    diff = None
+    if current is not None and current.crdt_state is not None:
+        try:
+            diff = context.documents.get(change.key, current).missing_for(change.state_vector)
+        except CrdtDecodeError:
+            diff = None  # an unreadable state vector: the answer carries the whole state
+    return Outcome(
+        change.offline_id,
+        ChangeStatus.DUPLICATE,
+        record=current,
+        conflict=snapshot.conflicts.get(prior.conflict_id or ""),
+        duplicate_of=prior.status,
+        crdt_diff=diff,
+    )
+
+
+def _refusal(
+    change: Change, verdict: Verdict, earlier: Refusal | None, context: PushContext, refusal_id: str | None = None
+) -> Refusal:
     actor = context.actor
     assert actor.device_id is not None
     return Refusal(
-        id=record_refusal_id(actor.device_id, change.offline_id),
+        id=refusal_id or record_refusal_id(actor.device_id, change.offline_id),
         kind=RefusalKind.RECORD,
         code=verdict.code,
         reason=verdict.reason,
@@ -267,6 +309,7 @@ def _refusal(change: Change, verdict: Verdict, earlier: Refusal | None, context:
         offline_id=change.offline_id,
         device_id=actor.device_id,
         rep_id=actor.rep_id,
+        change=change.as_sent(),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from service.domain.composite_ids import composite_id
 from service.domain.record_types import RecordType
@@ -57,7 +58,13 @@ class Refusal:
     device_id: str | None = None
     rep_id: str | None = None
     resolved_at: datetime | None = None
-    note: str | None = None
+    note: str | None = None  # a manager's note on dismissing it
+    change: dict[str, Any] | None = None  # RECORD: what the device sent, as it sent it
+
+    @property
+    def closed(self) -> bool:
+        """Dismissed by a manager or acknowledged by the rep: decided for good, resends included."""
+        return self.status in (RefusalStatus.DISMISSED, RefusalStatus.ACKNOWLEDGED)
 
     @property
     def blocks(self) -> bool:
@@ -67,3 +74,8 @@ class Refusal:
 def record_refusal_id(device_id: str, offline_id: str) -> str:
     """A refused change keeps one refusal however often it is retried."""
     return composite_id(device_id, offline_id)
+
+
+def reused_refusal_id(device_id: str, offline_id: str, digest: str) -> str:
+    """Other content under a used offlineId: its own refusal, leaving the offlineId's first one as it is."""
+    return composite_id(device_id, offline_id, "reused", digest[:16])

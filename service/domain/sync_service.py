@@ -124,11 +124,16 @@ class SyncService:
         actor = Actor(writer=device_id, rep_id=rep_id, device_id=device_id)
         outcomes: list[Outcome] = []
         size = self._settings.chunk_size
-        for start in range(0, max(len(changes), 1), size):
-            outcomes += await self._push_chunk(changes[start : start + size], sync, actor)
+        starts = range(0, max(len(changes), 1), size)
+        for start in starts:
+            # One push is one sync session: its last chunk records the session, counting every chunk.
+            so_far = Counter(outcome.status.value for outcome in outcomes) if start == starts[-1] else None
+            outcomes += await self._push_chunk(changes[start : start + size], sync, actor, so_far)
         return PushResult(sync.sync_id, self._clock(), outcomes)
 
-    async def _push_chunk(self, changes: list[Change], sync: SyncInfo, actor: Actor) -> list[Outcome]:
+    async def _push_chunk(
+        self, changes: list[Change], sync: SyncInfo, actor: Actor, session_counts: Counter[str] | None
+    ) -> list[Outcome]:
         async def work(tx: object, documents: WorkingDocuments) -> tuple[tuple[PushPlan, Committed], Committed]:
             snapshot = await self._repository.load_push_snapshot(sync.device_id, sync.rep_id, changes, tx)
             context = PushContext(
@@ -141,7 +146,9 @@ class SyncService:
                 new_id=lambda: str(uuid.uuid4()),
             )
             plan = plan_push(changes, snapshot, context)
-            plan.events.append(_session_event(PUSH, sync, context.now, Counter(o.status.value for o in plan.outcomes)))
+            if session_counts is not None:
+                counts = session_counts + Counter(outcome.status.value for outcome in plan.outcomes)
+                plan.events.append(_session_event(PUSH, sync, context.now, counts))
             committed = await self._repository.commit(plan, sync, tx)
             return (plan, committed), committed
 
@@ -198,7 +205,13 @@ class SyncService:
             key = (conflict.record_type, conflict.record_id)
             if resolution is Resolution.DISCARD:
                 records = await self._repository.load_records([key], tx)
-                resolved = dataclasses.replace(conflict, status=ConflictStatus.DISCARDED, resolved_at=now)
+                current = records.get(key)
+                resolved = dataclasses.replace(
+                    conflict,
+                    status=ConflictStatus.DISCARDED,
+                    resolved_at=now,
+                    resolved_version=current.version if current else 0,
+                )
                 plan.conflicts.append(resolved)
                 plan.events.append(_conflict_event(CONFLICT_DISCARDED, resolved, resolver, now, records.get(key)))
                 return ResolveResult(resolved, records.get(key)), await self._repository.commit(plan, None, tx)
@@ -212,7 +225,13 @@ class SyncService:
                 assert decision.verdict is not None
                 refusal = _unsaved_refusal(decision, conflict.rep_id, now)
                 return ResolveResult(conflict, current, refusal), None
-            resolved = dataclasses.replace(conflict, status=ConflictStatus.OVERWRITTEN, resolved_at=now)
+            after = decision.record or current
+            resolved = dataclasses.replace(
+                conflict,
+                status=ConflictStatus.OVERWRITTEN,
+                resolved_at=now,
+                resolved_version=after.version if after else 0,
+            )
             plan.conflicts.append(resolved)
             if decision.written and decision.record is not None:
                 plan.write(decision.record, current.version if current else None, decision.left_scope_of)

@@ -38,6 +38,7 @@ def to_document(conflict: Conflict) -> dict[str, Any]:
         "resolvedAt": conflict.resolved_at,
         "deviceDeletes": conflict.device_deletes,
         "capturedAt": conflict.captured_at,
+        "resolvedVersion": conflict.resolved_version,
     }
 
 
@@ -59,14 +60,26 @@ def from_document(document: dict[str, Any]) -> Conflict:
         resolved_at=document.get("resolvedAt"),
         device_deletes=document.get("deviceDeletes", False),
         captured_at=document.get("capturedAt"),
+        resolved_version=document.get("resolvedVersion"),
     )
 
 
 async def load_for_push(
-    store: Store, device_id: str, ids: Iterable[str], session: AsyncClientSession | None = None
+    store: Store,
+    device_id: str,
+    ids: Iterable[str],
+    record_ids: Iterable[str],
+    session: AsyncClientSession | None = None,
 ) -> dict[str, Conflict]:
-    """This device's open conflicts and the conflicts with the given ids."""
-    query = {"$or": [{"deviceId": device_id, "status": ConflictStatus.OPEN.value}, {"_id": {"$in": sorted(set(ids))}}]}
+    """This device's open conflicts, the conflicts with the given ids, and this device's
+    conflicts on the given records (resolved ones say which version queued changes are decided on)."""
+    query = {
+        "$or": [
+            {"deviceId": device_id, "status": ConflictStatus.OPEN.value},
+            {"_id": {"$in": sorted(set(ids))}},
+            {"deviceId": device_id, "recordId": {"$in": sorted(set(record_ids))}},
+        ]
+    }
     cursor = store.db[COLLECTION].find(query, session=session)
     return {conflict.id: conflict for conflict in map(from_document, await cursor.to_list())}
 

@@ -41,6 +41,7 @@ def to_document(refusal: Refusal) -> dict[str, Any]:
         "repId": refusal.rep_id,
         "resolvedAt": refusal.resolved_at,
         "note": refusal.note,
+        "change": refusal.change,
     }
 
 
@@ -64,13 +65,14 @@ def from_document(document: dict[str, Any]) -> Refusal:
         rep_id=document.get("repId"),
         resolved_at=document.get("resolvedAt"),
         note=document.get("note"),
+        change=document.get("change"),
     )
 
 
 async def load_for_push(
     store: Store, device_id: str, ids: Iterable[str], session: AsyncClientSession | None = None
-) -> dict[str, Refusal]:
-    """This device's open record refusals and its refusals with the given ids, by offlineId."""
+) -> list[Refusal]:
+    """This device's open record refusals and its refusals with the given ids."""
     query = {
         "$or": [
             {"deviceId": device_id, "status": RefusalStatus.OPEN.value, "kind": RefusalKind.RECORD.value},
@@ -78,7 +80,7 @@ async def load_for_push(
         ]
     }
     cursor = store.db[COLLECTION].find(query, session=session)
-    return {r.offline_id: r for r in map(from_document, await cursor.to_list()) if r.offline_id}
+    return [from_document(document) for document in await cursor.to_list()]
 
 
 async def get(store: Store, refusal_id: str, session: AsyncClientSession | None = None) -> Refusal | None:

@@ -15,7 +15,7 @@ from service.domain.ports import Committed, PullPage, SyncInfo
 from service.domain.push_plan import PushPlan, PushSnapshot
 from service.domain.record_types import RecordType
 from service.domain.records import Record, RecordKey, references_of
-from service.domain.refusals import Refusal, record_refusal_id
+from service.domain.refusals import Refusal, record_refusal_id, reused_refusal_id
 from service.domain.scope_exits import ScopeExit
 from service.store import conflicts, history, identity, receipts, records, refusals, scope_exits, sequence
 from service.store.database import Store
@@ -37,14 +37,22 @@ class MongoSyncRepository:
         keys = {key for change in changes for key in (change.key, *change.references())}
         found_receipts = await receipts.load(self._store, device_id, offline_ids, tx)
         found_records = await records.load(self._store, keys, tx)
-        found_refusals = await refusals.load_for_push(
-            self._store, device_id, (record_refusal_id(device_id, o) for o in offline_ids), tx
-        )
+        refusal_ids = {record_refusal_id(device_id, change.offline_id): change.offline_id for change in changes}
+        reused_ids = [reused_refusal_id(device_id, change.offline_id, change.digest()) for change in changes]
+        by_offline_id, reused = {}, {}
+        for refusal in await refusals.load_for_push(self._store, device_id, [*refusal_ids, *reused_ids], tx):
+            if refusal.offline_id is not None and refusal.id == record_refusal_id(device_id, refusal.offline_id):
+                by_offline_id[refusal.offline_id] = refusal
+            else:
+                reused[refusal.id] = refusal
         conflict_ids = [r.conflict_id for r in found_receipts.values() if r.conflict_id]
-        found_conflicts = await conflicts.load_for_push(self._store, device_id, conflict_ids, tx)
+        record_ids = [change.record_id for change in changes]
+        found_conflicts = await conflicts.load_for_push(self._store, device_id, conflict_ids, record_ids, tx)
         others = [key for key, record in found_records.items() if record.owner not in (None, rep_id)]
         left_scope = await scope_exits.left(self._store, rep_id, others, tx)
-        return PushSnapshot(found_records, found_receipts, found_refusals, found_conflicts, left_scope)
+        return PushSnapshot(
+            found_records, found_receipts, by_offline_id, found_conflicts, left_scope=left_scope, reused=reused
+        )
 
     async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: AsyncClientSession) -> Committed:
         writes = list(plan.writes.values())
