@@ -13,6 +13,8 @@ from typing import Any
 from service.domain.record_types import RecordType
 from service.domain.records import RecordKey, references_of
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class Operation(Enum):
     UPSERT = "UPSERT"
@@ -43,7 +45,7 @@ class Change:
         Spelling does not count: ``capturedAt`` as an instant whatever its offset, numbers by
         value (``2`` = ``2.0``); the ``stateVector`` is how the answer is shaped, not content.
         """
-        captured = self.captured_at
+        captured = self.captured_at  # as time since the epoch: the instant, whatever the offset
         said = [
             self.record_type.value,
             self.record_id,
@@ -51,7 +53,7 @@ class Change:
             self.base_version,
             _by_value(self.fields),
             self.crdt_update.hex() if self.crdt_update is not None else None,
-            (captured.astimezone(UTC) if captured.utcoffset() is not None else captured).isoformat(),
+            str(captured - _EPOCH) if captured.utcoffset() is not None else captured.isoformat(),
             _by_value(self.latitude),
             _by_value(self.longitude),
         ]
