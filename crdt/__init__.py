@@ -1,20 +1,27 @@
-"""Pure CRDT core for shared records: the Yjs document layout, merge, diff, materialize.
+"""Pure CRDT core for shared records: the Yjs document layout, the per-field merge rule, diff, materialize.
 
-Imports only pycrdt and the standard library. Deterministic: applying the same
-set of updates in any order, any number of times, gives the same document.
+Imports only pycrdt and the standard library. Deterministic: the same set of
+changes, in any order and any number of times, gives the same record.
 """
 
 from crdt.document import (
     CrdtDecodeError,
+    CrdtIncompleteError,
+    CrdtLayoutError,
+    Merge,
     SharedDocument,
     materialize_json,
 )
-from crdt.field_patch import FieldStamp, field_patch_update
+from crdt.field_rule import SERVER_CLIENT, Stamp, Write
 
 __all__ = [
+    "SERVER_CLIENT",
     "CrdtDecodeError",
-    "FieldStamp",
+    "CrdtIncompleteError",
+    "CrdtLayoutError",
+    "Merge",
     "SharedDocument",
-    "field_patch_update",
+    "Stamp",
+    "Write",
     "materialize_json",
 ]

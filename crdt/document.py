@@ -3,82 +3,97 @@
 Layout (the protocol's contract with devices): a Map ``fields`` of scalar fields
 by name, a Map ``tags`` (tag -> true; a deleted key or a false value is not a
 tag) and a Text ``notes``.
+
+Tags and notes merge as Yjs merges them. Scalar fields follow the merge rule of
+``crdt.field_rule`` whoever writes them: the document keeps each field's
+frontier of writes beside the Yjs state, takes device updates in whole, and
+where Yjs' own tie-break (the greater client id) picked another value than
+the rule, writes the rule's winner as a causal server edit. Patches and web
+writes become server edits when they win and change nothing when they lose.
+All server edits come from one client id, so the state grows with content
+and writers, not with the number of edits.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Doc, Map, Text, get_update, merge_updates
+from pycrdt import Doc, Map, Text
+
+from crdt.field_rule import (
+    SERVER_CLIENT,
+    Frontier,
+    Stamp,
+    Write,
+    canonical,
+    merged,
+    plain_number,
+    seen_at_version,
+    seen_by_item,
+    winner,
+)
+from crdt.yjs_update import ANY, DELETED, JSON_CONTENT, Item, ItemId, Update, UpdateFormatError, decode_update
 
 FIELDS, TAGS, NOTES = "fields", "tags", "notes"
+_MAP_ROOTS = (FIELDS, TAGS)
+_UNSET = object()
 
 
 class CrdtDecodeError(ValueError):
-    """Bytes that are not a Yjs update (or state vector) this layout can use."""
+    """Bytes that are not a Yjs v1 update (or state vector) this layout can use."""
+
+
+class CrdtLayoutError(CrdtDecodeError):
+    """An update whose types do not match the layout (e.g. ``fields`` written as text)."""
+
+
+class CrdtIncompleteError(CrdtDecodeError):
+    """An update that depends on operations the server never received."""
+
+
+@dataclass(frozen=True)
+class Merge:
+    """What one update did: whether the stored state changed, and the fields it wrote."""
+
+    changed: bool
+    fields_written: frozenset[str]
 
 
 class SharedDocument:
-    """One shared record's Yjs document."""
+    """One shared record's Yjs document with the frontier of each scalar field."""
 
-    def __init__(self, state: bytes | None = None) -> None:
-        self._pending: bytes | None = None  # held-back parts of applied updates, as one update
-        self._reset()
-        if state:
-            self.apply(state)
+    def __init__(self, state: bytes | None = None, frontiers: Mapping[str, Iterable[Write]] | None = None) -> None:
+        self._load(state, {key: tuple(writes) for key, writes in (frontiers or {}).items()})
 
-    def _reset(self, state: bytes | None = None, pending: bytes | None = None) -> None:
-        """A fresh pycrdt document holding ``state``, with ``pending`` held back aside."""
-        self._doc: Doc = Doc()
+    def _load(self, state: bytes | None, frontiers: dict[str, Frontier]) -> None:
+        self._doc: Doc = Doc(client_id=SERVER_CLIENT)
         self._fields = self._doc.get(FIELDS, type=Map)
         self._tags = self._doc.get(TAGS, type=Map)
         self._notes = self._doc.get(NOTES, type=Text)
         if state:
-            self._doc.apply_update(state)
-        self._pending = pending
-        self._encoded: bytes | None = state  # the integrated document, encoded, while it is unchanged
-        self._changes = 0  # transactions that changed something (Yrs reports only those)
+            try:
+                self._doc.apply_update(state)
+            except BaseException as error:  # pycrdt raises a Rust panic (BaseException) on garbage
+                if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                    raise
+                raise CrdtDecodeError(f"not a Yjs update: {error}") from None
+        self._frontiers = frontiers
+        self._keys: _KeyIndex | None = None  # built when a device update first needs it
+        self._encoded: bytes | None = state or None  # the state, encoded, while it is unchanged
         self._subscription = self._doc.observe(self._changed)
 
     def _changed(self, event: object) -> None:
-        self._changes += 1
         self._encoded = None
 
-    def apply(self, update: bytes) -> bool:
-        """Merge a Yjs update; True when the document changed (``state()`` is different).
-
-        All or nothing: an update that fails leaves the document as it was. Parts of an
-        update that wait for updates not seen yet (insertions whose origin is unknown,
-        deletions of unknown items) are held back, kept in ``state()`` and applied once
-        what they wait for arrives, as Yjs does.
-        """
-        saved, pending, changes = self._integrated(), self._pending, self._changes
-        try:
-            candidate = update if pending is None else merge_updates(pending, update)
-            self._doc.apply_update(candidate)
-            integrated = self._changes != changes
-            held_back = self._unintegrated(candidate)
-            if held_back is not None:
-                # pycrdt loses parts of several held-back updates once they can apply (it
-                # integrates them in part), so it never keeps any between two calls: we do.
-                self._reset(self._doc.get_update(), held_back)
-            self._pending = held_back
-        except BaseException as error:  # pycrdt raises a Rust panic (BaseException) on some garbage
-            if isinstance(error, (KeyboardInterrupt, SystemExit)):
-                raise
-            self._reset(saved, pending)  # a failed update may have been integrated in part
-            raise CrdtDecodeError(f"not a Yjs update: {error}") from None
-        return integrated or self._pending != pending
+    # -- reading -----------------------------------------------------------
 
     def state(self) -> bytes:
-        """The whole document, compacted, as one Yjs update (held-back parts included)."""
-        state = self._integrated()
-        return state if self._pending is None else merge_updates(state, self._pending)
-
-    def _integrated(self) -> bytes:
-        """The integrated document encoded; kept until the next change (a hot document is large)."""
+        """The whole document, compacted, as one Yjs update."""
         if self._encoded is None:
             self._encoded = self._doc.get_update()
         return self._encoded
@@ -86,60 +101,236 @@ class SharedDocument:
     def state_vector(self) -> bytes:
         return self._doc.get_state()
 
+    def frontiers(self) -> dict[str, Frontier]:
+        return dict(self._frontiers)
+
     def missing_for(self, state_vector: bytes | None) -> bytes:
         """What a replica with this state vector lacks (everything when None)."""
         if state_vector is None:
             return self.state()
         try:
-            missing = self._doc.get_update(state_vector)
-            if self._pending is not None:
-                missing = merge_updates(missing, get_update(self._pending, state_vector))
-            return missing
+            return self._doc.get_update(state_vector)
         except BaseException as error:
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise
             raise CrdtDecodeError(f"not a Yjs state vector: {error}") from None
 
-    def replace_notes(self, text: str) -> None:
-        """A server edit of the collaborative notes (whole-text replacement)."""
-        with self._doc.transaction():
-            del self._notes[:]
-            self._notes += text
-
     def materialize(self) -> dict[str, Any]:
-        """The record as plain JSON: fields, sorted tags, notes.
-
-        Raises CrdtDecodeError for content that is no JSON (binary values) or that
-        pycrdt cannot read back (a corrupted nested type).
-        """
+        """The record as plain JSON: fields (integral numbers as integers), sorted tags, notes."""
         try:
             with self._doc.transaction():  # one read transaction, not one per value
-                fields = {key: _plain(self._fields[key]) for key in sorted(self._fields)}
+                fields = {key: plain_number(_plain(self._fields[key])) for key in sorted(self._fields)}
                 fields["tags"] = sorted(tag for tag in self._tags if self._tags[tag] is True)
                 fields["notes"] = str(self._notes)
         except (ValueError, TypeError, KeyError) as error:
             raise CrdtDecodeError(f"the document holds content that is not JSON: {error}") from None
         return fields
 
-    def knows_client(self, client_id: int) -> bool:
-        """Whether the document already holds content written by ``client_id``."""
-        return client_id in _clocks(self._doc.get_state())
+    # -- writing -----------------------------------------------------------
 
-    def copy(self) -> SharedDocument:
-        return SharedDocument(self.state())
+    def merge_update(self, update: bytes, stamp: Stamp, version: int) -> Merge:
+        """Take in a device's Yjs update, then hold every field it wrote to the merge rule.
 
-    def _unintegrated(self, update: bytes) -> bytes | None:
-        """What of ``update`` the document lacks after applying it (held back), or None."""
-        state_vector = self._doc.get_state()
-        rest = get_update(update, state_vector)  # the structs beyond the state vector, all deletions
-        reader = _Reader(rest)
-        if reader.uint():
-            return rest
-        clocks = _clocks(state_vector)
-        for client, clock, length in _deletions(reader):
-            if clock + length > clocks.get(client, 0):
-                return rest
+        All or nothing: an update that is refused leaves the document as it was.
+        """
+        try:
+            decoded = decode_update(update)
+        except UpdateFormatError as error:
+            raise CrdtDecodeError(str(error)) from None
+        known = _clocks(self._doc.get_state())
+        new_items = [item for item in decoded.items if item.clock + item.length > known.get(item.client, 0)]
+        saved = self.state(), dict(self._frontiers)
+        try:
+            keys = self._key_index()
+            keys.add_items(new_items)
+            fields_written = self._take_in(update, decoded, new_items, keys)
+            writes = [
+                (key, item)
+                for item in _in_dependency_order(new_items)
+                if (key := keys.field_key(item.id)) is not None and item.kind != DELETED
+            ]
+            horizon = known.get(SERVER_CLIENT, 0)
+            for key, item in writes:
+                write = Write(_value(item), stamp, version, horizon, item.id)
+                self._take(key, write, seen_by_item(item.id, item.origin))
+            self._enforce(fields_written)
+        except BaseException as error:
+            self._load(*saved)  # the key index is built again when next needed
+            if isinstance(error, CrdtDecodeError | KeyboardInterrupt | SystemExit):
+                raise
+            raise CrdtDecodeError(f"not a Yjs update: {error}") from None
+        return Merge(self.state() != saved[0] or self._frontiers != saved[1], frozenset(fields_written))
+
+    def write_fields(self, patch: Mapping[str, Any], stamp: Stamp, version: int, base_version: int | None) -> None:
+        """A plain patch (a device's, or a web write) of scalar fields, made on ``base_version``."""
+        horizon = _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0)
+        saw = seen_at_version(base_version)
+        for key, value in patch.items():
+            self._take(key, Write(plain_number(value), stamp, version, horizon), saw)
+        self._enforce(patch)
+
+    def set_tags(self, flags: Mapping[str, bool]) -> None:
+        """A server edit of tags: add (True) or remove (False) each one."""
+        added = [tag for tag, present in flags.items() if present and self._tags.get(tag) is not True]
+        removed = [tag for tag, present in flags.items() if not present and tag in self._tags]
+        with self._server_edit(TAGS, added):
+            for tag in added:
+                self._tags[tag] = True
+            for tag in removed:
+                del self._tags[tag]
+
+    def replace_notes(self, text: str) -> None:
+        """A server edit of the collaborative notes (whole-text replacement)."""
+        if str(self._notes) == text:
+            return
+        with self._server_edit(NOTES, [None] if text else []):
+            del self._notes[:]
+            self._notes += text
+
+    # -- the rule ----------------------------------------------------------
+
+    def _take(self, key: str, write: Write, saw: Any) -> None:
+        frontier = self._frontiers.get(key)
+        if frontier is None:  # a value from before frontiers were kept: any write beats it
+            current = self._fields.get(key, _UNSET)
+            frontier = () if current is _UNSET else (Write(plain_number(current), Stamp(-1, ""), 0, 0),)
+        self._frontiers[key] = merged(frontier, write, saw)
+
+    def _enforce(self, keys: Iterable[str]) -> None:
+        """Where the document shows another value than the rule's winner, write the winner."""
+        wrong = {}
+        for key in keys:
+            best = winner(self._frontiers.get(key, ()))
+            if best is None:
+                continue
+            if key not in self._fields or canonical(self._fields.get(key)) != canonical(best.value):
+                wrong[key] = best.value
+        if wrong:
+            with self._server_edit(FIELDS, list(wrong)):
+                for key, value in wrong.items():
+                    self._fields[key] = value
+
+    @contextmanager
+    def _server_edit(self, root: str, keys: Iterable[str | None]) -> Iterator[None]:
+        """One transaction of server writes, each one clock of the server's (text: one per character)."""
+        clock = _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0)
+        with self._doc.transaction():
+            yield
+        if self._keys is not None:
+            for key in keys:
+                after = _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0) if key is None else clock + 1
+                self._keys.add(SERVER_CLIENT, clock, after - clock, root, key)
+                clock = after
+
+    # -- taking an update in -------------------------------------------------
+
+    def _key_index(self) -> _KeyIndex:
+        if self._keys is None:
+            self._keys = _KeyIndex()
+            self._keys.add_items(decode_update(self.state()).items)
+        return self._keys
+
+    def _take_in(self, update: bytes, decoded: Update, new_items: list[Item], keys: _KeyIndex) -> set[str]:
+        """Check the layout of the new items, apply the update; the fields it writes."""
+        fields_written: set[str] = set()
+        for item in new_items:
+            if item.client == SERVER_CLIENT:
+                raise CrdtLayoutError(f"client id {SERVER_CLIENT} is the server's own; devices cannot write as it")
+            root, key = keys.place(item.id)
+            if root not in (FIELDS, TAGS, NOTES):
+                raise CrdtLayoutError(f"the update writes to {root!r}; the layout has only fields, tags and notes")
+            if (root in _MAP_ROOTS) != (key is not None):
+                kind = "a Map" if root in _MAP_ROOTS else "a Text"
+                raise CrdtLayoutError(f"the update uses {root!r} as another type; it is {kind}")
+            if root in _MAP_ROOTS and item.kind not in (ANY, JSON_CONTENT, DELETED):
+                raise CrdtLayoutError(f"{root}.{key} must hold a plain value, not a nested type or binary")
+            if root == FIELDS and key is not None:
+                fields_written.add(key)
+        self._doc.apply_update(update)
+        after = _clocks(self._doc.get_state())
+        held_back = any(item.clock + item.length > after.get(item.client, 0) for item in new_items) or any(
+            clock + length > after.get(client, 0) for client, clock, length in decoded.deletions
+        )
+        if held_back:
+            raise CrdtIncompleteError(
+                "the update depends on changes the server never received; send it against the server's state vector"
+            )
+        return fields_written
+
+
+class _KeyIndex:
+    """Where each item of a document lives: its root type and, in a map, its key."""
+
+    def __init__(self) -> None:
+        self._places: dict[int, list[tuple[int, int, str, str | None]]] = {}  # client -> [(clock, length, root, key)]
+
+    def add(self, client: int, clock: int, length: int, root: str, key: str | None) -> None:
+        bisect.insort(self._places.setdefault(client, []), (clock, length, root, key))
+
+    def add_items(self, items: Iterable[Item]) -> None:
+        """Index items; one whose neighbour is nowhere to be found means the update is incomplete."""
+        pending = list(items)
+        while pending:
+            unresolved = []
+            for item in pending:
+                place = self._place_of(item)
+                if place is None:
+                    unresolved.append(item)
+                else:
+                    self.add(item.client, item.clock, item.length, *place)
+            if len(unresolved) == len(pending):
+                raise CrdtIncompleteError(
+                    "the update depends on changes the server never received; send it against the server's state vector"
+                )
+            pending = unresolved
+
+    def _place_of(self, item: Item) -> tuple[str, str | None] | None:
+        if item.names_parent:
+            if item.parent_item is not None:
+                return ("a nested type", None)
+            return (item.parent_root or "", item.parent_sub)
+        neighbour = item.origin or item.right_origin
+        assert neighbour is not None
+        return self.find(neighbour)
+
+    def find(self, item_id: ItemId) -> tuple[str, str | None] | None:
+        client, clock = item_id
+        runs = self._places.get(client, ())
+        at = bisect.bisect_right(runs, (clock, float("inf"))) - 1
+        if at >= 0 and runs[at][0] <= clock < runs[at][0] + runs[at][1]:
+            return (runs[at][2], runs[at][3])
         return None
+
+    def place(self, item_id: ItemId) -> tuple[str, str | None]:
+        found = self.find(item_id)
+        assert found is not None
+        return found
+
+    def field_key(self, item_id: ItemId) -> str | None:
+        root, key = self.place(item_id)
+        return key if root == FIELDS else None
+
+
+def _in_dependency_order(items: list[Item]) -> list[Item]:
+    """Items of one update so that an item comes after the item it was written on."""
+    ordered: list[Item] = []
+    placed: set[ItemId] = set()
+    pending = sorted(items, key=lambda item: (item.client, item.clock))
+    waiting = {item.id for item in pending}
+    while pending:
+        ready = [item for item in pending if item.origin not in waiting or item.origin in placed]
+        ready = ready or pending[:1]  # an origin inside a run of several clocks: take the rest as they come
+        for item in ready:
+            ordered.append(item)
+            placed.add(item.id)
+        pending = [item for item in pending if item.id not in placed]
+    return ordered
+
+
+def _value(item: Item) -> Any:
+    value = item.values[-1] if item.values else None
+    json.dumps(value)  # TypeError for binary values: fields are JSON
+    return plain_number(value)
 
 
 def materialize_json(document: SharedDocument) -> str:
@@ -148,43 +339,29 @@ def materialize_json(document: SharedDocument) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """Yjs nested types (a device may store them) as plain JSON."""
+    """Yjs nested types (older documents may hold them) as plain JSON."""
     to_py = getattr(value, "to_py", None)
     value = to_py() if to_py is not None else value
     json.dumps(value)  # TypeError for binary values: fields are JSON
     return value
 
 
-class _Reader:
-    """Unsigned LEB128 integers (lib0 varuint) from bytes pycrdt encoded."""
+def _clocks(state_vector: bytes) -> dict[int, int]:
+    data, at = state_vector, 0
 
-    def __init__(self, data: bytes) -> None:
-        self._data, self._at = data, 0
-
-    def uint(self) -> int:
+    def uint() -> int:
+        nonlocal at
         value = shift = 0
         while True:
-            byte = self._data[self._at]
-            self._at += 1
+            byte = data[at]
+            at += 1
             value |= (byte & 0x7F) << shift
             if byte < 0x80:
                 return value
             shift += 7
 
-
-def _clocks(state_vector: bytes) -> dict[int, int]:
-    reader = _Reader(state_vector)
     clocks: dict[int, int] = {}
-    for _ in range(reader.uint()):
-        client = reader.uint()
-        clocks[client] = reader.uint()
+    for _ in range(uint()):
+        client = uint()
+        clocks[client] = uint()
     return clocks
-
-
-def _deletions(reader: _Reader) -> Iterator[tuple[int, int, int]]:
-    """(client, clock, length) of an encoded delete set."""
-    for _ in range(reader.uint()):
-        client = reader.uint()
-        for _ in range(reader.uint()):
-            clock = reader.uint()
-            yield client, clock, reader.uint()

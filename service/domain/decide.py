@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from crdt import CrdtDecodeError, FieldStamp, field_patch_update
+from crdt import CrdtDecodeError, CrdtIncompleteError, CrdtLayoutError, Stamp
 from service.domain.changes import Change, Operation
-from service.domain.document_cache import WorkingDocuments
+from service.domain.document_cache import WorkingDocuments, frontiers_of
 from service.domain.outcomes import ChangeStatus
 from service.domain.record_types import POLICY, FieldError, Policy, RecordType, check_fields
 from service.domain.records import Record, RecordKey
@@ -19,6 +19,7 @@ from service.domain.rules import RuleSettings, check_data, check_shape
 from service.domain.scope_exits import owners_left
 
 ACK = RefusalAction.ACKNOWLEDGE
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -203,53 +204,99 @@ def _decide_shared(
     documents: WorkingDocuments,
     now: datetime,
 ) -> Decision:
+    """Merge a Yjs update and/or a field patch under the one merge rule (``crdt.field_rule``)."""
     patch: dict[str, Any] = dict(change.fields or {})
     if change.operation is Operation.DELETE:
         patch = {"deleted": True}
     notes = patch.pop("notes", None)
+    tags = patch.pop("tags", None)
     if notes is not None and (actor.device_id is not None or not isinstance(notes, str)):
         return _refused(
             "INVALID_FIELD",
             f"{_name(change)}: notes are collaborative text; devices change them through a crdtUpdate.",
             "notes",
         )
+    version = (current.version if current else 0) + 1
+    # A clock running ahead cannot win the future: a write counts as captured when the server got it, at the latest.
+    stamp = Stamp(_millis(min(change.captured_at, now)), actor.writer)
+    # A device's patch saw its baseVersion; a web write without one saw the current version.
+    base = change.base_version if actor.device_id is not None or change.base_version is not None else version - 1
     document = documents.get(change.key, current)
+    before = document.state() if current is not None else None
+    materialized_before = document.materialize() if current is not None else None
+    frontiers_before = document.frontiers()
     try:
-        changed = False
         if change.crdt_update is not None:
-            changed |= document.apply(change.crdt_update)
+            merge = document.merge_update(change.crdt_update, stamp, version)
+            if actor.device_id is not None and MANAGER_FIELDS & merge.fields_written:
+                documents.discard(change.key)
+                return _read_only(change, sorted(MANAGER_FIELDS & merge.fields_written)[0])
         if patch:
-            stamp = FieldStamp(change.captured_at, actor.writer)
-            while document.knows_client(stamp.client_id()):  # same millisecond and device bits as a patch before
-                stamp = FieldStamp(stamp.captured_at + timedelta(milliseconds=1), stamp.device_id)
-            changed |= document.apply(field_patch_update(patch, stamp))
-        if notes is not None and notes != document.materialize()["notes"]:
+            document.write_fields(patch, stamp, version, base)
+        if tags is not None:
+            document.set_tags(_tag_flags(tags))
+        if notes is not None:
             document.replace_notes(notes)
-            changed = True
         fields = document.materialize()
         check_fields(change.record_type, {k: v for k, v in fields.items() if k not in ("tags", "notes")}, whole=False)
         state = document.state()
         diff = document.missing_for(change.state_vector)
+    except CrdtLayoutError as error:
+        documents.discard(change.key)
+        return _refused("CRDT_LAYOUT", f"{_name(change)}: the CRDT update does not fit the outlet layout ({error}).")
+    except CrdtIncompleteError as error:
+        documents.discard(change.key)
+        return _refused("CRDT_INCOMPLETE", f"{_name(change)}: {error}.", "crdtUpdate")
     except CrdtDecodeError as error:
         documents.discard(change.key)
         return _refused("CRDT_UNDECODABLE", f"{_name(change)}: the CRDT bytes cannot be used ({error}).", "crdtUpdate")
     except FieldError as error:
         documents.discard(change.key)
         return _refused(error.code, f"{_name(change)} would have an invalid field: {error}", error.field)
-    except ValueError as error:  # malformed tags in a patch
+    except ValueError as error:  # malformed tags in a patch, or a value Yjs cannot hold
         documents.discard(change.key)
-        return _refused("INVALID_FIELD", f"{_name(change)}: {error}", "tags")
-    if len(state) > settings.max_record_bytes:
+        return _refused("INVALID_FIELD", f"{_name(change)}: {error}", "tags" if tags is not None else None)
+    if actor.device_id is not None and len(state) > len(before or b"") and len(state) > settings.max_record_bytes:
+        # A device may not grow a record past the limit; shrinking it, and a manager's fix, always go through.
         documents.discard(change.key)
         return _refused(
             "TOO_LARGE",
             f"{_name(change)} would grow to {len(state)} bytes; the limit is {settings.max_record_bytes}.",
             "crdtUpdate",
         )
-    if not changed:
-        return Decision(ChangeStatus.UNCHANGED, record=current, crdt_diff=diff)
+    frontiers = frontiers_of(document)
+    if current is not None and fields == materialized_before:
+        if state == before and document.frontiers() == frontiers_before:
+            return Decision(ChangeStatus.UNCHANGED, record=current, crdt_diff=diff)
+        # Nothing a reader sees changed, but the rule must remember this write: kept without a new version.
+        kept = dataclasses.replace(current, crdt_state=state, crdt_frontiers=frontiers)
+        return Decision(ChangeStatus.UNCHANGED, record=kept, written=True, crdt_diff=diff)
     record = _new_version(change, current, actor, now, fields, deleted=fields.get("deleted") is True, crdt_state=state)
+    record = dataclasses.replace(record, crdt_frontiers=frontiers)
     return Decision(ChangeStatus.MERGED, record=record, written=True, crdt_diff=diff)
+
+
+MANAGER_FIELDS = frozenset({"repIds"})  # shared fields only managers write
+
+
+def _read_only(change: Change, field: str) -> Decision:
+    return _refused(
+        "READ_ONLY_FIELD",
+        f"{_name(change)}: {field} is written by managers only; this device's change was not applied.",
+        field,
+    )
+
+
+def _millis(moment: datetime) -> int:
+    return int((moment - EPOCH).total_seconds() * 1000)
+
+
+def _tag_flags(value: Any) -> dict[str, bool]:
+    if isinstance(value, list) and all(isinstance(tag, str) for tag in value):
+        return dict.fromkeys(value, True)
+    if isinstance(value, dict) and all(isinstance(present, bool) for present in value.values()):
+        return dict(value)
+    raise ValueError("tags must be a list of tags or an object of tag -> true/false")
 
 
 def _name(change: Change) -> str:

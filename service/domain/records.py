@@ -22,6 +22,7 @@ class Record:
     deleted: bool = False
     owner: str | None = None  # the rep of an OWNED record
     crdt_state: bytes | None = None  # SHARED records: the compacted Yjs document
+    crdt_frontiers: dict[str, list[list[Any]]] | None = None  # SHARED: each field's unseen writes (crdt.Write)
     writer_since: int = 1  # first version of updated_by's current run of writes
     seq: int = 0  # position in the global change sequence (pull cursors)
 

@@ -30,7 +30,7 @@ class RuleSettings:
     max_clock_skew: timedelta = timedelta(hours=24)  # how far ahead of the server a capture may be
 
 
-EARLIEST_CAPTURE = datetime(2020, 1, 1, tzinfo=UTC)  # field patch stamps start here (crdt/field_patch.py)
+EARLIEST_CAPTURE = datetime(2020, 1, 1, tzinfo=UTC)  # no field app captured anything earlier
 
 
 def check_shape(change: Change, settings: RuleSettings, now: datetime) -> Verdict | None:

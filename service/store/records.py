@@ -37,6 +37,7 @@ def to_document(record: Record, seq: int, refs: Iterable[RecordKey] = ()) -> dic
         "deleted": record.deleted,
         "owner": record.owner,
         "crdt": Binary(record.crdt_state) if record.crdt_state is not None else None,
+        "crdtFrontiers": record.crdt_frontiers,
         "updatedAt": record.updated_at,
         "updatedBy": record.updated_by,
         "writerSince": record.writer_since,
@@ -57,6 +58,7 @@ def from_document(document: dict[str, Any]) -> Record:
         deleted=document["deleted"],
         owner=document.get("owner"),
         crdt_state=bytes(crdt) if crdt is not None else None,
+        crdt_frontiers=document.get("crdtFrontiers"),
         writer_since=document.get("writerSince", 1),
         seq=document["seq"],
     )

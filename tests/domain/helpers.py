@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from datetime import datetime
 
 from service.domain.changes import Change
 from service.domain.conflicts import Conflict
@@ -30,6 +31,7 @@ def plan(
     blocking: BlockingMode = BlockingMode.QUEUE,
     actor: Actor = DEVICE,
     cache: DocumentCache | None = None,
+    now: datetime = T0,
 ) -> PushPlan:
     snapshot = PushSnapshot(
         records={r.key: r for r in records},
@@ -40,7 +42,7 @@ def plan(
     context = PushContext(
         sync_id="sync-1",
         actor=actor,
-        now=T0,
+        now=now,
         settings=RuleSettings(),
         blocking=blocking,
         documents=WorkingDocuments(cache or DocumentCache()),
