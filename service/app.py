@@ -29,7 +29,18 @@ from service.metrics import Metrics
 from service.request_limits import BodySizeLimit
 from service.services import Services
 from service.settings import Settings
-from service.store import conflicts, history, identity, readiness, receipts, records, refusals, scope_exits, sequence
+from service.store import (
+    conflicts,
+    history,
+    identity,
+    readiness,
+    receipts,
+    records,
+    refusals,
+    scope_exits,
+    sequence,
+    transactions,
+)
 from service.store.database import Store, connect, ensure_indexes
 from service.store.embedded import EmbeddedStore, start_embedded_store
 from service.store.health import HealthService
@@ -45,6 +56,7 @@ def declared_indexes(settings: Settings) -> dict[str, list]:
         conflicts.COLLECTION: conflicts.INDEXES,
         refusals.COLLECTION: refusals.INDEXES,
         scope_exits.COLLECTION: scope_exits.INDEXES,
+        transactions.COLLECTION: transactions.INDEXES,
         sequence.COLLECTION: sequence.INDEXES,
         **identity.INDEXES,
         **history.indexes(settings.retention_days),

@@ -23,9 +23,9 @@ from service.store.transactions import UnitOfWork
 
 
 class MongoSyncRepository:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, unit_of_work: UnitOfWork | None = None) -> None:
         self._store = store
-        self._unit_of_work = UnitOfWork(store)
+        self._unit_of_work = unit_of_work or UnitOfWork(store)
 
     async def in_transaction[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         return await self._unit_of_work.run(work)

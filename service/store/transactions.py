@@ -1,15 +1,28 @@
-"""Units of work: a callback run in a MongoDB transaction, retried when it must be."""
+"""Units of work: a callback run in a MongoDB transaction, retried when it must be.
+
+A commit whose result is unknown (the connection dropped, a failover, the
+answer lost after the commit went through) is resolved by reading what
+committed, never by running the work again: each unit of work writes a marker
+in its transaction, so the marker is there exactly when the work committed.
+Only a unit of work that did not commit runs again, from the start.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from service.store.database import Store
+
+COLLECTION = "commits"  # one marker per committed unit of work, kept a day
+INDEXES = [IndexModel([("at", ASCENDING)], name="expiry", expireAfterSeconds=86_400)]
 
 # The embedded store's words for "another transaction got there first".
 _EMBEDDED_CONFLICTS = (
@@ -18,9 +31,15 @@ _EMBEDDED_CONFLICTS = (
     "database is locked",  # SQLite's busy timeout ran out
 )
 
+Commit = Callable[[AsyncClientSession], Awaitable[None]]
+
 
 class ConcurrentWrite(Exception):
     """Another writer changed what this unit of work read; run it again."""
+
+
+class CommitUnknown(Exception):
+    """A commit's answer was lost and the store could not say whether it committed (raised from the cause)."""
 
 
 def _retryable(error: PyMongoError) -> bool:
@@ -36,14 +55,20 @@ def _retryable(error: PyMongoError) -> bool:
     return False
 
 
+async def _commit(session: AsyncClientSession) -> None:
+    await session.commit_transaction()
+
+
 class UnitOfWork:
-    def __init__(self, store: Store, attempts: int = 50) -> None:
+    def __init__(self, store: Store, attempts: int = 50, *, commit: Commit = _commit) -> None:
+        """``commit`` commits a session's transaction (a test passes one that loses the answer)."""
         self._store = store
         self._attempts = attempts
+        self._commit = commit
         self._lock = asyncio.Lock() if store.serialize_transactions else None
 
     async def run[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        """Run ``work`` in a transaction; on a conflict run it again from the start."""
+        """Run ``work`` in a transaction and commit it once; on a conflict run it again from the start."""
         for attempt in range(self._attempts):
             try:
                 if self._lock is None:
@@ -59,5 +84,31 @@ class UnitOfWork:
         raise AssertionError("unreachable")
 
     async def _once[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        async with self._store.client.start_session() as session, await session.start_transaction():
-            return await work(session)
+        marker = uuid.uuid4().hex
+        async with self._store.client.start_session() as session:
+            await session.start_transaction()
+            try:
+                result = await work(session)
+                await self._store.db[COLLECTION].insert_one({"_id": marker, "at": datetime.now(UTC)}, session=session)
+            except BaseException:
+                if session.in_transaction:
+                    await session.abort_transaction()
+                raise
+            try:
+                await self._commit(session)
+            except PyMongoError:
+                if await self._committed(marker):
+                    return result  # the answer was lost, the commit was not
+                raise
+            return result
+
+    async def _committed(self, marker: str) -> bool:
+        """Whether the unit of work with ``marker`` committed; raises when the store cannot say."""
+        for attempt in range(5):
+            try:
+                return await self._store.db[COLLECTION].find_one({"_id": marker}, {"_id": 1}) is not None
+            except ConnectionFailure as error:
+                if attempt == 4:
+                    raise CommitUnknown("the store did not say whether a commit went through") from error
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
