@@ -48,6 +48,7 @@ class Context:
     devices: DataLoader[str, Device | None] = field(init=False)
     device_statuses: DataLoader[str, HealthStatus] = field(init=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    pushed_changes: int = 0  # changes in this request's pushes so far: the per-push cap spans aliases
 
     @property
     def connection_params(self) -> Any:

@@ -123,9 +123,10 @@ def _after(cursor: str) -> tuple[datetime, str]:
 
 
 async def refusals(
-    info: Info, filter: RefusalFilter | None = None, first: int = 50, after: str | None = None
+    info: Info, filter: RefusalFilter | None = None, first: int | None = 50, after: str | None = None
 ) -> RefusalConnection:
     """Oldest first, so a backlog is cleared in the order it built up."""
+    first = 50 if first is None else first
     principal = info.context.require(Role.ADMIN, Role.MANAGER, Role.REP, Role.INTEGRATOR)
     if not 1 <= first <= 500:
         raise BadRequest("first must be between 1 and 500")

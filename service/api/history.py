@@ -128,9 +128,10 @@ def history_filter(info: Info, filter: SyncHistoryFilter | None) -> history.Hist
 
 
 async def sync_history(
-    info: Info, filter: SyncHistoryFilter | None = None, first: int = 100, after: str | None = None
+    info: Info, filter: SyncHistoryFilter | None = None, first: int | None = 100, after: str | None = None
 ) -> SyncEventConnection:
     """Oldest first, by sequence: pages stay stable while new events arrive."""
+    first = 100 if first is None else first
     if not 1 <= first <= 1000:
         raise BadRequest("first must be between 1 and 1000")
     store_filter = history_filter(info, filter)

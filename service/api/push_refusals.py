@@ -38,14 +38,17 @@ async def record_push_refusal(
     if device_id is None and rep_id is None:
         return  # no token, or one that names nobody: anonymous noise
     code = "REVOKED" if failure is not None and "revoked" in str(failure) else CODES.get(error_code, "PUSH_REFUSED")
-    device = (device_id or claimed_device_id or "")[:200]
+    # Filed under the device the token belongs to, never the one the request names: a token
+    # must not put refusals on another rep's device.
+    claimed = (claimed_device_id or "")[:200]
+    sender = f"device {device_id}" if device_id else f"a token of user {rep_id} (naming device {claimed})"
     size = f" with {changes} changes" if changes is not None else ""
     await services.sync.refuse_push(
         code=code,
-        reason=f"Push from device {device}{size} was turned away: {message[:300]}.",
-        device_id=device,
+        reason=f"Push from {sender}{size} was turned away: {message[:300]}.",
+        device_id=device_id,
         rep_id=rep_id,
-        detail={"claimedDeviceId": (claimed_device_id or "")[:200], "changes": changes},
+        detail={"claimedDeviceId": claimed, "changes": changes},
     )
 
 

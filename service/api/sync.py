@@ -24,6 +24,7 @@ from service.store import conflicts as conflict_store
 from service.store.records import record_id
 
 MAX_ID_LENGTH = 200
+MAX_APP_VERSION_LENGTH = 64
 BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}  # text that reads other than it is
 
 
@@ -197,8 +198,14 @@ async def push_changes(info: Info, input: PushInput) -> PushResult:
     try:
         principal = info.context.require_device(device_id)
         limit = services.settings.max_changes_per_push
-        if len(input.changes) > limit:
-            raise BadRequest(f"a push carries at most {limit} changes; this one has {len(input.changes)}")
+        info.context.pushed_changes += len(input.changes)  # aliases cannot split one push into many
+        if info.context.pushed_changes > limit:
+            raise BadRequest(
+                f"a push carries at most {limit} changes (one request counts all its pushes); "
+                f"this one has {info.context.pushed_changes}"
+            )
+        if input.app_version is not None and len(input.app_version) > MAX_APP_VERSION_LENGTH:
+            raise BadRequest(f"appVersion must be at most {MAX_APP_VERSION_LENGTH} characters")
         changes = [to_change(change) for change in input.changes]
     except GraphQLError as error:
         await record_push_refusal(
@@ -226,8 +233,9 @@ async def push_changes(info: Info, input: PushInput) -> PushResult:
     )
 
 
-async def pull(info: Info, device_id: strawberry.ID, since: str | None = None, limit: int = 500) -> PullResult:
+async def pull(info: Info, device_id: strawberry.ID, since: str | None = None, limit: int | None = 500) -> PullResult:
     principal = info.context.require_device(str(device_id))
+    limit = 500 if limit is None else limit
     if not 1 <= limit <= 5000:
         raise BadRequest("limit must be between 1 and 5000")
     try:

@@ -20,8 +20,13 @@ def decode_cursor(cursor: str) -> tuple[int, int | None]:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
         seq, watermark = payload["s"], payload.get("w")
-        if not isinstance(seq, int) or seq < 0 or not (watermark is None or isinstance(watermark, int)):
+        if not _position(seq) or not (watermark is None or _position(watermark)):
             raise ValueError
     except (ValueError, KeyError, TypeError, json.JSONDecodeError):
         raise InvalidCursor("the pull cursor is not one this server gave out") from None
     return seq, watermark
+
+
+def _position(value: object) -> bool:
+    """A place in the sequence: a non-negative integer that fits the store's 64-bit numbers."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63

@@ -185,33 +185,24 @@ async def record_sync(
     """
     updates: dict[str, Any] = {"lastSyncAt": at}
     if app_version:
-        updates["appVersion"] = app_version
-    pipeline: list[dict[str, Any]] = [{"$set": updates}]
+        updates["appVersion"] = app_version  # a plain $set: stored as sent, never read as an expression
     if queue_depth is not None:
-        pipeline = [
-            {
-                "$set": {
-                    **updates,
-                    "queueGrowingSince": {
-                        "$cond": [
-                            {
-                                "$or": [
-                                    {"$eq": [queue_depth, 0]},
-                                    {"$lt": [queue_depth, {"$ifNull": ["$queueDepth", 0]}]},
-                                ]
-                            },
-                            None,
-                            {"$ifNull": ["$queueGrowingSince", at]},
-                        ]
-                    },
-                    "queueDepth": queue_depth,
-                }
-            }
-        ]
-    document = await store.db[DEVICES].find_one_and_update(
-        {"_id": device_id}, pipeline, return_document=ReturnDocument.AFTER, session=session
+        updates["queueDepth"] = queue_depth
+    before = await store.db[DEVICES].find_one_and_update(
+        {"_id": device_id}, {"$set": updates}, return_document=ReturnDocument.BEFORE, session=session
     )
-    return _device(document) if document else None
+    if before is None:
+        return None
+    after = {**before, **updates}
+    if queue_depth is not None:
+        shrinking = queue_depth == 0 or queue_depth < (before.get("queueDepth") or 0)
+        growing_since = None if shrinking else before.get("queueGrowingSince") or at
+        if growing_since != before.get("queueGrowingSince"):
+            await store.db[DEVICES].update_one(
+                {"_id": device_id}, {"$set": {"queueGrowingSince": growing_since}}, session=session
+            )
+        after["queueGrowingSince"] = growing_since
+    return _device(after)
 
 
 async def get_devices(store: Store, device_ids: list[str]) -> dict[str, Device]:
