@@ -2,6 +2,7 @@ PYTHON ?= python3.13
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JS_CLIENTS := tests/js/node_modules/.installed
 
 .PHONY: run test lint bench schema clean
 
@@ -11,10 +12,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(JS_CLIENTS): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $(JS_CLIENTS)
+
 run: $(STAMP)
 	$(BIN)/fieldsync serve
 
-test: $(STAMP)
+test: $(STAMP) $(JS_CLIENTS)
 	$(BIN)/ruff check service crdt tests bench
 	$(BIN)/mypy service crdt
 	$(BIN)/pytest -q
