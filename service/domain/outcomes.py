@@ -36,3 +36,4 @@ class Outcome:
     blocked_by: str | None = None
     duplicate_of: ChangeStatus | None = None  # DUPLICATE: what was decided the first time
     crdt_diff: bytes | None = None  # SHARED: what the device lacks
+    stored: bool = False  # ``record`` is to be written (a new version, or an UNCHANGED write the merge rule keeps)

@@ -148,7 +148,7 @@ def plan_push(changes: list[Change], snapshot: PushSnapshot, context: PushContex
         version_before = view[change.key].version if change.key in view else None
         outcome, left_scope_of = _decide(change, prior, view, snapshot, blocks, context, plan, resolved)
         record = outcome.record
-        if outcome.status in (ChangeStatus.APPLIED, ChangeStatus.MERGED) and record is not None:
+        if outcome.stored and record is not None:
             view[record.key] = record
             plan.write(record, loaded_versions.get(record.key), left_scope_of)
         plan.outcomes.append(outcome)
@@ -245,7 +245,13 @@ def _decide(
         blocks.records.setdefault(change.key, change.offline_id)
         return Outcome(change.offline_id, ChangeStatus.CONFLICT, conflict=conflict, record=current), ()
     return (
-        Outcome(change.offline_id, decision.status, record=decision.record, crdt_diff=decision.crdt_diff),
+        Outcome(
+            change.offline_id,
+            decision.status,
+            record=decision.record,
+            crdt_diff=decision.crdt_diff,
+            stored=decision.written,
+        ),
         decision.left_scope_of,
     )
 

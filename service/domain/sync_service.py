@@ -277,7 +277,7 @@ class SyncService:
                 case ChangeStatus.CONFLICT:
                     conflict = web_conflict(change, current, user_id, now)
                     return WriteResult(ChangeStatus.CONFLICT, current, conflict=conflict), None
-                case ChangeStatus.UNCHANGED:
+                case ChangeStatus.UNCHANGED if not decision.written:
                     return WriteResult(ChangeStatus.UNCHANGED, current), None
             assert decision.record is not None
             plan = PushPlan()

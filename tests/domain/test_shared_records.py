@@ -182,3 +182,18 @@ def test_hot_documents_come_from_the_cache():
     plan([change(OUTLET, "o1", {"name": "B"})], [record], cache=cache, now=NOW)
     assert (cache.hits, cache.misses) == (1, 0)
     assert isinstance(decode(record), SharedDocument)
+
+
+def test_a_losing_yjs_edit_is_kept_so_the_same_devices_next_edit_still_merges():
+    record = web_write(None, {"name": "Kedai Ali"}, now=T0)
+    device = device_for(record, 31)
+    winner = change(OUTLET, "o1", {"name": "Winner"}, captured_at=T0 + timedelta(hours=2))
+    _, record = push([winner], record)
+    loser = change(OUTLET, "o1", crdt_update=device.set(name="Loser"), captured_at=T0 + timedelta(hours=1))
+    status, after = push([loser], record)
+    assert status == ["UNCHANGED"] and after is not None and after.version == record.version  # type: ignore[union-attr]
+    assert after.crdt_state != record.crdt_state  # type: ignore[union-attr]  # its items are kept all the same
+    following = change(OUTLET, "o1", crdt_update=device.set(city="Ipoh"), captured_at=T0 + timedelta(hours=3))
+    status, after = push([following], after)
+    assert status == ["MERGED"] and after is not None
+    assert (after.fields["name"], after.fields["city"]) == ("Winner", "Ipoh")
