@@ -60,14 +60,12 @@ class Round:
     expected: dict[str, Any]  # per field, the rule's answer
 
 
-device_edits = st.lists(st.tuples(st.sampled_from(FIELD_NAMES), values, times), min_size=1, max_size=3)
-patches = st.tuples(
-    st.sampled_from(WRITERS), times, st.dictionaries(st.sampled_from(FIELD_NAMES), values, min_size=1, max_size=2)
-)
-
-
 @st.composite
-def rounds(draw: st.DrawFn) -> Round:
+def rounds(draw: st.DrawFn, values: st.SearchStrategy[Any] = values) -> Round:
+    device_edits = st.lists(st.tuples(st.sampled_from(FIELD_NAMES), values, times), min_size=1, max_size=3)
+    patches = st.tuples(
+        st.sampled_from(WRITERS), times, st.dictionaries(st.sampled_from(FIELD_NAMES), values, min_size=1, max_size=2)
+    )
     base = SharedDocument()
     base.write_fields(dict.fromkeys(FIELD_NAMES, "base"), Stamp(-5, "user:hq"), 1, None)
     changes: list[Change] = []
@@ -83,7 +81,7 @@ def rounds(draw: st.DrawFn) -> Round:
         for name, entry in last.items():
             candidates[name].append(entry)
     for writer, time_ms, body in draw(st.lists(patches, max_size=3)):
-        made_on_base = draw(st.booleans())
+        made_on_base = writer.startswith("user:") or draw(st.booleans())  # a manager writes on a version
         changes.append(Change(writer, time_ms, patch=body, made_on_base=made_on_base))
         for name, value in body.items():
             candidates[name].append(((time_ms, writer, canonical(value)), value))
