@@ -22,6 +22,7 @@ from service.domain.document_cache import DocumentCache
 from service.domain.health import HealthThresholds
 from service.domain.push_plan import BlockingMode
 from service.domain.rules import RuleSettings
+from service.domain.scope import OutletAccess
 from service.domain.sync_service import SyncService, SyncSettings
 from service.events.follower import Follower
 from service.events.hub import EventHub
@@ -74,6 +75,7 @@ def build_services(settings: Settings, store: Store) -> Services:
             max_clock_skew=timedelta(hours=settings.max_clock_skew_hours),
         ),
         blocking=BlockingMode(settings.blocking),
+        outlet_access=OutletAccess(settings.outlet_access),
     )
     metrics = Metrics()
     services = Services(

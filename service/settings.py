@@ -19,6 +19,7 @@ class Settings:
     database: str = "fieldsync"
     admin_token: str | None = None  # bootstrap: an ADMIN holding this token exists
     blocking: str = "queue"  # "queue" or "record": what a FIX_DATA refusal blocks
+    outlet_access: str = "scope"  # "scope" or "all": which outlets reps may change and reference
     default_geofence_radius_m: float = 200.0
     max_clock_skew_hours: float = 24  # captures further ahead of the server are refused
     log_db_commands: bool = False  # PyMongo's DEBUG command log shows record contents and token lookups

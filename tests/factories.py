@@ -52,7 +52,7 @@ def work_order_fields(outlet_id: str = "o1", **fields: Any) -> dict[str, Any]:
 
 
 def outlet(record_id: str = "o1", version: int = 1, **fields: Any) -> Record:
-    base = {"name": "Kedai Ali", "latitude": 3.139, "longitude": 101.6869, "active": True}
+    base = {"name": "Kedai Ali", "latitude": 3.139, "longitude": 101.6869, "active": True, "repIds": ["rep1"]}
     return Record(RecordType.OUTLET, record_id, version, base | fields, updated_at=T0, updated_by="user:hq")
 
 

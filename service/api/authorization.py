@@ -57,14 +57,14 @@ AUTHORIZATION: dict[str, dict[Caller, Access]] = {
         MANAGER: DENY,
         REP: NEEDS_DEVICE,
         INTEGRATOR: DENY,
-        DEVICE: allow("its own device only: its rep's records, the outlets they reference, active products"),
+        DEVICE: allow("its own device only: its rep's records, the outlets of its outlet scope, active products"),
     },
     "record": {
         ADMIN: allow("any record"),
         MANAGER: allow("any record"),
         INTEGRATOR: allow("any record"),
-        REP: allow("its own owned records, products, and the outlets its records reference; anything else is null"),
-        DEVICE: allow("as REP: its own owned records, products, the outlets its records reference"),
+        REP: allow("its own owned records, products, and the outlets of its outlet scope; anything else is null"),
+        DEVICE: allow("as REP: its own owned records, products, the outlets of its outlet scope"),
     },
     "conflicts": _staff(
         "every rep's conflicts (filter by repId, status)",
@@ -112,7 +112,10 @@ AUTHORIZATION: dict[str, dict[Caller, Access]] = {
         MANAGER: DENY,
         REP: NEEDS_DEVICE,
         INTEGRATOR: DENY,
-        DEVICE: allow("its own device only; records outside its rep are refused per change (NOT_OWNER, READ_ONLY)"),
+        DEVICE: allow(
+            "its own device only; records outside its rep are refused per change (NOT_OWNER, READ_ONLY, "
+            "OUT_OF_SCOPE, OUTLET_NOT_ASSIGNED, READ_ONLY_FIELD for repIds)"
+        ),
     },
     "resolveConflict": _staff(
         "any conflict",

@@ -18,10 +18,7 @@ from service.domain.changes import Change, Operation
 from service.domain.conflicts import ConflictStatus, Resolution
 from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.record_types import RecordType
-from service.domain.records import Record as DomainRecord
 from service.domain.sync_service import InvalidRequest, NotFound
-from service.store import conflicts as conflict_store
-from service.store.records import record_id
 
 MAX_ID_LENGTH = 200
 MAX_APP_VERSION_LENGTH = 64
@@ -252,13 +249,8 @@ async def conflicts(
     first: int = 100,
 ) -> list[Conflict]:
     principal = info.context.require(Role.ADMIN, Role.MANAGER, Role.REP, Role.INTEGRATOR)
-    if principal.role is Role.REP:
-        rep_id = strawberry.ID(principal.user_id)
-    found = await conflict_store.find(
-        info.context.services.store,
-        rep_id=str(rep_id) if rep_id else None,
-        status=status,
-        limit=min(max(first, 1), 1000),
+    found = await info.context.services.sync.access.conflicts(
+        principal.scope_rep, str(rep_id) if rep_id else None, status, min(max(first, 1), 1000)
     )
     return [Conflict.of(c) for c in found]
 
@@ -308,21 +300,5 @@ async def write_record(info: Info, input: WriteRecordInput) -> WriteRecordResult
 
 async def record(info: Info, record_type: RecordType, record_id: strawberry.ID) -> RecordEnvelope | None:
     principal = info.context.require(Role.ADMIN, Role.MANAGER, Role.REP, Role.INTEGRATOR)
-    found = await info.context.services.sync_repository.load_records([(record_type, str(record_id))])
-    current = found.get((record_type, str(record_id)))
-    if current is None:
-        return None
-    if principal.role is Role.REP and not await _in_rep_scope(info, current, principal.user_id):
-        return None
-    return RecordEnvelope.of(current)
-
-
-async def _in_rep_scope(info: Info, current: DomainRecord, rep_id: str) -> bool:
-    """A rep sees its own records, active products and the outlets its records point at."""
-    match current.type:
-        case RecordType.PRODUCT:
-            return True
-        case RecordType.OUTLET:
-            repository = info.context.services.sync_repository
-            return record_id(current.key) in await repository.referenced_outlets(rep_id)
-    return current.owner == rep_id
+    found = await info.context.services.sync.access.record(principal.scope_rep, (record_type, str(record_id)))
+    return envelope(found)

@@ -30,6 +30,11 @@ class Principal:
     def is_staff(self) -> bool:
         return self.role in STAFF
 
+    @property
+    def scope_rep(self) -> str | None:
+        """The rep whose scope bounds what this caller sees; None for staff and integrators."""
+        return self.user_id if self.role is Role.REP else None
+
     def may_see_rep(self, rep_id: str | None) -> bool:
         """Staff and integrators see every rep; a rep sees only itself."""
         if self.role is Role.REP:

@@ -16,6 +16,7 @@ from service.domain.record_types import POLICY, FieldError, Policy, RecordType, 
 from service.domain.records import Record, RecordKey
 from service.domain.refusals import RefusalAction, Verdict
 from service.domain.rules import RuleSettings, check_data, check_shape
+from service.domain.scope import Scope
 from service.domain.scope_exits import owners_left
 
 ACK = RefusalAction.ACKNOWLEDGE
@@ -50,17 +51,24 @@ def decide_change(
     now: datetime,
     *,
     left_scope: Collection[RecordKey] = (),
+    scope: Scope,
 ) -> Decision:
-    """``left_scope``: records that once left the scope of the actor's rep (reassigned away)."""
+    """``scope``: what the actor may see and change (``service.domain.scope``); ``left_scope``: records
+    that once left the scope of the actor's rep (reassigned away)."""
     verdict = check_shape(change, settings, now)
     if verdict is not None:
         return Decision(ChangeStatus.REFUSED, verdict=verdict)
     current = records.get(change.key)
     match POLICY[change.record_type]:
         case Policy.SHARED:
-            return _decide_shared(change, current, actor, settings, documents, now)
+            decision = _decide_shared(change, current, actor, settings, documents, now, scope)
+            verdict = scope.check_merged(change, current, decision.record if decision.written else None)
+            if verdict is not None:
+                documents.discard(change.key)
+                return Decision(ChangeStatus.REFUSED, verdict=verdict)
+            return decision
         case Policy.OWNED:
-            return _decide_owned(change, current, records, actor, settings, now, left_scope)
+            return _decide_owned(change, current, records, actor, settings, now, left_scope, scope)
         case Policy.REFERENCE:
             return _decide_reference(change, current, actor, now)
 
@@ -94,6 +102,7 @@ def _new_version(
         owner=owner,
         crdt_state=crdt_state,
         writer_since=current.writer_since if current is not None and same_writer else version,
+        created_by_rep=current.created_by_rep if current is not None else actor.rep_id,
     )
 
 
@@ -105,6 +114,7 @@ def _decide_owned(
     settings: RuleSettings,
     now: datetime,
     left_scope: Collection[RecordKey],
+    scope: Scope,
 ) -> Decision:
     deleting = change.operation is Operation.DELETE
     fields = dict(change.fields or {}) if not deleting else dict(current.fields if current else {})
@@ -124,6 +134,9 @@ def _decide_owned(
             )
     elif current is not None:
         fields.setdefault("repId", current.owner)  # a manager's write keeps the assignee unless it names another
+    verdict = scope.check_outlet_references(change, records)
+    if verdict is not None:
+        return Decision(ChangeStatus.REFUSED, verdict=verdict)
     owner = fields.get("repId")  # ownership follows repId: a manager who writes another reassigns the record
     if not isinstance(owner, str):
         return _refused("MISSING_FIELD", f"{_name(change)} needs the repId of its owner.", "repId")
@@ -203,8 +216,12 @@ def _decide_shared(
     settings: RuleSettings,
     documents: WorkingDocuments,
     now: datetime,
+    scope: Scope,
 ) -> Decision:
     """Merge a Yjs update and/or a field patch under the one merge rule (``crdt.field_rule``)."""
+    verdict = scope.check_shared_change(change, current)
+    if verdict is not None:
+        return Decision(ChangeStatus.REFUSED, verdict=verdict)
     patch: dict[str, Any] = dict(change.fields or {})
     if change.operation is Operation.DELETE:
         patch = {"deleted": True}

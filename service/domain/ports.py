@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,6 +13,7 @@ from service.domain.history import SyncEvent
 from service.domain.push_plan import PushPlan, PushSnapshot
 from service.domain.records import Record, RecordKey
 from service.domain.refusals import Refusal
+from service.domain.scope import ScopeRepository
 from service.domain.scope_exits import ScopeExit
 
 
@@ -43,7 +44,7 @@ class PullPage:
     has_more: bool
 
 
-class SyncRepository(Protocol):
+class SyncRepository(ScopeRepository, Protocol):
     async def in_transaction[T](self, work: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``work(tx)`` as one unit of work, again from the start on a write conflict."""
         ...
@@ -53,8 +54,6 @@ class SyncRepository(Protocol):
     async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: Any) -> Committed:
         """Write a plan's records, receipts, conflicts, refusals and events together."""
         ...
-
-    async def load_records(self, keys: Iterable[RecordKey], tx: Any = None) -> dict[RecordKey, Record]: ...
 
     async def get_conflict(self, conflict_id: str, tx: Any = None) -> Conflict | None: ...
 

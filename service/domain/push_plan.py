@@ -33,6 +33,7 @@ from service.domain.refusals import (
     reused_refusal_id,
 )
 from service.domain.rules import RuleSettings
+from service.domain.scope import Scope
 from service.domain.scope_exits import ScopeExit, scope_exits
 
 
@@ -122,6 +123,7 @@ class PushContext:
     blocking: BlockingMode
     documents: WorkingDocuments
     new_id: object  # () -> str, ids for new conflicts
+    scope: Scope  # what the device's rep may see and change
 
 
 def plan_push(changes: list[Change], snapshot: PushSnapshot, context: PushContext) -> PushPlan:
@@ -220,6 +222,7 @@ def _decide(
         context.documents,
         context.now,
         left_scope=snapshot.left_scope,
+        scope=context.scope,
     )
     if decision.status is ChangeStatus.REFUSED:
         assert decision.verdict is not None
@@ -276,8 +279,7 @@ def _duplicate(
     change: Change, prior: Receipt, current: Record | None, snapshot: PushSnapshot, context: PushContext
 ) -> Outcome:
     """The stored outcome again; the record only while it is still the rep's to see."""
-    if current is not None and current.owner not in (None, context.actor.rep_id):
-        current = None  # reassigned since: it left this rep's scope
+    current = context.scope.shown(current)  # it may have left the rep's scope since (reassigned, unassigned)
     diff = None
     if current is not None and current.crdt_state is not None:
         try:

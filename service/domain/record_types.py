@@ -47,6 +47,7 @@ class Kind(Enum):
     BOOLEAN = "boolean"
     DATETIME = "datetime"
     ID = "id"
+    ID_LIST = "id list"
     ORDER_LINES = "order lines"
     HOUR_ENTRIES = "hour entries"
 
@@ -73,6 +74,7 @@ FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
         "contactName": FieldSpec(Kind.TEXT),
         "channel": FieldSpec(Kind.TEXT),
         "active": FieldSpec(Kind.BOOLEAN),
+        "repIds": FieldSpec(Kind.ID_LIST),  # the reps the outlet is assigned to (managers write it)
         "deleted": FieldSpec(Kind.BOOLEAN),
     },
     RecordType.PRODUCT: {
@@ -165,6 +167,13 @@ def _check_value(name: str, spec: FieldSpec, value: Any) -> None:
                 raise FieldError(name, f"'{name}' must be true or false.")
         case Kind.DATETIME:
             check_timestamp(name, value)
+        case Kind.ID_LIST:
+            if not isinstance(value, list) or len(value) > 1000:
+                raise FieldError(name, f"'{name}' must be a list of at most 1000 ids.")
+            for index, item in enumerate(value):
+                _check_value(f"{name}[{index}]", FieldSpec(Kind.ID), item)
+            if len(set(value)) != len(value):
+                raise FieldError(name, f"'{name}' lists an id more than once.")
         case Kind.ORDER_LINES:
             _check_list(name, value, _check_order_line)
         case Kind.HOUR_ENTRIES:

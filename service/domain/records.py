@@ -21,6 +21,7 @@ class Record:
     updated_by: str | None = None
     deleted: bool = False
     owner: str | None = None  # the rep of an OWNED record
+    created_by_rep: str | None = None  # the rep whose device created the record (an outlet is in its scope)
     crdt_state: bytes | None = None  # SHARED records: the compacted Yjs document
     crdt_frontiers: dict[str, list[list[Any]]] | None = None  # SHARED: each field's unseen writes (crdt.Write)
     writer_since: int = 1  # first version of updated_by's current run of writes

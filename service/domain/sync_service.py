@@ -33,6 +33,7 @@ from service.domain.record_types import RecordType
 from service.domain.records import Record
 from service.domain.refusals import Refusal, RefusalAction, RefusalKind, RefusalStatus
 from service.domain.rules import RuleSettings
+from service.domain.scope import UNBOUND, OutletAccess, RecordAccess, touched_keys
 
 T = TypeVar("T")
 EventSink = Callable[[list[SyncEvent]], None]
@@ -44,6 +45,7 @@ class SyncSettings:
     rules: RuleSettings = field(default_factory=RuleSettings)
     blocking: BlockingMode = BlockingMode.QUEUE
     chunk_size: int = 100  # changes decided and committed per transaction
+    outlet_access: OutletAccess = OutletAccess.SCOPE  # which outlets reps may change and reference
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class SyncService:
     ) -> None:
         self._repository = repository
         self._settings = settings
+        self.access = RecordAccess(repository, settings.outlet_access)  # who sees and changes what
         self.documents = documents or DocumentCache()
         self._publish = publish
         self._clock = clock
@@ -136,6 +139,7 @@ class SyncService:
     ) -> list[Outcome]:
         async def work(tx: object, documents: WorkingDocuments) -> tuple[tuple[PushPlan, Committed], Committed]:
             snapshot = await self._repository.load_push_snapshot(sync.device_id, sync.rep_id, changes, tx)
+            scope = await self.access.scope_for(actor.rep_id, touched_keys(changes), snapshot.records, tx)
             context = PushContext(
                 sync_id=sync.sync_id,
                 actor=actor,
@@ -144,6 +148,7 @@ class SyncService:
                 blocking=self._settings.blocking,
                 documents=documents,
                 new_id=lambda: str(uuid.uuid4()),
+                scope=scope,
             )
             plan = plan_push(changes, snapshot, context)
             if session_counts is not None:
@@ -220,7 +225,8 @@ class SyncService:
             current = records.get(key)
             change = dataclasses.replace(change, base_version=current.version if current else None)
             actor = Actor(writer=conflict.device_id, rep_id=conflict.rep_id, device_id=conflict.device_id)
-            decision = decide_change(change, records, actor, self._settings.rules, documents, now)
+            scope = await self.access.scope_for(conflict.rep_id, touched_keys([change]), records, tx)
+            decision = decide_change(change, records, actor, self._settings.rules, documents, now, scope=scope)
             if decision.status is ChangeStatus.REFUSED:
                 assert decision.verdict is not None
                 refusal = _unsaved_refusal(decision, conflict.rep_id, now)
@@ -269,7 +275,7 @@ class SyncService:
         async def work(tx: object, documents: WorkingDocuments) -> tuple[WriteResult, Committed | None]:
             records = await self._repository.load_records([change.key, *change.references()], tx)
             current = records.get(change.key)
-            decision = decide_change(change, records, actor, self._settings.rules, documents, now)
+            decision = decide_change(change, records, actor, self._settings.rules, documents, now, scope=UNBOUND)
             match decision.status:
                 case ChangeStatus.REFUSED:
                     refusal = _unsaved_refusal(decision, None, now)

@@ -12,6 +12,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from service.domain.push_plan import RecordWrite
 from service.domain.record_types import RecordType
 from service.domain.records import Record, RecordKey
+from service.domain.scope import assigned_reps
 from service.store.database import Store
 from service.store.transactions import ConcurrentWrite
 
@@ -20,6 +21,7 @@ INDEXES = [
     IndexModel([("seq", ASCENDING)], name="seq"),
     IndexModel([("owner", ASCENDING), ("seq", ASCENDING)], name="owner_seq"),
     IndexModel([("type", ASCENDING), ("seq", ASCENDING)], name="type_seq"),
+    IndexModel([("reps", ASCENDING), ("seq", ASCENDING)], name="reps_seq"),  # outlet scopes (pull)
 ]
 
 
@@ -36,6 +38,8 @@ def to_document(record: Record, seq: int, refs: Iterable[RecordKey] = ()) -> dic
         "fields": record.fields,
         "deleted": record.deleted,
         "owner": record.owner,
+        "creatorRep": record.created_by_rep,
+        "reps": assigned_reps(record),  # the reps whose outlet scope holds it by itself
         "crdt": Binary(record.crdt_state) if record.crdt_state is not None else None,
         "crdtFrontiers": record.crdt_frontiers,
         "updatedAt": record.updated_at,
@@ -57,6 +61,7 @@ def from_document(document: dict[str, Any]) -> Record:
         updated_by=document.get("updatedBy"),
         deleted=document["deleted"],
         owner=document.get("owner"),
+        created_by_rep=document.get("creatorRep"),
         crdt_state=bytes(crdt) if crdt is not None else None,
         crdt_frontiers=document.get("crdtFrontiers"),
         writer_since=document.get("writerSince", 1),

@@ -10,7 +10,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.changes import Change
-from service.domain.conflicts import Conflict
+from service.domain.conflicts import Conflict, ConflictStatus
 from service.domain.ports import Committed, PullPage, SyncInfo
 from service.domain.push_plan import PushPlan, PushSnapshot
 from service.domain.record_types import RecordType
@@ -120,6 +120,7 @@ class MongoSyncRepository:
         scope: list[dict[str, Any]] = [
             {"owner": rep_id},
             {"type": RecordType.PRODUCT.value},
+            {"reps": rep_id},
             {"_id": {"$in": outlet_ids}},
         ]
         conditions: list[dict[str, Any]] = [{"seq": {"$gt": after_seq}}, {"$or": scope}]
@@ -147,6 +148,19 @@ class MongoSyncRepository:
         return {
             ref for document in await cursor.to_list() for ref in document.get("refs", ()) if ref.startswith(outlet)
         }
+
+    async def outlets_referenced_by(
+        self, rep_id: str, outlet_ids: list[str], tx: AsyncClientSession | None = None
+    ) -> set[str]:
+        """Of ``outlet_ids``, those that records owned by the rep point at (one query)."""
+        refs = [records.record_id((RecordType.OUTLET, outlet_id)) for outlet_id in outlet_ids]
+        query = {"owner": rep_id, "refs": {"$in": refs}}
+        cursor = self._store.db[records.COLLECTION].find(query, {"_id": 0, "refs": 1}, session=tx)
+        found = {ref for document in await cursor.to_list() for ref in document.get("refs", ())}
+        return {outlet_id for outlet_id, ref in zip(outlet_ids, refs, strict=True) if ref in found}
+
+    async def find_conflicts(self, rep_id: str | None, status: ConflictStatus | None, limit: int) -> list[Conflict]:
+        return await conflicts.find(self._store, rep_id=rep_id, status=status, limit=limit)
 
     async def _newly_referenced_outlets(self, page: list[Record]) -> list[Record]:
         """Outlets that owned records in a delta point at, which the device may not have yet."""

@@ -87,8 +87,8 @@ class Field:
 
 @pytest.fixture
 async def field(api: Api) -> Field:
-    await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.139, "longitude": 101.6869})
-    _, rep = await api.user("Ali", "REP")
+    rep_id, rep = await api.user("Ali", "REP")
+    await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.139, "longitude": 101.6869, "repIds": [rep_id]})
     device = await api.device(rep, "dev1")
     assert (await api.push(device, "dev1", [visit("c1", "v1")]))[0]["status"] == "APPLIED"
     return Field(api, device)
@@ -499,7 +499,10 @@ async def test_unicode_edge_cases_round_trip_exactly_or_are_refused(field: Field
         stored = await field.api.data(by_id, {"r": record_id})
         assert stored["record"]["fields"]["name"] == name
     await field.still_serving()
-    assert await field.snapshot() == before  # o1 itself untouched
+    records, pulled = await field.snapshot()
+    created = {"o-nul", "o-rtl", "😀👨‍👩‍👧", "o1\u200b"}  # the rep's device created them: now in its pulls
+    assert {r["recordId"] for r in pulled} - {r["recordId"] for r in before[1]} == created
+    assert (records, [r for r in pulled if r["recordId"] not in created]) == before  # o1 itself untouched
 
 
 async def test_an_offline_id_repeated_inside_one_push_is_decided_once(field: Field):

@@ -27,8 +27,8 @@ async def rep_with_device(api: Api, name: str = "Ali", device_id: str = "dev1") 
 
 
 async def test_a_rep_device_pushes_pulls_and_retries_safely(api: Api):
-    await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.1, "longitude": 101.6})
-    _, device = await rep_with_device(api)
+    rep_id, device = await rep_with_device(api)
+    await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.1, "longitude": 101.6, "repIds": [rep_id]})
     results = await api.push(device, "dev1", [visit("c1", "v1"), visit("c2", "v2", "missing")], queueDepth=0)
     assert [r["status"] for r in results] == ["APPLIED", "REFUSED"]
     assert results[1]["refusal"]["code"] == "OUTLET_NOT_FOUND"
@@ -41,8 +41,8 @@ async def test_a_rep_device_pushes_pulls_and_retries_safely(api: Api):
 
 
 async def test_shared_outlets_accept_yjs_updates_and_answer_with_what_the_device_lacks(api: Api):
-    await api.write("OUTLET", "o1", {"name": "Kedai Ali"})
-    _, device = await rep_with_device(api)
+    rep_id, device = await rep_with_device(api)
+    await api.write("OUTLET", "o1", {"name": "Kedai Ali", "repIds": [rep_id]})
     doc = Doc(client_id=4242)
     fields = doc.get("fields", type=Map)
     fields["phone"] = "03-1234"

@@ -37,9 +37,9 @@ def bad_quantity(offline_id: str):
 
 
 async def setup(api: Api) -> tuple[str, str]:
-    await api.write("OUTLET", "o1", {"name": "Kedai Ali"})
+    rep_id, rep = await api.user("Ali", "REP")
+    await api.write("OUTLET", "o1", {"name": "Kedai Ali", "repIds": [rep_id]})
     await api.write("PRODUCT", "p1", {"sku": "M", "name": "Milo", "unitPrice": 3})
-    _, rep = await api.user("Ali", "REP")
     return rep, await api.device(rep, "dev1")
 
 

@@ -15,6 +15,7 @@ from service.domain.receipts import Receipt
 from service.domain.records import Record
 from service.domain.refusals import Refusal
 from service.domain.rules import RuleSettings
+from service.domain.scope import Scope
 from tests.factories import T0
 
 DEVICE = Actor(writer="dev1", rep_id="rep1", device_id="dev1")
@@ -32,6 +33,7 @@ def plan(
     actor: Actor = DEVICE,
     cache: DocumentCache | None = None,
     now: datetime = T0,
+    scope: Scope | None = None,
 ) -> PushPlan:
     snapshot = PushSnapshot(
         records={r.key: r for r in records},
@@ -47,6 +49,7 @@ def plan(
         blocking=blocking,
         documents=WorkingDocuments(cache or DocumentCache()),
         new_id=lambda: f"conflict-{next(_ids)}",
+        scope=scope or Scope(actor.rep_id),
     )
     return plan_push(changes, snapshot, context)
 

@@ -12,6 +12,7 @@ from service.domain.document_cache import DocumentCache, WorkingDocuments, decod
 from service.domain.record_types import RecordType
 from service.domain.records import Record
 from service.domain.rules import RuleSettings
+from service.domain.scope import UNBOUND
 from tests.crdt.devices import Device
 from tests.domain.helpers import plan, statuses
 from tests.factories import T0, change
@@ -43,6 +44,7 @@ def web_write(record: Record | None, fields: dict, base_version: int | None = No
         RuleSettings(),
         WorkingDocuments(DocumentCache()),
         now,
+        scope=UNBOUND,
     )
     assert decision.record is not None, decision
     return decision.record

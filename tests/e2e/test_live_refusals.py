@@ -23,6 +23,15 @@ def rep_device(server: Server, name: str, device_id: str) -> str:
     )["registerDevice"]["token"]
 
 
+def assign_outlet(server: Server, outlet_id: str, name: str, device: str) -> None:
+    """A manager writes the outlet, assigned to the rep of ``device``."""
+    rep_id = server.data("query{me{id}}", token=device)["me"]["id"]
+    server.data(
+        "mutation($i: WriteRecordInput!){writeRecord(input:$i){status}}",
+        {"i": {"recordType": "OUTLET", "recordId": outlet_id, "fields": {"name": name, "repIds": [rep_id]}}},
+    )
+
+
 def queue() -> list[dict]:
     base = {"recordType": "VISIT", "operation": "UPSERT", "capturedAt": "2026-11-20T09:00:00+08:00"}
     return [
@@ -48,7 +57,7 @@ async def subscribers(server: Server, count: int) -> None:
 async def refusal_round_trip(publisher: Server, watcher: Server) -> None:
     """A refusal decided on `publisher` reaches a dashboard connected to `watcher`, and so does its clearing."""
     device = rep_device(publisher, "Ali", "dev1")
-    publisher.data('mutation{writeRecord(input:{recordType:OUTLET, recordId:"o-ok", fields:{name:"OK"}}){status}}')
+    assign_outlet(publisher, "o-ok", "OK", device)
     dashboard = await GraphQLWebSocket.open(watcher.url, "e2e-admin-token")
     try:
         refusals = await dashboard.subscribe(REFUSALS)
@@ -66,10 +75,7 @@ async def refusal_round_trip(publisher: Server, watcher: Server) -> None:
         assert (status["status"], status["queueDepth"]) == ("NEEDS_ATTENTION", 3)
 
         # The manager fixes the data the reason points at; the device's next sync clears the block.
-        await asyncio.to_thread(
-            publisher.data,
-            'mutation{writeRecord(input:{recordType:OUTLET, recordId:"kedai-ali", fields:{name:"Kedai Ali"}}){status}}',
-        )
+        await asyncio.to_thread(assign_outlet, publisher, "kedai-ali", "Kedai Ali", device)
         second = await asyncio.to_thread(
             publisher.data, PUSH, {"i": {"deviceId": "dev1", "changes": queue(), "queueDepth": 0}}, device
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import Server
+from tests.e2e.test_live_refusals import assign_outlet
 
 PUSH = (
     """mutation($i: PushInput!){ pushChanges(input:$i){ results{ offlineId status duplicateOf record{ version } } } }"""
@@ -21,7 +22,7 @@ def setup_rep(server: Server) -> str:
     token = server.data(
         'mutation{registerDevice(input:{deviceId:"dev1", name:"Phone", platform:"android"}){token}}', token=rep
     )["registerDevice"]["token"]
-    server.data('mutation{writeRecord(input:{recordType:OUTLET, recordId:"o1", fields:{name:"Kedai Ali"}}){status}}')
+    assign_outlet(server, "o1", "Kedai Ali", token)
     return token
 
 

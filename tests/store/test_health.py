@@ -25,7 +25,9 @@ def health_at(services: Services, now: datetime) -> HealthService:
 async def test_reps_are_listed_worst_first_with_what_needs_attention(services: Services):
     ali = await register(services, "Ali", "d-ali")
     siti = await register(services, "Siti", "d-siti")
-    await services.sync.write_record(RecordType.OUTLET, "o1", {"name": "Kedai Ali"}, None, user_id="hq")
+    await services.sync.write_record(
+        RecordType.OUTLET, "o1", {"name": "Kedai Ali", "repIds": [ali]}, None, user_id="hq"
+    )
     await services.sync.push(
         [change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d-ali", rep_id=ali
     )
@@ -63,7 +65,9 @@ async def test_silence_and_a_queue_that_keeps_growing_are_surfaced_on_day_one(se
 async def test_many_devices_statuses_come_from_three_reads(services: Services):
     ali = await register(services, "Ali", "d1")
     siti = await register(services, "Siti", "d2")
-    await services.sync.write_record(RecordType.OUTLET, "o1", {"name": "Kedai Ali"}, None, user_id="hq")
+    await services.sync.write_record(
+        RecordType.OUTLET, "o1", {"name": "Kedai Ali", "repIds": [ali]}, None, user_id="hq"
+    )
     await services.sync.push(
         [change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id=ali
     )

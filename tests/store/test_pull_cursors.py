@@ -21,18 +21,21 @@ async def pull_all(services: Services, rep: str, cursor: str | None, limit: int 
 
 async def test_initial_sync_is_the_reps_records_their_outlets_and_active_products(services: Services):
     write = services.sync.write_record
-    for outlet in ("o1", "o2", "o3"):
-        await write(OUTLET, outlet, {"name": outlet}, None, user_id="hq")
+    await write(OUTLET, "o1", {"name": "o1"}, None, user_id="hq")  # in rep1's scope: its visit is there
+    await write(OUTLET, "o2", {"name": "o2", "repIds": ["rep2"]}, None, user_id="hq")
+    await write(OUTLET, "o3", {"name": "o3", "repIds": ["rep2", "rep1"]}, None, user_id="hq")
+    await write(OUTLET, "o5", {"name": "o5"}, None, user_id="hq")  # nobody's
     await write(PRODUCT, "p1", {"sku": "A", "name": "A", "unitPrice": 1}, None, user_id="hq")
     await write(PRODUCT, "p2", {"sku": "B", "name": "B", "unitPrice": 1, "active": False}, None, user_id="hq")
+    await write(VISIT, "v1", {"outletId": "o1", "repId": "rep1", "status": "PLANNED"}, None, user_id="hq")
     await services.sync.push(
-        [change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1"
-    )
-    await services.sync.push(
-        [change(VISIT, "v2", {"outletId": "o2", "status": "PLANNED"})], device_id="d2", rep_id="rep2"
+        [change(VISIT, "v2", {"outletId": "o2", "status": "PLANNED"}), change(OUTLET, "o6", {"name": "o6"})],
+        device_id="d2",
+        rep_id="rep2",
     )
     await services.sync.push(
         [
+            change(OUTLET, "o4", {"name": "o4"}),  # created by rep1's device
             change(VISIT, "v3", {"outletId": "o1", "status": "PLANNED"}),
             change(VISIT, "v3", operation=Operation.DELETE, base_version=1),
         ],
@@ -40,11 +43,17 @@ async def test_initial_sync_is_the_reps_records_their_outlets_and_active_product
         rep_id="rep1",
     )
     records, _ = await pull_all(services, "rep1", None, limit=2)
-    assert sorted((r.type.value, r.id) for r in records) == [("OUTLET", "o1"), ("PRODUCT", "p1"), ("VISIT", "v1")]
+    assert sorted((r.type.value, r.id) for r in records) == [
+        ("OUTLET", "o1"),
+        ("OUTLET", "o3"),
+        ("OUTLET", "o4"),
+        ("PRODUCT", "p1"),
+        ("VISIT", "v1"),
+    ]
 
 
 async def test_deltas_carry_changes_and_tombstones_since_the_cursor(services: Services):
-    await services.sync.write_record(OUTLET, "o1", {"name": "o1"}, None, user_id="hq")
+    await services.sync.write_record(OUTLET, "o1", {"name": "o1", "repIds": ["rep1"]}, None, user_id="hq")
     await services.sync.push(
         [change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1"
     )
@@ -60,7 +69,7 @@ async def test_deltas_carry_changes_and_tombstones_since_the_cursor(services: Se
 
 
 async def test_a_cursor_never_skips_a_committed_change_while_others_push(services: Services):
-    await services.sync.write_record(OUTLET, "o1", {"name": "o1"}, None, user_id="hq")
+    await services.sync.write_record(OUTLET, "o1", {"name": "o1", "repIds": ["rep1"]}, None, user_id="hq")
     latest: dict[str, int] = {}
     done = asyncio.Event()
 

@@ -13,7 +13,11 @@ VISIT, OUTLET, PRODUCT, ORDER = RecordType.VISIT, RecordType.OUTLET, RecordType.
 
 async def seed(services: Services) -> None:
     await services.sync.write_record(
-        OUTLET, "o1", {"name": "Kedai Ali", "latitude": 3.1, "longitude": 101.6}, None, user_id="hq"
+        OUTLET,
+        "o1",
+        {"name": "Kedai Ali", "latitude": 3.1, "longitude": 101.6, "repIds": [f"rep{n}" for n in range(8)]},
+        None,
+        user_id="hq",
     )
     await services.sync.write_record(PRODUCT, "p1", {"sku": "M1", "name": "Milo", "unitPrice": 3.5}, None, user_id="hq")
 
