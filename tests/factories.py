@@ -6,6 +6,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pycrdt import Doc, Map
+
 from service.domain.changes import Change, Operation
 from service.domain.record_types import RecordType
 from service.domain.records import Record
@@ -52,8 +54,22 @@ def work_order_fields(outlet_id: str = "o1", **fields: Any) -> dict[str, Any]:
 
 
 def outlet(record_id: str = "o1", version: int = 1, **fields: Any) -> Record:
+    """An outlet assigned to rep1, its CRDT state holding its fields."""
     base = {"name": "Kedai Ali", "latitude": 3.139, "longitude": 101.6869, "active": True, "repIds": ["rep1"]}
-    return Record(RecordType.OUTLET, record_id, version, base | fields, updated_at=T0, updated_by="user:hq")
+    doc = Doc()
+    target = doc.get("fields", type=Map)
+    with doc.transaction():
+        for name, value in (base | fields).items():
+            target[name] = value
+    return Record(
+        RecordType.OUTLET,
+        record_id,
+        version,
+        base | fields,
+        updated_at=T0,
+        updated_by="user:hq",
+        crdt_state=doc.get_update(),
+    )
 
 
 def product(record_id: str = "p1", **fields: Any) -> Record:
