@@ -16,7 +16,7 @@ from service.domain.record_types import POLICY, FieldError, Policy, RecordType, 
 from service.domain.records import Record, RecordKey
 from service.domain.refusals import RefusalAction, Verdict
 from service.domain.rules import RuleSettings, check_data, check_shape
-from service.domain.scope import Scope
+from service.domain.scope import Scope, reps_unassigned
 from service.domain.scope_exits import owners_left
 
 ACK = RefusalAction.ACKNOWLEDGE
@@ -62,11 +62,13 @@ def decide_change(
     match POLICY[change.record_type]:
         case Policy.SHARED:
             decision = _decide_shared(change, current, actor, settings, documents, now, scope)
-            verdict = scope.check_merged(change, current, decision.record if decision.written else None)
+            if not decision.written or decision.record is None:
+                return decision
+            verdict = scope.check_merged(change, current, decision.record)
             if verdict is not None:
                 documents.discard(change.key)
                 return Decision(ChangeStatus.REFUSED, verdict=verdict)
-            return decision
+            return dataclasses.replace(decision, left_scope_of=reps_unassigned(current, decision.record))
         case Policy.OWNED:
             return _decide_owned(change, current, records, actor, settings, now, left_scope, scope)
         case Policy.REFERENCE:

@@ -45,6 +45,13 @@ def assigned_reps(record: Record) -> list[str]:
     return sorted(reps)
 
 
+def reps_unassigned(before: Record | None, after: Record) -> tuple[str, ...]:
+    """Reps a write of a shared record takes off its assigned reps (a manager's new ``repIds``)."""
+    if before is None or POLICY[after.type] is not Policy.SHARED:
+        return ()
+    return tuple(rep for rep in assigned_reps(before) if rep not in assigned_reps(after))
+
+
 @dataclass(frozen=True)
 class Scope:
     """What one caller may see and change among the records at hand.
@@ -156,6 +163,10 @@ class ScopeRepository(Protocol):
         """Of ``outlet_ids``, those that records owned by the rep point at."""
         ...
 
+    async def reps_referencing(self, key: RecordKey, rep_ids: Iterable[str], tx: Any = None) -> set[str]:
+        """Of ``rep_ids``, those owning a record that points at ``key``."""
+        ...
+
     async def load_records(self, keys: Iterable[RecordKey], tx: Any = None) -> dict[RecordKey, Record]: ...
 
     async def find_conflicts(self, rep_id: str | None, status: ConflictStatus | None, limit: int) -> list[Conflict]: ...
@@ -178,6 +189,14 @@ class RecordAccess:
         at_stake = outlets_at_stake(keys, records, rep_id)
         referenced = await self._repository.outlets_referenced_by(rep_id, at_stake, tx) if at_stake else set()
         return Scope(rep_id, self.access, frozenset(referenced))
+
+    async def leaving(self, record: Record, rep_ids: tuple[str, ...], tx: Any = None) -> tuple[str, ...]:
+        """Of the reps a write of ``record`` takes off it, those whose scope it leaves: an outlet stays
+        in the scope of a rep with records pointing at it (one query)."""
+        if record.type is not OUTLET or not rep_ids:
+            return rep_ids
+        staying = await self._repository.reps_referencing(record.key, rep_ids, tx)
+        return tuple(rep for rep in rep_ids if rep not in staying)
 
     async def record(self, rep_id: str | None, key: RecordKey) -> Record | None:
         """One record, or None when it does not exist or the caller may not see it."""

@@ -287,7 +287,8 @@ class SyncService:
                     return WriteResult(ChangeStatus.UNCHANGED, current), None
             assert decision.record is not None
             plan = PushPlan()
-            plan.write(decision.record, current.version if current else None, decision.left_scope_of)
+            leaving = await self.access.leaving(decision.record, decision.left_scope_of, tx)
+            plan.write(decision.record, current.version if current else None, leaving)
             plan.events.append(
                 SyncEvent(
                     action=RECORD_WRITTEN,

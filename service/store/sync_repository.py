@@ -159,6 +159,13 @@ class MongoSyncRepository:
         found = {ref for document in await cursor.to_list() for ref in document.get("refs", ())}
         return {outlet_id for outlet_id, ref in zip(outlet_ids, refs, strict=True) if ref in found}
 
+    async def reps_referencing(
+        self, key: RecordKey, rep_ids: Iterable[str], tx: AsyncClientSession | None = None
+    ) -> set[str]:
+        query = {"owner": {"$in": sorted(set(rep_ids))}, "refs": records.record_id(key)}
+        cursor = self._store.db[records.COLLECTION].find(query, {"_id": 0, "owner": 1}, session=tx)
+        return {document["owner"] for document in await cursor.to_list()}
+
     async def find_conflicts(self, rep_id: str | None, status: ConflictStatus | None, limit: int) -> list[Conflict]:
         return await conflicts.find(self._store, rep_id=rep_id, status=status, limit=limit)
 

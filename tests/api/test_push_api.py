@@ -156,9 +156,9 @@ async def test_the_sync_health_dashboard_page_is_served(api: Api):
 
 
 async def test_a_visit_reassigned_away_comes_to_the_old_reps_pull_as_out_of_scope_without_data(api: Api):
-    await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.1, "longitude": 101.6})
     rep_b, _ = await api.user("Budi", "REP")
-    _, device = await rep_with_device(api)
+    rep_a, device = await rep_with_device(api)
+    await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.1, "longitude": 101.6, "repIds": [rep_a]})
     await api.push(device, "dev1", [visit("c1", "v1")])
     query = 'query($s:String){pull(deviceId:"dev1", since:$s){cursor records{recordId version fields outOfScope}}}'
     first = (await api.data(query, {"s": None}, device))["pull"]

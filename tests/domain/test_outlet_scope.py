@@ -122,6 +122,7 @@ def test_devices_cannot_write_rep_ids_by_patch_or_by_yjs_update_but_managers_can
     assert by_yjs.writes == {}
     manager = manager_write("o1", {"repIds": ["rep1", "rep3"]}, MINE).record
     assert manager is not None and assigned_reps(manager) == ["rep1", "rep3"]
+    assert manager_write("o1", {"repIds": ["rep3"]}, manager).left_scope_of == ("rep1",)  # unassigned: it leaves
 
 
 def test_rep_ids_must_be_a_list_of_distinct_ids():

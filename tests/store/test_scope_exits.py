@@ -25,7 +25,7 @@ async def reassign(services: Services, visit: str, rep: str, fields: dict = PLAN
 
 async def seeded(services: Services) -> str:
     """rep1 has visit v1; returns rep1's cursor after its initial sync."""
-    await services.sync.write_record(OUTLET, "o1", {"name": "Kedai Ali"}, None, user_id="manager")
+    await services.sync.write_record(OUTLET, "o1", {"name": "Kedai Ali", "repIds": ["rep1"]}, None, user_id="manager")
     await services.sync.push([change(VISIT, "v1", PLANNED)], device_id="d1", rep_id="rep1")
     _, cursor = await pull_all(services, "rep1", None)
     return cursor
@@ -69,7 +69,7 @@ async def test_a_record_reassigned_back_is_removed_then_received_again(services:
 
 
 async def test_exits_interleave_with_records_in_cursor_order_under_concurrent_writers(services: Services):
-    await services.sync.write_record(OUTLET, "o1", {"name": "Kedai Ali"}, None, user_id="manager")
+    await services.sync.write_record(OUTLET, "o1", {"name": "Kedai Ali", "repIds": ["rep1"]}, None, user_id="manager")
     visits = [f"v{n}" for n in range(12)]
     await services.sync.push([change(VISIT, v, PLANNED) for v in visits], device_id="d1", rep_id="rep1")
     done = asyncio.Event()
