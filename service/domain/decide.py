@@ -64,10 +64,6 @@ def decide_change(
             decision = _decide_shared(change, current, actor, settings, documents, now, scope)
             if not decision.written or decision.record is None:
                 return decision
-            verdict = scope.check_merged(change, current, decision.record)
-            if verdict is not None:
-                documents.discard(change.key)
-                return Decision(ChangeStatus.REFUSED, verdict=verdict)
             return dataclasses.replace(decision, left_scope_of=reps_unassigned(current, decision.record))
         case Policy.OWNED:
             return _decide_owned(change, current, records, actor, settings, now, left_scope, scope)
@@ -224,6 +220,8 @@ def _decide_shared(
     verdict = scope.check_shared_change(change, current)
     if verdict is not None:
         return Decision(ChangeStatus.REFUSED, verdict=verdict)
+    if actor.device_id is not None and MANAGER_FIELDS & (change.fields or {}).keys():
+        return _read_only(change, sorted(MANAGER_FIELDS & (change.fields or {}).keys())[0])
     patch: dict[str, Any] = dict(change.fields or {})
     if change.operation is Operation.DELETE:
         patch = {"deleted": True}

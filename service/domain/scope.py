@@ -88,11 +88,9 @@ class Scope:
         return record if record is not None and self.may_see(record) else None
 
     def check_shared_change(self, change: Change, current: Record | None) -> Verdict | None:
-        """A device's change to an outlet: in scope (or a new one), and leaving ``repIds`` to managers."""
+        """A device changes an outlet of its rep's scope, or creates one."""
         if self.rep_id is None:
             return None
-        if REP_IDS in (change.fields or {}):
-            return _read_only(change)
         if current is not None and not self.may_use(current):
             return Verdict(
                 "OUT_OF_SCOPE",
@@ -101,13 +99,6 @@ class Scope:
                 RefusalAction.FIX_DATA,
             )
         return None
-
-    def check_merged(self, change: Change, current: Record | None, merged: Record | None) -> Verdict | None:
-        """A device's merged CRDT update must leave ``repIds`` as it was."""
-        if self.rep_id is None or merged is None:
-            return None
-        before = current.fields.get(REP_IDS) if current is not None else None
-        return _read_only(change) if merged.fields.get(REP_IDS) != before else None
 
     def check_outlet_references(self, change: Change, records: Mapping[RecordKey, Record]) -> Verdict | None:
         """An owned record a device writes may point only at outlets the rep may use."""
@@ -129,16 +120,6 @@ class Scope:
 
 
 UNBOUND = Scope(rep_id=None)  # a caller not bound to a rep: staff, integrators, web writes
-
-
-def _read_only(change: Change) -> Verdict:
-    return Verdict(
-        "READ_ONLY_FIELD",
-        f"Outlet {change.record_id}: repIds (the reps an outlet is assigned to) is written by managers only; "
-        "this change was not applied. Acknowledge to drop it.",
-        RefusalAction.ACKNOWLEDGE,
-        field=REP_IDS,
-    )
 
 
 def _subject(change: Change) -> str:

@@ -129,7 +129,7 @@ async def test_with_outlet_access_all_reps_change_every_outlet_but_pull_only_the
         api = Api(http)
         _, _, device = await ali_and_two_outlets(api)
         merged, applied = await api.push(
-            device, "dev1", [outlet_patch("a", "o2", {"phone": "1"}), visit("b", "v", "o2")]
+            device, "dev1", [outlet_patch("a", "o2", {"contactName": "Pak Budi"}), visit("b", "v", "o2")]
         )
         assert (merged["status"], applied["status"]) == ("MERGED", "APPLIED")
         assert merged["record"]["fields"]["name"] == "Kedai Siti"

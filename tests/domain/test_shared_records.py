@@ -12,7 +12,7 @@ from service.domain.document_cache import DocumentCache, WorkingDocuments, decod
 from service.domain.record_types import RecordType
 from service.domain.records import Record
 from service.domain.rules import RuleSettings
-from service.domain.scope import UNBOUND
+from service.domain.scope import UNBOUND, Scope
 from tests.crdt.devices import Device
 from tests.domain.helpers import plan, statuses
 from tests.factories import T0, change
@@ -21,6 +21,7 @@ OUTLET = RecordType.OUTLET
 KEY = (OUTLET, "o1")
 MANAGER = Actor(writer="user:hq")
 NOW = T0 + timedelta(days=2)
+IN_SCOPE = Scope("rep1", referenced=frozenset({"o1"}))  # the devices' rep has a visit at o1
 
 
 def device_for(record: Record | None, client_id: int) -> Device:
@@ -31,7 +32,7 @@ def device_for(record: Record | None, client_id: int) -> Device:
 
 
 def push(changes, record: Record | None = None, **options) -> tuple[list[str], Record | None]:
-    result = plan(changes, [record] if record else [], now=options.pop("now", NOW), **options)
+    result = plan(changes, [record] if record else [], now=options.pop("now", NOW), scope=IN_SCOPE, **options)
     written = result.writes.get(KEY)
     return statuses(result), written.record if written else record
 
@@ -149,7 +150,8 @@ def test_crdt_bytes_are_refused_by_what_is_wrong_with_them_and_leave_the_outlet_
         "CRDT_INCOMPLETE": orphan.set(name="depends on the first"),
     }
     for code, update in cases.items():
-        result = plan([change(OUTLET, "o1", crdt_update=update), change(OUTLET, "o1", {"phone": "1"})], [record])
+        queue = [change(OUTLET, "o1", crdt_update=update), change(OUTLET, "o1", {"phone": "1"})]
+        result = plan(queue, [record], scope=IN_SCOPE)
         assert statuses(result) == ["REFUSED", "MERGED"], code
         assert result.outcomes[0].refusal.code == code  # type: ignore[union-attr]
         assert result.writes[KEY].record.fields["name"] == "Kedai Ali"
@@ -158,7 +160,7 @@ def test_crdt_bytes_are_refused_by_what_is_wrong_with_them_and_leave_the_outlet_
 def test_a_device_cannot_write_repids_through_a_yjs_update():
     record = web_write(None, {"name": "Kedai Ali"}, now=T0)
     update = device_for(record, 12).set(repIds=["rep9"])
-    result = plan([change(OUTLET, "o1", crdt_update=update)], [record], now=NOW)
+    result = plan([change(OUTLET, "o1", crdt_update=update)], [record], now=NOW, scope=IN_SCOPE)
     assert result.outcomes[0].refusal.code == "READ_ONLY_FIELD"  # type: ignore[union-attr]
 
 
