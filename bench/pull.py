@@ -53,7 +53,8 @@ async def main() -> None:
     args = parser.parse_args()
     async with bench_services() as (services, listener):
         for n in range(OUTLETS):
-            await services.sync.write_record(RecordType.OUTLET, f"o{n}", {"name": f"Outlet {n}"}, None, user_id="hq")
+            outlet = {"name": f"Outlet {n}", "repIds": ["rep1"]}
+            await services.sync.write_record(RecordType.OUTLET, f"o{n}", outlet, None, user_id="hq")
         started = time.perf_counter()
         for start in range(0, args.records, 100):
             await services.sync.push(visits(start, min(100, args.records - start)), device_id="d1", rep_id="rep1")

@@ -81,9 +81,8 @@ def mixed_batch(batch: int, size: int) -> list[Change]:
 
 async def seed(services: Services) -> None:
     for n in range(HOT_OUTLETS):
-        await services.sync.write_record(
-            RecordType.OUTLET, f"o{n}", {"name": f"Outlet {n}", "latitude": 3.1, "longitude": 101.6}, None, user_id="hq"
-        )
+        outlet = {"name": f"Outlet {n}", "latitude": 3.1, "longitude": 101.6, "repIds": ["rep1"]}
+        await services.sync.write_record(RecordType.OUTLET, f"o{n}", outlet, None, user_id="hq")
 
 
 async def scenario(services: Services, listener, name: str, make, batches: int) -> None:  # type: ignore[no-untyped-def]

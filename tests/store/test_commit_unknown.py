@@ -63,7 +63,7 @@ async def events(store: Store, **query: object) -> list[str]:
 
 @pytest.mark.parametrize("committed", [True, False], ids=["answer-lost", "not-committed"])
 async def test_a_push_is_decided_and_recorded_once(sync: SyncService, store: Store, faults: LosingAnswers, committed):
-    await sync.write_record(OUTLET, "o1", {"name": "Kedai Ali"}, None, user_id="hq")
+    await sync.write_record(OUTLET, "o1", {"name": "Kedai Ali", "repIds": ["rep1"]}, None, user_id="hq")
     faults.lost, faults.committed = 1, committed
     queue = [change(VISIT, f"v{i}", {"outletId": "o1", "status": "PLANNED"}) for i in range(3)]
     result = await sync.push(queue, device_id="d1", rep_id="rep1")
@@ -74,7 +74,7 @@ async def test_a_push_is_decided_and_recorded_once(sync: SyncService, store: Sto
 
 @pytest.mark.parametrize("committed", [True, False], ids=["answer-lost", "not-committed"])
 async def test_a_web_write_is_applied_once(sync: SyncService, store: Store, faults: LosingAnswers, committed):
-    await sync.write_record(OUTLET, "o1", {"name": "Kedai Ali"}, None, user_id="hq")
+    await sync.write_record(OUTLET, "o1", {"name": "Kedai Ali", "repIds": ["rep1"]}, None, user_id="hq")
     await sync.push([change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1")
     faults.lost, faults.committed = 1, committed
     written = await sync.write_record(
