@@ -18,6 +18,7 @@ from service.domain.document_cache import DocumentCache, WorkingDocuments, decod
 from service.domain.record_types import RecordType
 from service.domain.records import Record
 from service.domain.rules import RuleSettings
+from service.domain.scope import UNBOUND, Scope
 from tests.crdt.test_merge_rule import FAST, FIELD_NAMES, Change, Round, in_queue_order, rounds
 from tests.domain.helpers import plan
 from tests.factories import change as make_change
@@ -25,6 +26,7 @@ from tests.factories import change as make_change
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # round times are milliseconds after this
 NOW = EPOCH + timedelta(days=1)
 KEY = (RecordType.OUTLET, "o1")
+IN_SCOPE = Scope("rep1", referenced=frozenset({"o1"}))  # the phones' rep has work at o1
 
 
 def base_record(round_: Round) -> Record:
@@ -54,6 +56,7 @@ def deliver(one: Change, record: Record) -> Record:
             RuleSettings(),
             WorkingDocuments(DocumentCache()),
             captured_at,
+            scope=UNBOUND,
         )
         return decision.record if decision.written and decision.record else record
     pushed = make_change(
@@ -64,7 +67,7 @@ def deliver(one: Change, record: Record) -> Record:
         base_version=1 if one.made_on_base else None,
         crdt_update=one.update,
     )
-    result = plan([pushed], [record], actor=Actor(one.writer, "rep1", one.writer), now=NOW)
+    result = plan([pushed], [record], actor=Actor(one.writer, "rep1", one.writer), now=NOW, scope=IN_SCOPE)
     assert result.outcomes[0].status.value in ("MERGED", "UNCHANGED"), result.outcomes[0].refusal
     written = result.writes.get(KEY)
     return written.record if written else record
