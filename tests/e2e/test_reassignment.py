@@ -15,7 +15,8 @@ PUSH = """mutation($i: PushInput!){ pushChanges(input:$i){ results{
   offlineId status record{ recordId version } refusal{ id code reason action status change } } } }"""
 PULL = """query($d: ID!, $s: String){ pull(deviceId:$d, since:$s){ cursor hasMore
   records{ recordType recordId version fields outOfScope } } }"""
-WRITE = """mutation($i: WriteRecordInput!){ writeRecord(input:$i){ status record{ version fields } refusal{ code reason } } }"""
+WRITE = """mutation($i: WriteRecordInput!){ writeRecord(input:$i){
+  status record{ version fields } refusal{ code reason } } }"""
 AT = "2026-11-20T10:15:00+08:00"
 PLANNED = {"outletId": "o1", "status": "PLANNED", "plannedAt": "2026-11-20T10:00:00+08:00"}
 
