@@ -20,6 +20,7 @@ from service.api.view import FieldSyncGraphQL
 from service.auth.access import AccessService
 from service.domain.document_cache import DocumentCache
 from service.domain.health import HealthThresholds
+from service.domain.initial_sync import InitialWindow
 from service.domain.push_plan import BlockingMode
 from service.domain.rules import RuleSettings
 from service.domain.scope import OutletAccess
@@ -75,6 +76,10 @@ def build_services(settings: Settings, store: Store) -> Services:
             max_clock_skew=timedelta(hours=settings.max_clock_skew_hours),
         ),
         blocking=BlockingMode(settings.blocking),
+        initial_window=InitialWindow(
+            past=timedelta(days=settings.initial_sync_past_days),
+            future=timedelta(days=settings.initial_sync_future_days),
+        ),
         outlet_access=OutletAccess(settings.outlet_access),
     )
     metrics = Metrics()

@@ -27,6 +27,8 @@ class Settings:
     stale_after_hours: float = 24
     backlog_after_hours: float = 24
     retention_days: int = 90
+    initial_sync_past_days: float = 7  # an initial sync carries closed visits/work orders this far back
+    initial_sync_future_days: float = 14  # ... and this far ahead (open ones always)
     max_changes_per_push: int = 500
     max_body_bytes: int = 8 * 1024 * 1024
     max_crdt_update_bytes: int = 256 * 1024

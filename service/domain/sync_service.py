@@ -25,6 +25,7 @@ from service.domain.history import (
     STATUS_REPORTED,
     SyncEvent,
 )
+from service.domain.initial_sync import InitialWindow
 from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.ports import Committed, PullPage, SyncInfo, SyncRepository
 from service.domain.pull_cursor import InvalidCursor, decode_cursor, encode_cursor
@@ -45,6 +46,7 @@ class SyncSettings:
     rules: RuleSettings = field(default_factory=RuleSettings)
     blocking: BlockingMode = BlockingMode.QUEUE
     chunk_size: int = 100  # changes decided and committed per transaction
+    initial_window: InitialWindow = field(default_factory=InitialWindow)
     outlet_access: OutletAccess = OutletAccess.SCOPE  # which outlets reps may change and reference
 
 
@@ -189,7 +191,8 @@ class SyncService:
                 after, watermark = decode_cursor(since)
             except InvalidCursor as error:
                 raise InvalidRequest(str(error)) from None
-        page = await self._repository.pull_page(rep_id, after, watermark, limit)
+        window = self._settings.initial_window.around(self._clock())
+        page = await self._repository.pull_page(rep_id, after, watermark, limit, window)
         still_initial = watermark if watermark is not None and page.last_seq < watermark else None
         return page, encode_cursor(page.last_seq, still_initial)
 

@@ -9,6 +9,7 @@ from bson import Binary
 from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from service.domain.initial_sync import happens_at
 from service.domain.push_plan import RecordWrite
 from service.domain.record_types import RecordType
 from service.domain.records import Record, RecordKey
@@ -47,6 +48,7 @@ def to_document(record: Record, seq: int, refs: Iterable[RecordKey] = ()) -> dic
         "writerSince": record.writer_since,
         "seq": seq,
         "refs": sorted({record_id(ref) for ref in refs}),
+        "when": happens_at(record.type, record.fields),  # the initial sync's window
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -11,6 +12,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.changes import Change
 from service.domain.conflicts import Conflict, ConflictStatus
+from service.domain.initial_sync import OPEN_STATUSES, WINDOWED
 from service.domain.ports import Committed, PullPage, SyncInfo
 from service.domain.push_plan import PushPlan, PushSnapshot
 from service.domain.record_types import RecordType
@@ -114,7 +116,9 @@ class MongoSyncRepository:
     async def current_seq(self) -> int:
         return await sequence.current(self._store)
 
-    async def pull_page(self, rep_id: str, after_seq: int, watermark: int | None, limit: int) -> PullPage:
+    async def pull_page(
+        self, rep_id: str, after_seq: int, watermark: int | None, limit: int, window: tuple[datetime, datetime]
+    ) -> PullPage:
         collection = self._store.db[records.COLLECTION]
         outlet_ids = sorted(await self.referenced_outlets(rep_id))
         scope: list[dict[str, Any]] = [
@@ -125,8 +129,13 @@ class MongoSyncRepository:
         ]
         conditions: list[dict[str, Any]] = [{"seq": {"$gt": after_seq}}, {"$or": scope}]
         initial = watermark is not None and after_seq < watermark
-        if initial:  # before the watermark only live, active records; after it, everything
-            live = {"deleted": False, "fields.active": {"$ne": False}}
+        if initial:  # before the watermark only live, active, current records; after it, everything
+            current = [
+                {"type": {"$nin": [record_type.value for record_type in WINDOWED]}},
+                {"fields.status": {"$in": list(OPEN_STATUSES)}},
+                {"when": {"$gte": window[0], "$lt": window[1]}},
+            ]
+            live = {"deleted": False, "fields.active": {"$ne": False}, "$or": current}
             conditions.append({"$or": [{"seq": {"$gt": watermark}}, live]})
         cursor = collection.find({"$and": conditions}).sort("seq", ASCENDING).limit(limit + 1)
         found: list[Record | ScopeExit] = [records.from_document(document) for document in await cursor.to_list()]
