@@ -2,8 +2,11 @@
 
     python -m bench.pull [--records 5000] [--page 500]
 
-Seeds a rep with visits (pushed in batches of 100) across 50 outlets, then times
-the initial sync page by page and a delta after 50 more changes. Prints JSON lines.
+First against a real `fieldsync serve` process: the service CPU (from /proc) per
+record of an initial sync in pages of 1, 50 and 500 over GraphQL, beside the peers'
+server CPU per document as ratios. Then in process: seeds a rep with visits
+(pushed in batches of 100) across 50 outlets, times the initial sync page by page
+and a delta after 50 more changes. Prints JSON lines.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bench.harness import bench_services, report
+from bench.push import wire_change
+from bench.served import peer_ratios, served
 from service.domain.changes import Change, Operation
 from service.domain.record_types import RecordType
 from service.services import Services
@@ -36,6 +41,42 @@ def visits(start: int, count: int) -> list[Change]:
     ]
 
 
+PULL = """query($d: ID!, $s: String, $l: Int){ pull(deviceId:$d, since:$s, limit:$l){ cursor hasMore
+  records{ recordType recordId version deleted fields crdtState updatedAt updatedBy outOfScope } } }"""
+
+
+def served_pulls(records: int) -> None:
+    """Service CPU per pulled record, initial sync of ``records`` visits, by page size."""
+    with served() as server:
+        for n in range(OUTLETS):
+            server.write("OUTLET", f"o{n}", {"name": f"Outlet {n}"})
+        token = server.rep_device("Puller", "d1")
+        for start in range(0, records, 500):
+            batch = [wire_change(c) for c in visits(start, min(500, records - start))]
+            server.push(token, "d1", batch)
+        for page in (1, 50, 500):
+            pulled = pages = 0
+            cursor = None
+            started = server.cpu_seconds()
+            while pulled < (records // 10 if page == 1 else records):
+                variables = {"d": "d1", "s": cursor, "l": page}
+                result = server.data(PULL, variables, token)["pull"]
+                pulled, pages, cursor = pulled + len(result["records"]), pages + 1, result["cursor"]
+                if not result["hasMore"]:
+                    break
+            cpu = server.cpu_seconds() - started
+            per_record = cpu / pulled * 1e6
+            report(
+                "pull.served.initial",
+                page=page,
+                pages=pages,
+                records=pulled,
+                service_ms_per_page=round(cpu / pages * 1000, 2),
+                service_us_per_record=round(per_record, 1),
+                **peer_ratios(per_record),
+            )
+
+
 async def pull_everything(services: Services, cursor: str | None, page: int) -> tuple[int, int, str, float]:
     records = pages = 0
     started = time.perf_counter()
@@ -51,6 +92,7 @@ async def main() -> None:
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--page", type=int, default=500)
     args = parser.parse_args()
+    served_pulls(args.records)
     async with bench_services() as (services, listener):
         for n in range(OUTLETS):
             outlet = {"name": f"Outlet {n}", "repIds": ["rep1"]}

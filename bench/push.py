@@ -1,17 +1,22 @@
-"""Push throughput and database round trips per batch of 50 changes.
+"""Service CPU per push and per change on a real server; round trips; CRDT merge cost.
 
-    python -m bench.push [--batches 10] [--sqlite]
+    python -m bench.push [--batches 10] [--sqlite] [--changes 2000]
 
-Prints one JSON line per scenario: changes/s, round trips per batch (counted
-with a PyMongo command listener), and the CRDT document cache hit ratio; then
-the service CPU to merge one phone's Yjs update into a hot outlet with 10, 1,000
-and 10,000 earlier edits, beside a raw pycrdt apply of the same update.
+First, against a real `fieldsync serve` process: the service CPU (from /proc) per
+push and per change for batches of 1, 50 and 500 owned, shared and mixed changes
+sent over GraphQL, beside the peers' server CPU per document (PouchDB) and per Yjs
+update (Hocuspocus) as ratios. Then, in process: changes/s, round trips per batch
+of 50 (counted with a PyMongo command listener) and the CRDT document cache hit
+ratio; then the service CPU to merge one phone's Yjs update into a hot outlet with
+10, 1,000 and 10,000 earlier edits, beside a raw pycrdt apply of the same update.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import itertools
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,6 +25,7 @@ from pathlib import Path
 from pycrdt import Doc, Map
 
 from bench.harness import bench_services, report
+from bench.served import Served, peer_ratios, served
 from service.domain.changes import Change, Operation
 from service.domain.record_types import RecordType
 from service.services import Services
@@ -43,7 +49,10 @@ def owned_batch(batch: int, size: int, prefix: str = "owned") -> list[Change]:
     ]
 
 
-def shared_batch(batch: int, size: int) -> list[Change]:
+CLIENT_IDS = itertools.count(1000)  # each phone edit from its own Yjs client
+
+
+def shared_batch(batch: int, size: int, prefix: str = "sh") -> list[Change]:
     changes = []
     for i in range(size):
         outlet = f"o{i % HOT_OUTLETS}"
@@ -51,7 +60,7 @@ def shared_batch(batch: int, size: int) -> list[Change]:
         if i % 2:
             changes.append(
                 Change(
-                    offline_id=f"sh-{batch}-{i}",
+                    offline_id=f"{prefix}-{batch}-{i}",
                     record_type=RecordType.OUTLET,
                     record_id=outlet,
                     operation=Operation.UPSERT,
@@ -60,11 +69,11 @@ def shared_batch(batch: int, size: int) -> list[Change]:
                 )
             )
         else:
-            doc = Doc(client_id=1000 + batch * 100 + i)
+            doc = Doc(client_id=next(CLIENT_IDS))
             doc.get("fields", type=Map)["contactName"] = f"Contact {batch}-{i}"
             changes.append(
                 Change(
-                    offline_id=f"sh-{batch}-{i}",
+                    offline_id=f"{prefix}-{batch}-{i}",
                     record_type=RecordType.OUTLET,
                     record_id=outlet,
                     operation=Operation.UPSERT,
@@ -76,7 +85,7 @@ def shared_batch(batch: int, size: int) -> list[Change]:
 
 
 def mixed_batch(batch: int, size: int) -> list[Change]:
-    return owned_batch(batch, size // 2, "mixed") + shared_batch(batch + 1000, size - size // 2)
+    return owned_batch(batch, size // 2, "mixed") + shared_batch(batch + 1000, size - size // 2, "mixed-sh")
 
 
 async def seed(services: Services) -> None:
@@ -169,11 +178,72 @@ def crdt_merge_costs() -> None:
     )
 
 
+def wire_change(change: Change, captured_at: datetime | None = None) -> dict[str, object]:
+    """The GraphQL ChangeInput a phone sends for ``change`` (captured at ``captured_at`` if given)."""
+    return {
+        "offlineId": change.offline_id,
+        "recordType": change.record_type.value,
+        "recordId": change.record_id,
+        "operation": change.operation.value,
+        "capturedAt": (captured_at or change.captured_at).isoformat(),
+        "fields": change.fields,
+        "crdtUpdate": base64.b64encode(change.crdt_update).decode() if change.crdt_update else None,
+    }
+
+
+# Served edits are captured a millisecond (what BSON keeps) apart, in order, in the recent past.
+CAPTURES = (datetime.now(UTC) - timedelta(hours=1) + timedelta(milliseconds=n) for n in itertools.count())
+SCENARIOS = {"owned": owned_batch, "shared": shared_batch, "mixed": mixed_batch}
+BATCH_SIZES = (1, 50, 500)
+
+
+def served_scenario(server: Served, name: str, size: int, changes: int, pushes: itertools.count) -> None:
+    """Service CPU per push and per change for ``changes`` changes pushed ``size`` at a time."""
+    device = f"dev-{name}-{size}-{next(pushes)}"
+    token = server.rep_device(f"Rep {device}", device)
+    make = SCENARIOS[name]
+
+    def push() -> None:
+        batch = [wire_change(c, next(CAPTURES)) for c in make(next(pushes), size)]
+        results = server.push(token, device, batch)
+        assert all(r["status"] in ("APPLIED", "MERGED") for r in results), [
+            r for r in results if r["status"] not in ("APPLIED", "MERGED")
+        ][:1]
+
+    push()  # warm-up: the first push of a device pays its first look-ups
+    count = max(1, changes // size)
+    started = server.cpu_seconds()
+    for _ in range(count):
+        push()
+    cpu = server.cpu_seconds() - started
+    per_change = cpu / (count * size) * 1e6
+    report(
+        f"push.served.{name}",
+        batch_size=size,
+        pushes=count,
+        service_ms_per_push=round(cpu / count * 1000, 2),
+        service_us_per_change=round(per_change, 1),
+        **peer_ratios(per_change),
+    )
+
+
+def served_pushes(changes: int) -> None:
+    pushes = itertools.count()
+    with served() as server:
+        for n in range(HOT_OUTLETS):
+            server.write("OUTLET", f"o{n}", {"name": f"Outlet {n}", "latitude": 3.1, "longitude": 101.6})
+        for size in BATCH_SIZES:
+            for name in SCENARIOS:
+                served_scenario(server, name, size, max(changes if size > 1 else changes // 10, size), pushes)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--sqlite", action="store_true", help="use the SQLite engine instead of memory")
+    parser.add_argument("--changes", type=int, default=2000, help="changes per served scenario (batch 1: a tenth)")
     args = parser.parse_args()
+    served_pushes(args.changes)
     with tempfile.TemporaryDirectory() as tmp:
         async with bench_services(Path(tmp) if args.sqlite else None) as (services, listener):
             await seed(services)

@@ -6,9 +6,11 @@
   that every part of the service can hold: UTF-8, no NaN/Infinity, finite numbers,
   integers a JavaScript client can represent exactly, no lone UTF-16 surrogates,
   bounded nesting.
-- ``QueryFieldLimit``: an operation selecting too many fields once its fragments are
+- ``CheckedDocuments``: an operation selecting too many fields once its fragments are
   expanded is refused before validation, whose rules grow exponentially with nested
-  fragment spreads (a 1 KB "fragment bomb" would otherwise pin the event loop).
+  fragment spreads (a 1 KB "fragment bomb" would otherwise pin the event loop); then
+  the document is validated with the limits' rules. Each distinct document that passes
+  is parsed and validated once: clients repeat a handful of operations.
 - ``SafeIntegerLiterals``: integer literals in the query text follow the same rule as
   integers in variables.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,8 +35,10 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
 )
+from graphql.validation import ASTValidationRule
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
 log = logging.getLogger("fieldsync.api")
 
@@ -250,30 +255,80 @@ def _selections(selection_set: SelectionSetNode) -> Iterator[object]:
                 stack.append(selection.selection_set)
 
 
-class QueryFieldLimit(SchemaExtension):
-    """Refuse, before validation, an operation selecting more than ``max_fields`` fields."""
+class ValidDocuments:
+    """Parsed documents that passed validation, by query text and rules; the least recently used go first."""
 
-    def __init__(self, *, max_fields: int) -> None:
+    MAX_QUERY_CHARS = 64 * 1024  # longer texts (big inline literals) are checked every time, never kept
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._documents: OrderedDict[tuple[str, tuple[type[ASTValidationRule], ...]], DocumentNode] = OrderedDict()
+
+    def get(self, query: str | None, rules: tuple[type[ASTValidationRule], ...]) -> DocumentNode | None:
+        document = self._documents.get((query, rules)) if query is not None else None
+        if document is not None:
+            self._documents.move_to_end((query, rules))  # type: ignore[arg-type]
+        return document
+
+    def add(self, query: str, rules: tuple[type[ASTValidationRule], ...], document: DocumentNode) -> None:
+        if len(query) <= self.MAX_QUERY_CHARS:
+            self._documents[(query, rules)] = document
+            if len(self._documents) > self.size:
+                self._documents.popitem(last=False)
+
+
+class CheckedDocuments(SchemaExtension):
+    """Refuse an operation selecting more than ``max_fields`` fields, then validate with ``rules`` added.
+
+    Documents that pass are kept in ``valid`` (shared by all requests: ``rules`` are the same
+    classes every time), so a repeated query text is neither parsed nor validated again.
+    """
+
+    def __init__(self, *, max_fields: int, rules: tuple[type[ASTValidationRule], ...], valid: ValidDocuments) -> None:
         self.max_fields = max_fields
+        self.rules = rules
+        self.valid = valid
+        self.known = False
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = context.validation_rules + self.rules
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        document = self.valid.get(context.query, context.validation_rules)
+        if document is not None:
+            context.graphql_document, self.known = document, True
+        yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and context.pre_execution_errors is None:
-            try:
-                counts = selected_fields(document, self.max_fields + 1)
-                over = {name: n for name, n in counts.items() if n > self.max_fields}
-                if over:
-                    context.pre_execution_errors = [
-                        query_too_complex(
-                            f"{name} selects more than {self.max_fields} fields once fragments are expanded; "
-                            "ask for fewer fields or split the query"
-                        )
-                        for name in over
-                    ]
-            except GraphQLError as error:
-                context.pre_execution_errors = [error]
+        if self.known:
+            context.pre_execution_errors = []
+        elif document is not None and context.pre_execution_errors is None:
+            errors = self._too_many_fields(document) or validate_document(
+                context.schema._schema, document, context.validation_rules
+            )
+            context.pre_execution_errors = errors
+            if not errors and context.query is not None:
+                self.valid.add(context.query, context.validation_rules, document)
         yield
+
+    def _too_many_fields(self, document: DocumentNode) -> list[GraphQLError]:
+        try:
+            counts = selected_fields(document, self.max_fields + 1)
+        except GraphQLError as error:
+            return [error]
+        return [
+            query_too_complex(
+                f"{name} selects more than {self.max_fields} fields once fragments are expanded; "
+                "ask for fewer fields or split the query"
+            )
+            for name, n in counts.items()
+            if n > self.max_fields
+        ]
 
 
 class SafeIntegerLiterals(ValidationRule):

@@ -57,19 +57,21 @@ class FieldSyncSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    from strawberry.extensions import AddValidationRules
-
     from service.api.errors import ErrorCodes
-    from service.request_limits import QueryFieldLimit, SafeIntegerLiterals
+    from service.request_limits import CheckedDocuments, SafeIntegerLiterals, ValidDocuments
 
     settings = settings or Settings()
+    # The limits' rules are built once, so that a document validated with them stays valid.
+    rules = (
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        SafeIntegerLiterals,
+    )
+    valid = ValidDocuments()
     extensions: list = [
         ErrorCodes,  # first: it sees every error the others add
-        lambda: QueryFieldLimit(max_fields=settings.max_query_fields),  # first: it spares validation a fragment bomb
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: AddValidationRules([SafeIntegerLiterals]),
+        lambda: CheckedDocuments(max_fields=settings.max_query_fields, rules=rules, valid=valid),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
