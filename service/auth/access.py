@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,12 +35,29 @@ class Conflicting(Exception):
 
 
 @dataclass(frozen=True)
+class Admitted:
+    """A token found valid: who it is, until when, and the revocation epoch it was checked at."""
+
+    principal: Principal
+    expires_at: datetime | None
+    epoch: int
+    checked_at: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
 class IssuedToken:
     token: str  # the secret, shown once
     record: Token
 
 
 class AccessService:
+    """Tokens in and out. A valid token's principal is remembered for ``REMEMBER_SECONDS`` and
+    used while the store's revocation epoch is unchanged: one read per request instead of three,
+    and a revocation written by any instance counts from the next request on."""
+
+    REMEMBER_SECONDS = 5.0
+    REMEMBER_AT_MOST = 10_000
+
     def __init__(
         self,
         store: Store,
@@ -50,11 +68,29 @@ class AccessService:
         self._store = store
         self._token_ttl = token_ttl
         self._clock = clock
+        self._admitted: dict[str, Admitted] = {}
 
     async def authenticate(self, token: str | None) -> Principal:
         if not token:
             raise AuthError("missing bearer token")
         hashed = token_hash(token)
+        epoch = await identity.revocation_epoch(self._store)  # first: a revocation after it shows next time
+        known = self._admitted.get(hashed)
+        if (
+            known is not None
+            and known.epoch == epoch
+            and time.monotonic() - known.checked_at < self.REMEMBER_SECONDS
+            and (known.expires_at is None or known.expires_at > self._clock())
+        ):
+            return known.principal
+        principal, expires_at = await self._check(hashed)
+        if len(self._admitted) >= self.REMEMBER_AT_MOST:
+            self._admitted.clear()
+        self._admitted[hashed] = Admitted(principal, expires_at, epoch, time.monotonic())
+        return principal
+
+    async def _check(self, hashed: str) -> tuple[Principal, datetime | None]:
+        """The token's principal and expiry, read from the store."""
         stored = await identity.find_token(self._store, hashed)
         if stored is None or not same_hash(stored.hash, hashed):
             raise AuthError("unknown token")
@@ -69,7 +105,8 @@ class AccessService:
             device = await identity.get_device(self._store, stored.device_id)
             if device is None or device.revoked_at is not None:
                 raise AuthError("device revoked", device_id=stored.device_id, user_id=user.id)
-        return Principal(user_id=user.id, role=user.role, token_id=stored.id, device_id=stored.device_id)
+        principal = Principal(user_id=user.id, role=user.role, token_id=stored.id, device_id=stored.device_id)
+        return principal, stored.expires_at
 
     async def create_user(self, name: str, role: Role, *, user_id: str | None = None) -> tuple[User, IssuedToken]:
         user = User(id=user_id or str(uuid.uuid4()), name=name, role=role)

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from service.api.authorization import AUTHORIZATION, Caller, denied, markdown
 from service.api.schema import build_schema
 from service.app import create_app
-from service.auth.access import AccessService
+from service.auth.access import AccessService, AuthError
 from service.services import Services
 from service.settings import Settings
 from tests.api.conftest import ADMIN, Api
@@ -308,6 +308,24 @@ async def test_revocation_takes_effect_on_the_very_next_request(served: Served):
     assert (await api.data("query{me{id}}", token=issued["token"]))["me"]["id"] == rep_id
     await api.data(f'mutation{{revokeToken(tokenId:"{issued["info"]["id"]}"){{id}}}}', token=rep)  # the rep itself
     assert codes(await api.call("query{me{id}}", token=issued["token"])) == {"UNAUTHENTICATED"}
+
+
+async def test_another_instance_that_remembers_a_token_sees_its_revocation_on_the_next_request(served: Served):
+    api = served.api
+    rep_id, rep = await api.user("Ali", "REP")
+    device = await api.device(rep, "dev1")
+    issued = (await api.data(f'mutation{{issueToken(userId:"{rep_id}"){{token info{{id}}}}}}'))["issueToken"]
+    other = AccessService(served.services.store)  # a second service instance on the same store
+    for _ in range(2):  # checked in the store, then remembered
+        assert (await other.authenticate(device)).device_id == "dev1"
+        assert (await other.authenticate(issued["token"])).user_id == rep_id
+    await api.data('mutation{revokeDevice(deviceId:"dev1"){revokedAt}}')
+    with pytest.raises(AuthError, match="token revoked"):
+        await other.authenticate(device)
+    assert (await other.authenticate(issued["token"])).user_id == rep_id
+    await api.data(f'mutation{{revokeToken(tokenId:"{issued["info"]["id"]}"){{id}}}}')
+    with pytest.raises(AuthError, match="token revoked"):
+        await other.authenticate(issued["token"])
     assert (await api.data("query{me{id}}", token=rep))["me"]["id"] == rep_id  # its other tokens still work
 
 
