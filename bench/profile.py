@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.push import HOT_OUTLETS, served_scenario
+from bench.push import served_rep, served_scenario
 from bench.served import served
 
 TOP = 15
@@ -42,9 +42,8 @@ def profile(size: int, changes: int, out: Path) -> None:
     assert spy, "pip install py-spy"
     pushes = itertools.count()
     with served() as server, tempfile.TemporaryDirectory() as tmp:
-        for n in range(HOT_OUTLETS):
-            server.write("OUTLET", f"o{n}", {"name": f"Outlet {n}", "latitude": 3.1, "longitude": 101.6})
-        served_scenario(server, "mixed", size, changes // 10, pushes)  # warm every path up first
+        rep = served_rep(server)
+        served_scenario(server, rep, "mixed", size, changes // 10, pushes)  # warm every path up first
         raw = Path(tmp) / "raw.txt"
         options = ["--gil", "--nonblocking", "--format", "raw", "--rate", "250"]
         recorder = subprocess.Popen(
@@ -52,7 +51,7 @@ def profile(size: int, changes: int, out: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        served_scenario(server, "mixed", size, changes, pushes)
+        served_scenario(server, rep, "mixed", size, changes, pushes)
         recorder.send_signal(signal.SIGINT)
         recorder.wait(timeout=60)
         total, top = self_time(raw.read_text())

@@ -48,9 +48,10 @@ PULL = """query($d: ID!, $s: String, $l: Int){ pull(deviceId:$d, since:$s, limit
 def served_pulls(records: int) -> None:
     """Service CPU per pulled record, initial sync of ``records`` visits, by page size."""
     with served() as server:
+        rep_id, rep_token = server.rep("Puller")
         for n in range(OUTLETS):
-            server.write("OUTLET", f"o{n}", {"name": f"Outlet {n}"})
-        token = server.rep_device("Puller", "d1")
+            server.write("OUTLET", f"o{n}", {"name": f"Outlet {n}", "repIds": [rep_id]})
+        token = server.device(rep_token, "d1")
         for start in range(0, records, 500):
             batch = [wire_change(c) for c in visits(start, min(500, records - start))]
             server.push(token, "d1", batch)

@@ -51,15 +51,20 @@ class Served:
         assert not body.get("errors"), body["errors"]
         return body["data"]
 
-    def rep_device(self, name: str, device_id: str) -> str:
-        """A new rep with one registered device; the device's token."""
+    def rep(self, name: str) -> tuple[str, str]:
+        """A new rep: its id and token."""
         created = self.data(
-            "mutation($i: CreateUserInput!){createUser(input:$i){token}}", {"i": {"name": name, "role": "REP"}}
-        )
+            "mutation($i: CreateUserInput!){createUser(input:$i){user{id} token}}",
+            {"i": {"name": name, "role": "REP"}},
+        )["createUser"]
+        return created["user"]["id"], created["token"]
+
+    def device(self, rep_token: str, device_id: str) -> str:
+        """A device the rep registers: its token."""
         registered = self.data(
             "mutation($i: RegisterDeviceInput!){registerDevice(input:$i){token}}",
             {"i": {"deviceId": device_id, "name": "Phone", "platform": "android", "appVersion": "1.0"}},
-            created["createUser"]["token"],
+            rep_token,
         )
         return registered["registerDevice"]["token"]
 
