@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,11 +50,12 @@ def decide_change(
     documents: WorkingDocuments,
     now: datetime,
     *,
-    left_scope: Collection[RecordKey] = (),
+    left_scope: Mapping[RecordKey, str] | None = None,
     scope: Scope,
 ) -> Decision:
     """``scope``: what the actor may see and change (``service.domain.scope``); ``left_scope``: records
-    that once left the scope of the actor's rep (reassigned away)."""
+    that once left the scope of the actor's rep (reassigned away), each with its assignee now, as a
+    manager reads it."""
     verdict = check_shape(change, settings, now)
     if verdict is not None:
         return Decision(ChangeStatus.REFUSED, verdict=verdict)
@@ -66,7 +67,7 @@ def decide_change(
                 return decision
             return dataclasses.replace(decision, left_scope_of=reps_unassigned(current, decision.record))
         case Policy.OWNED:
-            return _decide_owned(change, current, records, actor, settings, now, left_scope, scope)
+            return _decide_owned(change, current, records, actor, settings, now, left_scope or {}, scope)
         case Policy.REFERENCE:
             return _decide_reference(change, current, actor, now)
 
@@ -111,7 +112,7 @@ def _decide_owned(
     actor: Actor,
     settings: RuleSettings,
     now: datetime,
-    left_scope: Collection[RecordKey],
+    left_scope: Mapping[RecordKey, str],
     scope: Scope,
 ) -> Decision:
     deleting = change.operation is Operation.DELETE
@@ -119,7 +120,7 @@ def _decide_owned(
     if actor.rep_id is not None:
         if current is not None and current.owner != actor.rep_id:
             if change.key in left_scope:
-                return _reassigned(change, current)
+                return _reassigned(current, left_scope[change.key])
             return _refused(
                 "NOT_OWNER",
                 f"{_name(change)} belongs to another rep; this device cannot change it.",
@@ -163,12 +164,12 @@ def _decide_owned(
     return Decision(ChangeStatus.APPLIED, record=record, written=True, left_scope_of=owners_left(current, record))
 
 
-def _reassigned(change: Change, current: Record) -> Decision:
+def _reassigned(current: Record, assignee: str) -> Decision:
     return Decision(
         ChangeStatus.REFUSED,
         verdict=Verdict(
             "RECORD_REASSIGNED",
-            f"{current.display_name()} was reassigned to rep {current.owner}, so this device's change was not "
+            f"{current.display_name()} was reassigned to {assignee}, so this device's change was not "
             "applied; a manager can still apply what it sent. Acknowledge to drop it.",
             ACK,
             field="repId",

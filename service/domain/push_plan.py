@@ -50,7 +50,7 @@ class PushSnapshot:
     receipts: dict[str, Receipt]  # by offlineId, for this push's offlineIds
     refusals: dict[str, Refusal]  # this device's refusals: this push's offlineIds and every open one
     conflicts: dict[str, Conflict]  # by id: this device's open conflicts and those receipts name
-    left_scope: set[RecordKey] = field(default_factory=set)  # changed records that once left the rep's scope
+    left_scope: dict[RecordKey, str] = field(default_factory=dict)  # records that left the rep's scope -> assignee
     reused: dict[str, Refusal] = field(default_factory=dict)  # by id: refusals of other content under used offlineIds
 
 

@@ -51,10 +51,18 @@ class MongoSyncRepository:
         record_ids = [change.record_id for change in changes]
         found_conflicts = await conflicts.load_for_push(self._store, device_id, conflict_ids, record_ids, tx)
         others = [key for key, record in found_records.items() if record.owner not in (None, rep_id)]
-        left_scope = await scope_exits.left(self._store, rep_id, others, tx)
+        left_scope = await self._assignees(await scope_exits.left(self._store, rep_id, others, tx), found_records)
         return PushSnapshot(
             found_records, found_receipts, by_offline_id, found_conflicts, left_scope=left_scope, reused=reused
         )
+
+    async def _assignees(self, keys: set[RecordKey], found: dict[RecordKey, Record]) -> dict[RecordKey, str]:
+        """Each record's assignee as a manager reads it: name and id."""
+        owners = {key: str(found[key].owner) for key in keys}
+        users = await identity.get_users(self._store, list(owners.values())) if owners else {}
+        return {
+            key: f"{users[owner].name} ({owner})" if owner in users else f"rep {owner}" for key, owner in owners.items()
+        }
 
     async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: AsyncClientSession) -> Committed:
         writes = list(plan.writes.values())

@@ -104,7 +104,7 @@ def test_a_visit_reassigned_while_its_rep_completed_it_offline(serve):
     assert [a["status"] for a in answers] == ["REFUSED", "REFUSED", "APPLIED"]  # the queue behind drains
     completion = answers[1]["refusal"]
     assert (completion["code"], completion["action"]) == ("RECORD_REASSIGNED", "ACKNOWLEDGE")
-    assert rep_b in completion["reason"]
+    assert f"Budi ({rep_b})" in completion["reason"]
     assert answers[1]["record"] is None
 
     theirs, _ = pull(server, phone_b, "phone-b", cursor_b)
