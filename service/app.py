@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.api import files
 from service.api.export import export_history
 from service.api.rate_limit import RateLimiter
 from service.api.schema import build_schema
@@ -47,6 +49,11 @@ from service.store.database import Store, connect, ensure_indexes
 from service.store.embedded import EmbeddedStore, start_embedded_store
 from service.store.health import HealthService
 from service.store.sync_repository import MongoSyncRepository
+from service.uploads import photo_refs, storage, thumbnails
+from service.uploads.budget import PushPriority, UploadBudget
+from service.uploads.channel import UploadChannel
+from service.uploads.expiry import ExpirySweeper
+from service.uploads.protocol import UploadRules
 
 log = logging.getLogger("fieldsync")
 
@@ -62,6 +69,9 @@ def declared_indexes(settings: Settings) -> dict[str, list]:
         sequence.COLLECTION: sequence.INDEXES,
         **identity.INDEXES,
         **history.indexes(settings.retention_days),
+        **storage.INDEXES,
+        photo_refs.COLLECTION: photo_refs.INDEXES,
+        thumbnails.COLLECTION: [],
     }
 
 
@@ -83,6 +93,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         outlet_access=OutletAccess(settings.outlet_access),
     )
     metrics = Metrics()
+    priority = PushPriority()
     services = Services(
         settings=settings,
         store=store,
@@ -104,6 +115,25 @@ def build_services(settings: Settings, store: Store) -> Services:
         metrics=metrics,
         snapshots=EventSnapshots(),
         limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+        uploads=UploadChannel(
+            store,
+            rules=UploadRules(
+                max_bytes=settings.upload_max_bytes,
+                allowed_types=frozenset(t.strip() for t in settings.upload_types.split(",") if t.strip()),
+            ),
+            expire_after=timedelta(hours=settings.upload_expire_hours),
+            budget=UploadBudget(
+                bytes_per_minute=settings.upload_bytes_per_minute,
+                burst_bytes=settings.upload_burst_bytes,
+                concurrent=settings.upload_concurrency,
+                requests_per_minute=settings.rate_limit_per_minute,
+                burst=settings.rate_limit_burst,
+            ),
+            priority=priority,
+            transaction=repository.in_transaction,
+            clock=lambda: datetime.now(UTC),
+        ),
+        priority=priority,
     )
     metrics.gauges["fieldsync_changes_committed_total"] = lambda: services.sync.committed_changes
     metrics.gauges["fieldsync_subscribers"] = lambda: hub.subscriber_count
@@ -139,11 +169,14 @@ def create_app(settings: Settings) -> Starlette:
                 await services.access.ensure_admin(settings.admin_token)
             follower = Follower(store, services.events)
             await follower.start()
+            sweeper = ExpirySweeper(services.uploads)
+            sweeper.start()
             state["services"] = services
             graphql.services = services
             try:
                 yield
             finally:
+                await sweeper.stop()
                 await follower.stop()
         finally:
             await store.close()
@@ -174,14 +207,16 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-            Route("/graphql", graphql),  # every method: the view answers those it refuses in GraphQL JSON
+            # every method: the view answers those it refuses in GraphQL JSON
+            Route("/graphql", _PushesFirst(graphql, state)),
             WebSocketRoute("/graphql", graphql),
             Route("/export/history.ndjson", export_history),
+            *files.routes(),
             *_web_routes(),
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, exempt=(files.PREFIX,))
     app.state.fieldsync = state
     return app
 
@@ -199,6 +234,22 @@ class _LazyGraphQL:
             assert self.services is not None, "the app has not started"
             self._view = FieldSyncGraphQL(self.services, self._schema)
         await self._view(scope, receive, send)
+
+
+class _PushesFirst:
+    """GraphQL over HTTP (pushes, pulls) goes before upload bytes: they wait while it is answered."""
+
+    def __init__(self, endpoint: ASGIApp, state: dict[str, object]) -> None:
+        self._endpoint = endpoint
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services = self._state.get("services")
+        if not isinstance(services, Services):
+            await self._endpoint(scope, receive, send)
+            return
+        async with services.priority.request():
+            await self._endpoint(scope, receive, send)
 
 
 def _web_routes() -> list[Mount]:

@@ -17,6 +17,8 @@ from service.settings import Settings
 from service.store.database import Store
 from service.store.health import HealthService
 from service.store.sync_repository import MongoSyncRepository
+from service.uploads.budget import PushPriority
+from service.uploads.channel import UploadChannel
 
 
 @dataclass
@@ -31,3 +33,5 @@ class Services:
     metrics: Metrics
     snapshots: EventSnapshots  # what subscribers are shown, read once per event
     limiter: RateLimiter  # request budgets per token, device and client address
+    uploads: UploadChannel  # the photo channel (tus), with its own budget
+    priority: PushPriority  # upload bytes wait while GraphQL requests are answered

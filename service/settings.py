@@ -51,6 +51,14 @@ class Settings:
     ws_keepalive_seconds: float = 15  # server ping interval; clients answer with pong (0: no pings)
     ws_idle_timeout_seconds: float = 60  # closed (1001) when pings go unanswered, or no operation runs, this long
     ws_reauth_seconds: float = 30  # the connection's token is checked again this often (and on every subscribe)
+    # The photo channel (tus at /files/): its own limits and budget, apart from the pushes'.
+    upload_max_bytes: int = 50 * 1024 * 1024
+    upload_types: str = "image/jpeg,image/png,image/heic,image/webp,application/pdf"  # by content sniffing
+    upload_expire_hours: float = 72  # an unfinished upload untouched this long is deleted
+    upload_bytes_per_minute: float = 120 * 1024 * 1024  # per device (0: no limit)
+    upload_burst_bytes: int = 8 * 1024 * 1024
+    upload_concurrency: int = 4  # uploads at once per device (0: no limit)
+    photo_pending_after_hours: float = 24  # a referenced photo not uploaded this long shows in Sync Health
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:

@@ -41,15 +41,15 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
-    def take(self, key: str) -> float:
-        """Spend one request of ``key``'s budget: 0 when allowed, else the seconds until one is available."""
+    def take(self, key: str, cost: float = 1) -> float:
+        """Spend ``cost`` (one request) of ``key``'s budget: 0 when allowed, else the seconds until it is available."""
         if not self.enabled:
             return 0.0
         bucket = self._refilled(key)
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             return 0.0
-        return (1 - bucket.tokens) / self.rate
+        return (cost - bucket.tokens) / self.rate
 
     def _refilled(self, key: str) -> _Bucket:
         now = self._clock()

@@ -19,6 +19,7 @@ REFUSAL_DISMISSED = "REFUSAL_DISMISSED"
 RECORD_WRITTEN = "RECORD_WRITTEN"  # a manager's writeRecord
 PUSH = "PUSH"  # a device pushed (one per committed batch of a push)
 STATUS_REPORTED = "STATUS_REPORTED"  # a device reported its queue depth
+UPLOAD_COMPLETED = "UPLOAD_COMPLETED"  # a photo's upload finished (detail: attachmentId, sha256, size, durationMs)
 
 
 class SyncAction(Enum):
@@ -40,6 +41,7 @@ class SyncAction(Enum):
     REFUSAL_ACKNOWLEDGED = REFUSAL_ACKNOWLEDGED
     REFUSAL_DISMISSED = REFUSAL_DISMISSED
     RECORD_WRITTEN = RECORD_WRITTEN
+    UPLOAD_COMPLETED = UPLOAD_COMPLETED
 
 
 @dataclass(frozen=True)

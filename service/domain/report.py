@@ -27,6 +27,7 @@ ACTIONS: tuple[str, ...] = (
     history.REFUSAL_ACKNOWLEDGED,
     history.REFUSAL_DISMISSED,
     history.RECORD_WRITTEN,
+    history.UPLOAD_COMPLETED,
 )
 
 # The words of a classic CRM synchronization summary (seed 003) for each action.
@@ -47,6 +48,7 @@ LABELS: dict[str, str] = {
     history.REFUSAL_ACKNOWLEDGED: "Validation error acknowledged",
     history.REFUSAL_DISMISSED: "Validation error dismissed",
     history.RECORD_WRITTEN: "Updated on the web",
+    history.UPLOAD_COMPLETED: "Photo uploaded",
 }
 
 _NOT_ZONES = frozenset({"localtime", "posixrules"})  # files in the zone database that name no zone

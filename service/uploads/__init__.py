@@ -1,0 +1,1 @@
+"""The photo channel: resumable uploads (tus) into GridFS, apart from the sync pushes."""

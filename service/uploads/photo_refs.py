@@ -1,0 +1,70 @@
+"""The ``photos`` collection: one document per attachment id a record points at, and
+whether its upload has finished (``availableAt``).
+
+Records are written first and photos follow on their own channel, in either order:
+a record's write sets who is waiting for the photo (``$setOnInsert`` leaves
+``availableAt`` alone), an upload's completion sets ``availableAt`` (upserting), so
+whichever comes first the photo ends up AVAILABLE once both have happened.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from service.domain.records import Record
+from service.store.database import Store
+
+COLLECTION = "photos"
+INDEXES = [IndexModel([("repId", ASCENDING), ("availableAt", ASCENDING)], name="rep_pending")]
+
+
+async def note_references(store: Store, records: Iterable[Record], at: datetime, session: AsyncClientSession) -> None:
+    """Remember the photos written records point at (one bulk write; none when no record has photos)."""
+    operations = [
+        UpdateOne(
+            {"_id": photo["attachmentId"]},
+            {
+                "$set": {
+                    "repId": record.owner,
+                    "deviceId": record.updated_by,
+                    "recordType": record.type.value,
+                    "recordId": record.id,
+                    "sha256": photo.get("sha256"),
+                },
+                "$setOnInsert": {"referencedAt": at, "availableAt": None},
+            },
+            upsert=True,
+        )
+        for record in records
+        if not record.deleted
+        for photo in record.fields.get("photos") or ()
+    ]
+    if operations:
+        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+
+
+async def mark_available(store: Store, attachment_id: str, at: datetime, session: AsyncClientSession) -> None:
+    await store.db[COLLECTION].update_one(
+        {"_id": attachment_id}, {"$set": {"availableAt": at}}, upsert=True, session=session
+    )
+
+
+async def pending(store: Store, rep_ids: list[str], referenced_before: datetime) -> dict[str, dict[str, Any]]:
+    """Per device of these reps: photos referenced before ``referenced_before`` and not uploaded yet."""
+    cursor = store.db[COLLECTION].find(
+        {"repId": {"$in": rep_ids}, "availableAt": None, "referencedAt": {"$lte": referenced_before}},
+        {"deviceId": 1, "referencedAt": 1},
+    )
+    counts: Counter[str] = Counter()
+    oldest: dict[str, datetime] = {}
+    for document in await cursor.to_list():
+        device = document.get("deviceId") or ""
+        counts[device] += 1
+        oldest[device] = min(oldest.get(device, document["referencedAt"]), document["referencedAt"])
+    return {device: {"count": counts[device], "oldest": oldest[device]} for device in counts}
