@@ -109,6 +109,7 @@ def build_services(settings: Settings, store: Store) -> Services:
             HealthThresholds(
                 stale_after=timedelta(hours=settings.stale_after_hours),
                 backlog_after=timedelta(hours=settings.backlog_after_hours),
+                photo_pending_after=timedelta(hours=settings.photo_pending_after_hours),
             ),
         ),
         events=hub,

@@ -16,6 +16,7 @@ from service.domain.health import HealthStatus
 if TYPE_CHECKING:
     from service.services import Services
     from service.store.identity import Device, User
+    from service.uploads.storage import Upload
 
 
 class Unauthenticated(GraphQLError):
@@ -47,6 +48,7 @@ class Context:
     users: DataLoader[str, User | None] = field(init=False)
     devices: DataLoader[str, Device | None] = field(init=False)
     device_statuses: DataLoader[str, HealthStatus] = field(init=False)
+    attachments: DataLoader[str, Upload | None] = field(init=False)  # photo uploads by attachment id
     extra: dict[str, Any] = field(default_factory=dict)
     pushed_changes: int = 0  # changes in this request's pushes so far: the per-push cap spans aliases
 
@@ -60,6 +62,7 @@ class Context:
 
     def __post_init__(self) -> None:
         from service.store import identity
+        from service.uploads import storage as uploads
 
         store = self.services.store
 
@@ -79,6 +82,12 @@ class Context:
             return [found[i] for i in ids]
 
         self.device_statuses = DataLoader(load_fn=load_statuses)
+
+        async def load_attachments(ids: list[str]) -> list[Upload | None]:
+            found = await uploads.get_many(store, ids)
+            return [found.get(i) for i in ids]
+
+        self.attachments = DataLoader(load_fn=load_attachments)
 
     def require(self, *roles: Role) -> Principal:
         """The caller, who must hold one of ``roles``."""

@@ -25,6 +25,12 @@ class DeviceHealth:
     status: HealthStatus
     open_refusals: int
     open_conflicts: int
+    pending_photos: int = strawberry.field(
+        description="Photos its records point at that have not been uploaded after FIELDSYNC_PHOTO_PENDING_AFTER_HOURS"
+    )
+    oldest_pending_photo_at: DateTime | None = strawberry.field(
+        description="When the server first saw a record point at the oldest of those photos"
+    )
 
 
 @strawberry.type
@@ -36,6 +42,7 @@ class RepSyncHealth:
     push_refusals: list[Refusal]
     open_conflicts: int
     last_sync_at: DateTime | None
+    pending_photos: int = strawberry.field(description="Overdue photos over all its devices")
 
 
 @strawberry.type
@@ -63,6 +70,8 @@ async def sync_health(info: Info, rep_id: strawberry.ID | None = None) -> SyncHe
                         status=d.status,
                         open_refusals=d.open_refusals,
                         open_conflicts=d.open_conflicts,
+                        pending_photos=d.photos.count if d.photos else 0,
+                        oldest_pending_photo_at=d.photos.oldest if d.photos else None,
                     )
                     for d in h.devices
                 ],
@@ -70,6 +79,7 @@ async def sync_health(info: Info, rep_id: strawberry.ID | None = None) -> SyncHe
                 push_refusals=[Refusal.of(r) for r in h.push_refusals],
                 open_conflicts=h.open_conflicts,
                 last_sync_at=h.last_sync_at,
+                pending_photos=h.pending_photos,
             )
             for h in reps
         ],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from service.api.context import Info
+from service.api.photos import Photo, photos_of
 from service.api.scalars import JSON, Base64, DateTime
 from service.domain.record_types import RecordType
 from service.domain.records import Record
@@ -23,6 +25,10 @@ class RecordEnvelope:
     out_of_scope: bool = strawberry.field(
         default=False, description="The record left the caller's scope (reassigned, unassigned): remove it."
     )
+
+    @strawberry.field(description="VISIT, ORDER, WORK_ORDER: the photos it points at, and whether each has arrived")
+    async def photos(self, info: Info) -> list[Photo] | None:
+        return await photos_of(info, self.fields)
 
     @classmethod
     def of(cls, record: Record, crdt: bytes | None = None) -> RecordEnvelope:

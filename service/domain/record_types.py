@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -50,6 +51,7 @@ class Kind(Enum):
     ID_LIST = "id list"
     ORDER_LINES = "order lines"
     HOUR_ENTRIES = "hour entries"
+    PHOTOS = "photos"  # [{attachmentId, sha256, capturedAt, latitude, longitude}]: bytes travel apart, over /files/
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
         "checkInLongitude": FieldSpec(Kind.LONGITUDE),
         "completedAt": FieldSpec(Kind.DATETIME),
         "notes": FieldSpec(Kind.TEXT),
+        "photos": FieldSpec(Kind.PHOTOS),
     },
     RecordType.ORDER: {
         "outletId": FieldSpec(Kind.ID, required=True),
@@ -100,6 +103,7 @@ FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
         "repId": FieldSpec(Kind.ID),
         "lines": FieldSpec(Kind.ORDER_LINES, required=True),
         "status": FieldSpec(Kind.TEXT, required=True, choices=("DRAFT", "SUBMITTED")),
+        "photos": FieldSpec(Kind.PHOTOS),
     },
     RecordType.WORK_ORDER: {
         "outletId": FieldSpec(Kind.ID, required=True),
@@ -108,6 +112,7 @@ FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
         "status": FieldSpec(Kind.TEXT, required=True, choices=("OPEN", "IN_PROGRESS", "COMPLETED")),
         "resourceHours": FieldSpec(Kind.HOUR_ENTRIES),
         "completedAt": FieldSpec(Kind.DATETIME),
+        "photos": FieldSpec(Kind.PHOTOS),
     },
 }
 
@@ -178,6 +183,8 @@ def _check_value(name: str, spec: FieldSpec, value: Any) -> None:
             _check_list(name, value, _check_order_line)
         case Kind.HOUR_ENTRIES:
             _check_list(name, value, _check_hour_entry)
+        case Kind.PHOTOS:
+            _check_list(name, value, _check_photo)
 
 
 def _finite_number(name: str, value: Any) -> float:
@@ -228,6 +235,20 @@ def _check_hour_entry(name: str, entry: dict[str, Any]) -> None:
     if not 0 < hours <= 24:
         raise FieldError(f"{name}.hours", f"'{name}.hours' must be more than 0 and at most 24.")
     check_timestamp(f"{name}.loggedAt", entry.get("loggedAt"))
+
+
+def _check_photo(name: str, photo: dict[str, Any]) -> None:
+    """A photo the record points at; whether its bytes have arrived never decides the change."""
+    _only_keys(name, photo, {"attachmentId", "sha256", "capturedAt", "latitude", "longitude"})
+    _check_value(f"{name}.attachmentId", FieldSpec(Kind.ID), photo.get("attachmentId"))
+    sha256 = photo.get("sha256")
+    if sha256 is not None and not (isinstance(sha256, str) and re.fullmatch(r"[0-9a-f]{64}", sha256)):
+        raise FieldError(f"{name}.sha256", f"'{name}.sha256' must be 64 lowercase hex digits.")
+    if photo.get("capturedAt") is not None:
+        check_timestamp(f"{name}.capturedAt", photo["capturedAt"])
+    for key, kind in (("latitude", Kind.LATITUDE), ("longitude", Kind.LONGITUDE)):
+        if photo.get(key) is not None:
+            _check_value(f"{name}.{key}", FieldSpec(kind), photo[key])
 
 
 def _only_keys(name: str, item: dict[str, Any], allowed: set[str]) -> None:

@@ -15,6 +15,8 @@ from service.domain.refusals import Refusal, RefusalKind, RefusalStatus
 from service.store import conflicts, identity, refusals
 from service.store.database import Store
 from service.store.identity import Device, User
+from service.uploads import photo_refs
+from service.uploads.photo_refs import Backlog
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class DeviceHealth:
     status: HealthStatus
     open_refusals: int
     open_conflicts: int
+    photos: Backlog | None = None  # photos its records point at, overdue
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class RepHealth:
     push_refusals: list[Refusal]  # open push refusals, newest first
     open_conflicts: int
     last_sync_at: datetime | None
+    pending_photos: int = 0  # overdue photos over all its devices
 
 
 class HealthService:
@@ -51,17 +55,23 @@ class HealthService:
         return (await self.device_statuses([device_id]))[device_id]
 
     async def device_statuses(self, device_ids: list[str]) -> dict[str, HealthStatus]:
-        """Each device's status, in three reads whatever the number of devices (unknown ids: HEALTHY)."""
+        """Each device's status, in four reads whatever the number of devices (unknown ids: HEALTHY)."""
         devices = await identity.get_devices(self._store, device_ids)
         ids = sorted(devices)
         open_refusals = await self._open_counts(
             refusals.COLLECTION, {"status": RefusalStatus.OPEN.value, "kind": RefusalKind.RECORD.value}, ids
         )
         open_conflicts = await self._open_counts(conflicts.COLLECTION, {"status": ConflictStatus.OPEN.value}, ids)
+        photos = await self._overdue_photos("deviceId", ids)
         statuses = {i: HealthStatus.HEALTHY for i in device_ids}
         for device_id, device in devices.items():
-            statuses[device_id] = self._device(device, open_refusals[device_id], open_conflicts[device_id]).status
+            found = self._device(device, open_refusals[device_id], open_conflicts[device_id], photos.get(device_id))
+            statuses[device_id] = found.status
         return statuses
+
+    async def _overdue_photos(self, by: str, ids: list[str]) -> dict[str, Backlog]:
+        before = self._clock() - self._thresholds.photo_pending_after
+        return await photo_refs.overdue(self._store, referenced_before=before, by=by, ids=ids)
 
     async def _open_counts(self, collection: str, query: dict[str, Any], device_ids: list[str]) -> Counter[str]:
         pipeline = [
@@ -71,7 +81,7 @@ class HealthService:
         rows = await (await self._store.db[collection].aggregate(pipeline)).to_list()
         return Counter({row["_id"]: row["count"] for row in rows})
 
-    def _device(self, device: Device, open_refusals: int, open_conflicts: int) -> DeviceHealth:
+    def _device(self, device: Device, open_refusals: int, open_conflicts: int, photos: Backlog | None) -> DeviceHealth:
         status = device_health(
             last_sync_at=device.last_sync_at,
             queue_growing_since=device.queue_growing_since,
@@ -79,8 +89,9 @@ class HealthService:
             open_problems=open_refusals + open_conflicts,
             now=self._clock(),
             thresholds=self._thresholds,
+            overdue_photos=photos.count if photos else 0,
         )
-        return DeviceHealth(device, status, open_refusals, open_conflicts)
+        return DeviceHealth(device, status, open_refusals, open_conflicts, photos)
 
     async def sync_health(self, rep_id: str | None = None) -> list[RepHealth]:
         """Per rep (one rep, or every rep), worst first."""
@@ -102,10 +113,11 @@ class HealthService:
         ]
         refusals_by_device = Counter(r.device_id for r in open_refusals if r.kind is RefusalKind.RECORD)
         conflicts_by_device = Counter(c.device_id for c in open_conflicts)
+        photos = await self._overdue_photos("repId", rep_ids)
         result = []
         for rep in reps:
             rep_devices = [
-                self._device(d, refusals_by_device[d.id], conflicts_by_device[d.id])
+                self._device(d, refusals_by_device[d.id], conflicts_by_device[d.id], photos.get(d.id))
                 for d in devices
                 if d.user_id == rep.id
             ]
@@ -127,6 +139,7 @@ class HealthService:
                     push_refusals=push_refusals,
                     open_conflicts=sum(1 for c in open_conflicts if c.rep_id == rep.id),
                     last_sync_at=max(syncs, default=None),
+                    pending_photos=sum(d.photos.count for d in rep_devices if d.photos),
                 )
             )
         return sorted(result, key=lambda h: (SEVERITY.index(h.status), h.rep.name))

@@ -22,6 +22,7 @@ from service.domain.scope_exits import ScopeExit
 from service.store import conflicts, history, identity, receipts, records, refusals, scope_exits, sequence
 from service.store.database import Store
 from service.store.transactions import UnitOfWork
+from service.uploads import photo_refs
 
 
 class MongoSyncRepository:
@@ -78,6 +79,7 @@ class MongoSyncRepository:
             ],
             tx,
         )
+        await photo_refs.note_references(self._store, stored.values(), tx)
         await scope_exits.save(self._store, list(zip(exits, exit_seqs, strict=True)), tx)
         await receipts.save(self._store, list(plan.receipts.values()), tx)
         await conflicts.save(self._store, plan.conflicts, tx)

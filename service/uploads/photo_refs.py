@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -21,10 +21,13 @@ from service.domain.records import Record
 from service.store.database import Store
 
 COLLECTION = "photos"
-INDEXES = [IndexModel([("repId", ASCENDING), ("availableAt", ASCENDING)], name="rep_pending")]
+INDEXES = [
+    IndexModel([("repId", ASCENDING), ("availableAt", ASCENDING)], name="rep_pending"),
+    IndexModel([("deviceId", ASCENDING), ("availableAt", ASCENDING)], name="device_pending"),
+]
 
 
-async def note_references(store: Store, records: Iterable[Record], at: datetime, session: AsyncClientSession) -> None:
+async def note_references(store: Store, records: Iterable[Record], session: AsyncClientSession) -> None:
     """Remember the photos written records point at (one bulk write; none when no record has photos)."""
     operations = [
         UpdateOne(
@@ -37,7 +40,7 @@ async def note_references(store: Store, records: Iterable[Record], at: datetime,
                     "recordId": record.id,
                     "sha256": photo.get("sha256"),
                 },
-                "$setOnInsert": {"referencedAt": at, "availableAt": None},
+                "$setOnInsert": {"referencedAt": record.updated_at, "availableAt": None},
             },
             upsert=True,
         )
@@ -55,10 +58,19 @@ async def mark_available(store: Store, attachment_id: str, at: datetime, session
     )
 
 
-async def pending(store: Store, rep_ids: list[str], referenced_before: datetime) -> dict[str, dict[str, Any]]:
-    """Per device of these reps: photos referenced before ``referenced_before`` and not uploaded yet."""
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    oldest: datetime  # when the server first saw a record point at the oldest of them
+
+
+async def overdue(store: Store, *, referenced_before: datetime, by: str, ids: list[str]) -> dict[str, Backlog]:
+    """Per device: photos its records point at, referenced before ``referenced_before`` and not uploaded.
+
+    ``by`` is ``repId`` or ``deviceId``: which of ``ids`` to look at.
+    """
     cursor = store.db[COLLECTION].find(
-        {"repId": {"$in": rep_ids}, "availableAt": None, "referencedAt": {"$lte": referenced_before}},
+        {by: {"$in": ids}, "availableAt": None, "referencedAt": {"$lte": referenced_before}},
         {"deviceId": 1, "referencedAt": 1},
     )
     counts: Counter[str] = Counter()
@@ -67,4 +79,4 @@ async def pending(store: Store, rep_ids: list[str], referenced_before: datetime)
         device = document.get("deviceId") or ""
         counts[device] += 1
         oldest[device] = min(oldest.get(device, document["referencedAt"]), document["referencedAt"])
-    return {device: {"count": counts[device], "oldest": oldest[device]} for device in counts}
+    return {device: Backlog(counts[device], oldest[device]) for device in counts}

@@ -62,7 +62,7 @@ async def test_silence_and_a_queue_that_keeps_growing_are_surfaced_on_day_one(se
     assert await services.health.device_status("d1") is HealthStatus.HEALTHY
 
 
-async def test_many_devices_statuses_come_from_three_reads(services: Services):
+async def test_many_devices_statuses_come_from_four_reads(services: Services):
     ali = await register(services, "Ali", "d1")
     siti = await register(services, "Siti", "d2")
     await services.sync.write_record(
