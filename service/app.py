@@ -140,6 +140,7 @@ def build_services(settings: Settings, store: Store) -> Services:
     metrics.gauges["fieldsync_subscribers"] = lambda: hub.subscriber_count
     metrics.gauges["fieldsync_document_cache_hits"] = lambda: services.sync.documents.hits
     metrics.gauges["fieldsync_document_cache_misses"] = lambda: services.sync.documents.misses
+    metrics.gauges["fieldsync_upload_wait_seconds"] = lambda: priority.waited_seconds
     return services
 
 

@@ -154,13 +154,13 @@ async def _read(request: Request, services: Services, upload_id: str) -> Respons
         upload = await services.uploads.readable(await _caller(request, services), upload_id)
     except ProtocolError as error:
         return _error(error)
-    assert upload.file_id is not None and upload.sha256 is not None
+    assert upload.sha256 is not None
     headers = {
         "Content-Length": str(upload.length),
         "ETag": f'"{upload.sha256}"',
         "Cache-Control": "private, max-age=31536000, immutable",
     }
-    pieces = storage.read_files(services.store, [upload.file_id])
+    pieces = storage.read_files(services.store, upload.content_files)
     return StreamingResponse(pieces, media_type=upload.content_type, headers=headers)
 
 

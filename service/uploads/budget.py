@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -61,11 +62,12 @@ class UploadBudget:
 class PushPriority:
     """Pushes first: upload bytes wait while GraphQL requests are answered in this process."""
 
-    def __init__(self, max_wait: float = 1.0) -> None:
+    def __init__(self, max_wait: float = 10.0) -> None:
         self.max_wait = max_wait
         self._running = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.waited_seconds = 0.0  # upload time spent waiting for GraphQL requests (a /metrics gauge)
 
     @contextlib.asynccontextmanager
     async def request(self) -> AsyncIterator[None]:
@@ -80,5 +82,7 @@ class PushPriority:
 
     async def wait(self) -> None:
         if not self._idle.is_set():
+            started = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), self.max_wait)
+            self.waited_seconds += time.monotonic() - started

@@ -11,6 +11,7 @@ AVAILABLE for every record that points at it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections import OrderedDict
@@ -36,7 +37,7 @@ from service.uploads.protocol import (
     check_type,
     declared_sha256,
 )
-from service.uploads.storage import Part, Upload
+from service.uploads.storage import Content, Part, Upload
 
 Transaction = Callable[[Callable[[AsyncClientSession], Awaitable[Any]]], Awaitable[Any]]
 
@@ -120,6 +121,10 @@ class UploadChannel:
             upload = existing  # the app lost our answer and asks again: the same upload
         held = declared is not None and await storage.content_with(self._store, declared) is not None
         if held and not upload.complete and upload.offset == 0:
+            if body is not None:  # creation-with-upload: its first bytes are not needed
+                with contextlib.suppress(BodyInterrupted):
+                    async for _ in body:
+                        pass
             return await self._finish(upload, known_sha256=declared)  # those bytes are here already
         if body is not None and not upload.complete and upload.offset == 0:
             return await self.append(device, upload.id, 0, body, None)
@@ -258,41 +263,32 @@ class UploadChannel:
         if known_sha256 is not None:  # declared, and stored already: nothing to receive
             sha256 = known_sha256
         else:
-            sha256 = self._hashes.finished(upload.id, upload.length) or await storage.sha256_of(self._store, parts)
+            running = self._hashes.finished(upload.id, upload.length)
+            sha256 = running or await storage.sha256_of(self._store, parts, self._priority.wait)
             if upload.declared_sha256 and sha256 != upload.declared_sha256:
                 await storage.delete_files(self._store, await storage.reset(self._store, upload.id))
                 raise ProtocolError(460, "the file's sha256 is not the one in its Upload-Metadata; send it again")
-        file_id = await storage.content_with(self._store, sha256)
-        deduplicated = file_id is not None
-        if file_id is None:
-            file_id = parts[0] if len(parts) == 1 else str(uuid.uuid4())
+        content = await storage.content_with(self._store, sha256)
+        if content is None:
+            content = Content(sha256, tuple(parts), upload.content_type or "")
             try:
-                if len(parts) == 1:
-                    await storage.keep_as_content(self._store, file_id, sha256, upload.content_type or "")
-                else:
-                    await storage.join_as_content(self._store, parts, file_id, sha256, upload.content_type or "")
+                await storage.register_content(self._store, content, upload.length, self._clock())
             except DuplicateKeyError:  # the same bytes finished elsewhere a moment ago
-                file_id, deduplicated = await storage.content_with(self._store, sha256), True
-                assert file_id is not None
-        content_type = upload.content_type or await storage.content_type_of(self._store, file_id)
-        finished = await self._record(upload, file_id, sha256, content_type, deduplicated)
-        await storage.delete_files(self._store, [p for p in parts if p != file_id])
+                content = await storage.content_with(self._store, sha256)
+                assert content is not None
+        deduplicated = content.files != tuple(parts)
+        finished = await self._record(upload, content, deduplicated)
+        kept = set(content.files)
+        await storage.delete_files(self._store, [f for f in (*parts, *upload.orphans) if f not in kept])
         return finished
 
-    async def _record(self, upload: Upload, file_id: str, sha256: str, content_type: str, deduplicated: bool) -> Upload:
+    async def _record(self, upload: Upload, content: Content, deduplicated: bool) -> Upload:
         """Complete the upload, its history event and its photo's status in one transaction."""
         now = self._clock()
 
         async def work(tx: AsyncClientSession) -> Upload:
             finished = await storage.mark_complete(
-                self._store,
-                upload.id,
-                file_id=file_id,
-                sha256=sha256,
-                content_type=content_type,
-                deduplicated=deduplicated,
-                at=now,
-                session=tx,
+                self._store, upload.id, content=content, deduplicated=deduplicated, at=now, session=tx
             )
             if finished is None:
                 raise ProtocolError(409, "the upload was finished by another request")
@@ -304,9 +300,9 @@ class UploadChannel:
                 actor_id=upload.rep_id,
                 detail={
                     "attachmentId": upload.id,
-                    "sha256": sha256,
+                    "sha256": content.sha256,
                     "size": upload.length,
-                    "contentType": content_type,
+                    "contentType": content.content_type,
                     "durationMs": round((now - upload.created_at).total_seconds() * 1000),
                     "deduplicated": deduplicated,
                 },

@@ -1,47 +1,41 @@
-"""Where uploads live: the ``uploads`` collection (tus state, one per attachment id) and
-the ``attachments`` GridFS bucket (the bytes).
+"""Where uploads live: the ``uploads`` collection (tus state, one per attachment id), the
+``attachments`` GridFS bucket (the bytes) and ``contents`` (one per sha256).
 
 Every PATCH body is written as its own GridFS file (a *part*), streamed in chunks, so
 what the server has survives a dropped connection or a restart. A finished upload's
-parts become one stored file per content: the single part is kept as it is, several
-are joined into a new file. ``metadata.sha256`` is unique among stored contents, so the
-same bytes are never stored twice, even when two uploads of them finish at once.
+parts, in order, are its content: nothing is copied when it finishes. ``contents`` is
+keyed by sha256, so the same bytes are stored once, even when two uploads of them
+finish at once: the later one's parts are deleted and it points at the first's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bson import Binary
 from gridfs import AsyncGridFSBucket, NoFile
-from gridfs.asynchronous.grid_file import AsyncGridIn, AsyncGridOut
+from gridfs.asynchronous.grid_file import AsyncGridIn
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.store.database import Store
 
+Pace = Callable[[], Awaitable[None]]  # awaited before each chunk of background work (pushes first)
 COLLECTION = "uploads"
 BUCKET = "attachments"
-FILES = f"{BUCKET}.files"
+CONTENTS = "contents"
 CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
 INDEXES: dict[str, list[IndexModel]] = {
     COLLECTION: [
         IndexModel([("expiresAt", ASCENDING)], name="expiry"),
         IndexModel([("sha256", ASCENDING)], name="content"),
     ],
-    FILES: [
-        IndexModel(
-            [("metadata.sha256", ASCENDING)],
-            name="one_file_per_content",
-            unique=True,
-            partialFilterExpression={"metadata.sha256": {"$exists": True}},
-        )
-    ],
+    CONTENTS: [],  # keyed by sha256
 }
 
 
@@ -67,8 +61,9 @@ class Upload:
     content_type: str | None = None
     completed_at: datetime | None = None
     sha256: str | None = None
-    file_id: str | None = None  # the stored content, once complete
+    content_files: tuple[str, ...] = ()  # the GridFS files holding its bytes, in order, once complete
     deduplicated: bool = False  # its bytes were already stored
+    orphans: tuple[str, ...] = ()  # parts of PATCHes that never committed (their chunks may remain)
 
     @property
     def complete(self) -> bool:
@@ -93,7 +88,7 @@ def to_document(upload: Upload) -> dict[str, Any]:
         "expiresAt": upload.expires_at,
         "completedAt": upload.completed_at,
         "sha256": upload.sha256,
-        "fileId": upload.file_id,
+        "contentFiles": list(upload.content_files),
         "deduplicated": upload.deduplicated,
     }
 
@@ -114,8 +109,9 @@ def from_document(document: dict[str, Any]) -> Upload:
         expires_at=document["expiresAt"],
         completed_at=document.get("completedAt"),
         sha256=document.get("sha256"),
-        file_id=document.get("fileId"),
+        content_files=tuple(document.get("contentFiles") or ()),
         deduplicated=document.get("deduplicated", False),
+        orphans=tuple(document.get("orphans") or ()),
     )
 
 
@@ -184,9 +180,7 @@ async def mark_complete(
     store: Store,
     upload_id: str,
     *,
-    file_id: str,
-    sha256: str,
-    content_type: str,
+    content: Content,
     deduplicated: bool,
     at: datetime,
     session: AsyncClientSession,
@@ -199,9 +193,9 @@ async def mark_complete(
                 "$set": {
                     "offset": "$length",
                     "completedAt": at,
-                    "fileId": file_id,
-                    "sha256": sha256,
-                    "contentType": content_type,
+                    "contentFiles": list(content.files),
+                    "sha256": content.sha256,
+                    "contentType": content.content_type,
                     "deduplicated": deduplicated,
                     "parts": [],
                     "orphans": [],
@@ -249,54 +243,41 @@ async def delete_files(store: Store, file_ids: Iterable[str]) -> None:
             await files.delete(file_id)
 
 
-async def content_with(store: Store, sha256: str) -> str | None:
-    """The id of the stored file holding these bytes, if any."""
-    document = await store.db[FILES].find_one({"metadata.sha256": sha256}, {"_id": 1})
-    return document["_id"] if document else None
+@dataclass(frozen=True)
+class Content:
+    sha256: str
+    files: tuple[str, ...]  # GridFS files, in order
+    content_type: str
 
 
-async def keep_as_content(store: Store, part_id: str, sha256: str, content_type: str) -> None:
-    """A single part becomes the stored content; DuplicateKeyError when those bytes are stored already."""
-    await store.db[FILES].update_one(
-        {"_id": part_id},
-        {"$set": {"metadata": {"sha256": sha256, "contentType": content_type}, "contentType": content_type}},
-    )
+async def content_with(store: Store, sha256: str) -> Content | None:
+    """The stored content with these bytes, if any."""
+    document = await store.db[CONTENTS].find_one({"_id": sha256})
+    return Content(sha256, tuple(document["files"]), document["contentType"]) if document else None
 
 
-async def join_as_content(store: Store, parts: Iterable[str], file_id: str, sha256: str, content_type: str) -> None:
-    """Several parts become one stored file, copied a chunk at a time (DuplicateKeyError as above)."""
-    target = bucket(store).open_upload_stream_with_id(
-        file_id, file_id, metadata={"sha256": sha256, "contentType": content_type}
-    )
-    try:
-        async for piece in read_files(store, parts):
-            await target.write(piece)
-        await target.close()
-    except BaseException:
-        await target.abort()
-        raise
+async def register_content(store: Store, content: Content, length: int, at: datetime) -> None:
+    """Raises DuplicateKeyError when those bytes are stored already."""
+    document = {"_id": content.sha256, "files": list(content.files), "contentType": content.content_type}
+    await store.db[CONTENTS].insert_one({**document, "length": length, "createdAt": at})
 
 
-async def content_type_of(store: Store, file_id: str) -> str:
-    document = await store.db[FILES].find_one({"_id": file_id}, {"metadata": 1})
-    return ((document or {}).get("metadata") or {}).get("contentType", "")
-
-
-async def sha256_of(store: Store, parts: Iterable[str]) -> str:
+async def sha256_of(store: Store, parts: Iterable[str], pace: Pace | None = None) -> str:
     digest = hashlib.sha256()
-    async for piece in read_files(store, parts):
+    async for piece in read_files(store, parts, pace):
         digest.update(piece)
     return digest.hexdigest()
 
 
-async def read_files(store: Store, file_ids: Iterable[str]) -> AsyncIterator[bytes]:
-    """The files' bytes one after the other, a chunk at a time."""
+async def read_files(store: Store, file_ids: Iterable[str], pace: Pace | None = None) -> AsyncIterator[bytes]:
+    """The files' bytes one after the other, a chunk at a time (``pace`` is awaited before each chunk)."""
     files = bucket(store)
     for file_id in file_ids:
         stream = await files.open_download_stream(file_id)
-        while piece := await stream.readchunk():
+        while True:
+            if pace is not None:
+                await pace()
+            piece = await stream.readchunk()
+            if not piece:
+                break
             yield piece
-
-
-async def open_content(store: Store, file_id: str) -> AsyncGridOut:
-    return await bucket(store).open_download_stream(file_id)

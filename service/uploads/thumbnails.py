@@ -27,7 +27,7 @@ DECODABLE = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
 async def of(store: Store, upload: Upload) -> bytes:
-    assert upload.sha256 is not None and upload.file_id is not None
+    assert upload.sha256 is not None
     cached = await store.db[COLLECTION].find_one({"_id": upload.sha256})
     if cached is not None:
         return bytes(cached["jpeg"])
@@ -35,7 +35,7 @@ async def of(store: Store, upload: Upload) -> bytes:
         raise ProtocolError(415, f"no thumbnail for {upload.content_type}; GET the file itself")
     if upload.length > MAX_SOURCE_BYTES:
         raise ProtocolError(413, f"no thumbnail for images over {MAX_SOURCE_BYTES} bytes")
-    source = b"".join([piece async for piece in storage.read_files(store, [upload.file_id])])
+    source = b"".join([piece async for piece in storage.read_files(store, upload.content_files)])
     jpeg = await asyncio.to_thread(make, source)
     await store.db[COLLECTION].update_one({"_id": upload.sha256}, {"$set": {"jpeg": Binary(jpeg)}}, upsert=True)
     return jpeg

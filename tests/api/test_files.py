@@ -138,8 +138,8 @@ async def test_creation_with_upload_and_a_known_sha256_completes_at_once(api: Ap
     assert first.headers["Location"].endswith("/files/photo-1")  # the id the app chose offline
     second = await create(api, device, len(photo), attachmentId="photo-2", sha256=digest)
     assert second.headers["Upload-Offset"] == str(len(photo))  # not one byte sent again
-    files = await services.store.db[storage.FILES].count_documents({"metadata.sha256": digest})
-    assert files == 1
+    assert await services.store.db[storage.CONTENTS].count_documents({}) == 1
+    assert await services.store.db[f"{storage.BUCKET}.files"].count_documents({}) == 1  # photo-2 sent nothing
     read = await api.http.get("/files/photo-2", headers={"Authorization": f"Bearer {device}"})
     assert read.content == photo and read.headers["content-type"] == "image/jpeg"
 

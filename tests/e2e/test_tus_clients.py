@@ -1,6 +1,6 @@
-"""Photos over tus with a real client (tuspy) against a real `fieldsync serve`: a rep on
-patchy 4G uploads shelf photos; the link drops, a byte is corrupted, the server restarts,
-and every photo still arrives whole, stored once."""
+"""Photos over tus with real clients (tuspy from PyPI, tus-js-client from npm run by Node.js)
+against a real `fieldsync serve`: a rep on patchy 4G uploads shelf photos; the link drops, a
+byte is corrupted, the server restarts, and every photo still arrives whole, stored once."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,3 +160,57 @@ def test_an_upload_survives_a_server_restart_and_continues_from_the_last_byte_th
     resumed.upload()
     assert fetched(first.url, token) == data
     assert len(completions(server)) == 1
+
+
+# -- tus-js-client (npm, run by Node.js) -------------------------------------------
+
+JS_CLIENTS = Path(__file__).parents[1] / "js"
+
+
+def tus_js(base: str, token: str, data: bytes, tmp_path: Path, **options: Any) -> dict[str, Any]:
+    """One upload by tus-js-client, as a web or React Native app runs it."""
+    if shutil.which("node") is None:
+        pytest.skip("Node.js is not installed")
+    assert (JS_CLIENTS / "node_modules" / "tus-js-client").is_dir(), "run `make test` (it runs npm ci in tests/js)"
+    path = tmp_path / f"{uuid.uuid4().hex}.jpg"
+    path.write_bytes(data)
+    done = subprocess.run(
+        ["node", str(JS_CLIENTS / "tus_upload.mjs"), f"{base}/files/", token, str(path), json.dumps(options)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_tus_js_client_uploads_with_creation_with_upload_and_a_known_photo_completes_at_once(
+    server: Server, tmp_path: Path
+) -> None:
+    _, token = device_token(server)
+    data = photo(600 * 1024)
+    digest = hashlib.sha256(data).hexdigest()
+    first = tus_js(server.url, token, data, tmp_path, withData=True, chunkSize=CHUNK, attachmentId=f"js-{digest[:8]}")
+    assert first["done"] and first["url"].endswith(f"/files/js-{digest[:8]}")
+    assert fetched(first["url"], token) == data
+    again = tus_js(server.url, token, data, tmp_path, withData=True, chunkSize=CHUNK, sha256=digest)
+    assert again["done"] and fetched(again["url"], token) == data
+    done = [d for d in completions(server) if d["sha256"] == digest]
+    assert [d["deduplicated"] for d in done] == [False, True]
+
+
+def test_tus_js_client_resumes_an_upload_cut_mid_body_from_the_servers_offset(server: Server, tmp_path: Path) -> None:
+    _, token = device_token(server)
+    data = photo(1024 * 1024)
+    link = FlakyLink(server.port, cut_after=500 * 1024)
+    try:
+        cut = tus_js(link.url, token, data, tmp_path, noRetry=True)
+    finally:
+        link.close()
+    assert not cut["done"] and cut["url"], cut
+    url = on(server, cut["url"])
+    kept = offset(url, token)
+    assert 0 < kept < len(data)
+    resumed = tus_js(server.url, token, data, tmp_path, uploadUrl=url)  # the app starts again, from the server's offset
+    assert resumed["done"], resumed
+    assert fetched(url, token) == data
