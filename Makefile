@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.pull
 	$(BIN)/python -m bench.subscriptions
 	$(BIN)/python -m bench.history
+	$(BIN)/python -m bench.uploads
 
 schema: $(STAMP)
 	$(BIN)/fieldsync export-schema --output schema.graphql

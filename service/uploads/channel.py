@@ -153,11 +153,13 @@ class UploadChannel:
             return upload
         async with self.budget.slot(upload.device_id):
             part = f"{upload.id}.{offset}.{uuid.uuid4().hex[:12]}"
+            await self._priority.wait()
             claimed = await storage.claim(self._store, upload.id, offset, part, self._clock() + self._expire_after)
             if claimed is None:
                 raise ProtocolError(409, "the upload moved on meanwhile; HEAD for its offset")
             upload = await self._write(claimed, part, body, checksum)
         if upload.offset == upload.length:
+            await self._priority.wait()
             upload = await self._finish(upload)
         return upload
 
@@ -233,6 +235,7 @@ class UploadChannel:
             raise
         if not received:
             return await self._drop(upload, part_id, target)
+        await self._priority.wait()
         await target.close()
         committed = await storage.commit_part(self._store, upload, Part(part_id, received), head, content_type)
         if committed is None:  # a newer PATCH took over while this one was still receiving
