@@ -5,7 +5,9 @@ per MB (both read from /proc), beside a raw GridFS write of the same bytes with 
 (AsyncGridFSBucket, 64 KB writes) to its own embedded store; the service's peak RSS after
 each size (flat: memory does not grow with file size). Then a push of 50 orders, alone and
 while five 20 MB photos upload from five phones (processes paused with SIGSTOP for the
-alone-pushes, so both are measured under the same machine load), as a ratio.
+alone-pushes, so both are measured under the same machine load), as a ratio; and the same
+with the photos sent to another server process (control): what the uploads' CPU costs the
+machine, whichever server receives them.
 
     .venv/bin/python -m bench.uploads
 """
@@ -180,8 +182,9 @@ def push_orders(service: Service, token: str, device_id: str) -> float:
     return time.perf_counter() - started
 
 
-def push_while_uploading(folder: Path, rounds: int = 5) -> None:
+def push_while_uploading(folder: Path, *, control: bool, rounds: int = 5) -> None:
     service = Service()  # default budget: 2 MB/s per phone
+    receiver = Service() if control else service  # control: the photos go to another server process
     try:
         token, device_id, rep_id = service.device()
         write = "mutation($i: WriteRecordInput!){ writeRecord(input:$i){ status } }"
@@ -194,7 +197,7 @@ def push_while_uploading(folder: Path, rounds: int = 5) -> None:
         for index in range(5):
             path = folder / f"phone-{index}.jpg"
             path.write_bytes(photo(20 * MB))
-            phones.append((service.url, service.device()[0], str(path)))
+            phones.append((receiver.url, receiver.device()[0], str(path)))
         context = multiprocessing.get_context("spawn")
         uploads = [context.Process(target=upload_file, args=phone) for phone in phones]
         for upload in uploads:
@@ -216,7 +219,7 @@ def push_while_uploading(folder: Path, rounds: int = 5) -> None:
         metrics = httpx.get(f"{service.url}/metrics").text
         waited = next(line for line in metrics.splitlines() if line.startswith("fieldsync_upload_wait_seconds"))
         report(
-            "push_while_uploading",
+            "push_while_uploading_elsewhere" if control else "push_while_uploading",
             orders=ORDERS,
             uploads="5 x 20 MB",
             push_alone_s=round(statistics.median(alone), 3),
@@ -228,12 +231,15 @@ def push_while_uploading(folder: Path, rounds: int = 5) -> None:
         )
     finally:
         service.stop()
+        if receiver is not service:
+            receiver.stop()
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         throughput(Path(folder))
-        push_while_uploading(Path(folder))
+        push_while_uploading(Path(folder), control=False)
+        push_while_uploading(Path(folder), control=True)
 
 
 if __name__ == "__main__":
