@@ -20,13 +20,13 @@ run: $(STAMP)
 	$(BIN)/fieldsync serve
 
 test: $(STAMP) $(JS_CLIENTS)
-	$(BIN)/ruff check service crdt tests bench
-	$(BIN)/mypy service crdt
+	$(BIN)/ruff check service crdt fieldsync_client tests bench
+	$(BIN)/mypy service crdt fieldsync_client
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check service crdt tests bench
-	$(BIN)/ruff format --check service crdt tests bench
+	$(BIN)/ruff check service crdt fieldsync_client tests bench
+	$(BIN)/ruff format --check service crdt fieldsync_client tests bench
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.push
