@@ -1,4 +1,4 @@
-"""The ``fieldsync`` command: serve, users, export-schema."""
+"""The ``fieldsync`` command: serve, users, export-schema, simulate."""
 
 from __future__ import annotations
 
@@ -30,6 +30,16 @@ def main(argv: list[str] | None = None) -> None:
     schema = commands.add_parser("export-schema", help="print the GraphQL schema")
     schema.add_argument("--output", type=Path, default=None)
 
+    simulate = commands.add_parser("simulate", help="run a simulated field day against a server")
+    simulate.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8000")
+    simulate.add_argument("--token", default=os.environ.get("FIELDSYNC_ADMIN_TOKEN"), help="an ADMIN token")
+    simulate.add_argument("--reps", type=int, default=4)
+    simulate.add_argument("--outlets", type=int, default=6)
+    simulate.add_argument("--steps", type=int, default=8, help="20-minute steps in the day")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--no-faults", action="store_true", help="a perfect network")
+    simulate.add_argument("--check", action="store_true", help="verify the invariants against the server")
+
     args = parser.parse_args(argv)
     match args.command:
         case "serve":
@@ -40,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         case "users":
             asyncio.run(_create_user(Settings.from_env(os.environ), args.name, args.role))
+        case "simulate":
+            _simulate(args)
         case "export-schema":
             from service.api.schema import printed_schema
 
@@ -59,6 +71,29 @@ def _serve(settings: Settings) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", ws="websockets-sansio")
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from fieldsync_client.simulator import Day, Simulation
+
+    if not args.token:
+        sys.exit("fieldsync simulate needs --token (or FIELDSYNC_ADMIN_TOKEN): an ADMIN token of the server")
+    day = Day(reps=args.reps, outlets=args.outlets, steps=args.steps, seed=args.seed, faults=not args.no_faults)
+    simulation = Simulation(args.url, args.token, day)
+    try:
+        simulation.setup()
+        simulation.run_day()
+        print(simulation.report())
+        if args.check:
+            failures = simulation.check()
+            for failure in failures:
+                print(f"CHECK FAILED: {failure}")
+            if failures:
+                sys.exit(1)
+            print("check: every decided change is in history exactly once; every phone equals its scope; "
+                  "every outlet is identical on all phones and the server")  # fmt: skip
+    finally:
+        simulation.close()
 
 
 async def _create_user(settings: Settings, name: str, role: str) -> None:
