@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_CLIENTS := tests/js/node_modules/.installed
 
-.PHONY: run test lint bench schema clean
+.PHONY: run demo test lint bench schema clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,19 @@ $(JS_CLIENTS): tests/js/package.json tests/js/package-lock.json
 
 run: $(STAMP)
 	$(BIN)/fieldsync serve
+
+DEMO_TOKEN := demo-admin-token
+DEMO_PORT ?= 8000
+DEMO_URL := http://127.0.0.1:$(DEMO_PORT)
+
+# The service on a fresh embedded store (./data-demo) with a simulated field day in it, refusals left open.
+demo: $(STAMP)
+	rm -rf data-demo
+	FIELDSYNC_ADMIN_TOKEN=$(DEMO_TOKEN) $(BIN)/fieldsync serve --port $(DEMO_PORT) --data-dir data-demo & server=$$!; \
+	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
+	until $(BIN)/python -c "import httpx; httpx.get('$(DEMO_URL)/readyz').raise_for_status()" 2>/dev/null; do sleep 0.5; done; \
+	$(BIN)/fieldsync simulate --url $(DEMO_URL) --token $(DEMO_TOKEN) --reps 6 --outlets 10 --steps 12 --leave-open && \
+	echo "Console: $(DEMO_URL)/dashboard/ (token $(DEMO_TOKEN)). Ctrl-C stops the service." && wait $$server
 
 test: $(STAMP) $(JS_CLIENTS)
 	$(BIN)/ruff check service crdt fieldsync_client tests bench
@@ -39,4 +52,4 @@ schema: $(STAMP)
 	$(BIN)/fieldsync export-schema --output schema.graphql
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) data data-demo

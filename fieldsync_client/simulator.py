@@ -57,6 +57,7 @@ class Day:
     seed: int = 1
     faults: bool = True
     online: float = 0.6  # chance a phone has signal at a step
+    settle: bool = True  # at the end, dismiss what is still refused and sync every phone until quiet
 
 
 class Simulation:
@@ -193,7 +194,8 @@ class Simulation:
                 if self.rng.random() < self.day.online:
                     self._sync(rep)
             self._manage()
-        self._close_the_day()
+        if self.day.settle:
+            self._close_the_day()
 
     def _work(self, rep: Rep) -> None:
         phone = rep.phone

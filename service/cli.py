@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--no-faults", action="store_true", help="a perfect network")
     simulate.add_argument("--check", action="store_true", help="verify the invariants against the server")
+    simulate.add_argument("--leave-open", action="store_true", help="end with refusals open (a demo); no --check")
 
     args = parser.parse_args(argv)
     match args.command:
@@ -78,7 +79,16 @@ def _simulate(args: argparse.Namespace) -> None:
 
     if not args.token:
         sys.exit("fieldsync simulate needs --token (or FIELDSYNC_ADMIN_TOKEN): an ADMIN token of the server")
-    day = Day(reps=args.reps, outlets=args.outlets, steps=args.steps, seed=args.seed, faults=not args.no_faults)
+    if args.check and args.leave_open:
+        sys.exit("--check needs the day settled: drop --leave-open")
+    day = Day(
+        reps=args.reps,
+        outlets=args.outlets,
+        steps=args.steps,
+        seed=args.seed,
+        faults=not args.no_faults,
+        settle=not args.leave_open,
+    )
     simulation = Simulation(args.url, args.token, day)
     try:
         simulation.setup()
