@@ -268,8 +268,11 @@ class Simulation:
         self.summary["outlet edits"] += 1
 
     def _manage(self) -> None:
-        """The manager fixes data behind refusals (or dismisses them), edits records, reassigns a visit."""
-        for refusal in self._open_refusals():
+        """The manager fixes data behind refusals (or dismisses them), edits records, reassigns a visit.
+
+        A day that will not be settled (a demo) leaves its refusals for the console's user to fix.
+        """
+        for refusal in self._open_refusals() if self.day.settle else []:
             if refusal["code"] == "OUTSIDE_GEOFENCE" and self.rng.random() < 0.5:
                 self._write("OUTLET", refusal["related"]["recordId"], {"geofenceRadiusM": 20000})
                 self.summary["manager fixed an outlet's geofence"] += 1

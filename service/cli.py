@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--no-faults", action="store_true", help="a perfect network")
     simulate.add_argument("--check", action="store_true", help="verify the invariants against the server")
-    simulate.add_argument("--leave-open", action="store_true", help="end with refusals open (a demo); no --check")
+    simulate.add_argument(
+        "--leave-open", action="store_true", help="leave refusals for a person to fix (a demo); no --check"
+    )
 
     args = parser.parse_args(argv)
     match args.command:
