@@ -2,9 +2,11 @@
 
 On a replica set a change stream on the history collection pushes inserts as
 they commit. Where change streams are refused (the embedded store) the
-follower tails the collection by sequence number: numbers are taken inside
-the writing transaction and commit in order, so reading ``_id > last`` in
-order never skips an event.
+follower polls the head of the global sequence (one document, read by ``_id``)
+and reads events only when it moved. Numbers are taken inside the writing
+transaction and commit in order: once the head reads ``h``, every event up to
+``h`` is committed, so reading ``seq > last`` in order never skips one. An idle
+follower therefore costs one point read per poll, whatever the history's size.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 
-from pymongo import ASCENDING
 from pymongo.errors import OperationFailure, PyMongoError
 
 from service.events.hub import EventHub
@@ -61,15 +62,13 @@ class Follower:
             async for change in stream:
                 self._hub.publish([history.from_document(change["fullDocument"])])
 
-    async def _tail(self, last: int) -> int:
-        cursor = (
-            self._store.db[history.COLLECTION]
-            .find({"_id": {"$gt": history.event_key(last)}})
-            .sort("_id", ASCENDING)
-            .limit(1000)
-        )
-        events = [history.from_document(document) for document in await cursor.to_list()]
-        if events:
-            self._hub.publish(events)
-            last = events[-1].id or last
+    async def _tail(self, last: int, batch: int = 1000) -> int:
+        head = await sequence.current(self._store)
+        while last < head:
+            events = await history.after(self._store, last, batch)
+            if events:
+                self._hub.publish(events)
+                last = events[-1].id or last
+            if len(events) < batch:
+                return max(last, head)  # every number up to the head is committed: none is left behind
         return last
