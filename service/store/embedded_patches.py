@@ -1,5 +1,5 @@
 """Monkeypatches, pinned to mongoeco 4.11.0, that stop inserts, upserts and
-{_id, ...} lookups from scanning the whole collection, without changing which
+{_id, ...} / {_id: {$in: [...]}, ...} lookups from scanning the whole collection, without changing which
 writes are accepted or rejected.
 
 Where the scans are (line numbers are mongoeco 4.11.0):
@@ -20,7 +20,7 @@ S2 sqlite.py:3236-3259, compound unique index. There is no scalar-entry table
 S3 _sqlite_write_ops.py:153. Each insert clears the collection feature cache,
    so the next uniqueness check runs ``json_type(document, '$.f') = 'array'`` over
    every row, once for each field of each compound unique index (sqlite.py:2973).
-M3 memory.py:2973-3007 and S4 _sqlite_fast_paths.py:312 with
+M3 memory.py:2973-3007 (and M4, ``{_id: {$in}}``, which it scans too) and S4 _sqlite_fast_paths.py:312 with
    _sqlite_read_fast_path_runtime.py:277, lookups by ``_id``. If the document is
    not found (so every upsert that inserts), or on SQLite if the filter has more
    fields than ``_id``, the lookup falls back to a scan.
@@ -89,6 +89,15 @@ def _id_lookup_value(plan: Any, query_plan: Any) -> Any:
         for clause in plan.clauses:
             if isinstance(clause, query_plan.EqualsCondition) and clause.field == "_id":
                 return clause.value
+    return None
+
+
+def _id_in_values(plan: Any, query_plan: Any) -> tuple[Any, ...] | None:
+    """The values of a top-level {_id: {$in: [...]}} in the plan, else None."""
+    clauses = plan.clauses if isinstance(plan, query_plan.AndCondition) else (plan,)
+    for clause in clauses:
+        if isinstance(clause, query_plan.InCondition) and clause.field == "_id" and not clause.null_matches_undefined:
+            return tuple(clause.values)
     return None
 
 
@@ -164,13 +173,16 @@ def _patch_memory() -> None:
         # M3. A document matching {_id: v} has an _id equal to v. For these types that
         # means the same storage key (the values_equal type check is strict). So if
         # that key is absent, the scan the original falls back to matches nothing.
-        id_value = _id_lookup_value(query_plan_node, query_plan)
-        if (
-            kwargs.get("collation") is None
-            and _exact_id(id_value, id_types)
-            and self._storage_key(id_value) not in coll
-        ):
-            return []
+        # M4. The same holds for each value of {_id: {$in: [...]}}: the candidates are
+        # the documents stored under those keys (the caller then matches the whole filter).
+        if kwargs.get("collation") is None:
+            id_value = _id_lookup_value(query_plan_node, query_plan)
+            if _exact_id(id_value, id_types) and self._storage_key(id_value) not in coll:
+                return []
+            id_values = _id_in_values(query_plan_node, query_plan)
+            if id_values is not None and all(_exact_id(v, id_types) for v in id_values):
+                keys = dict.fromkeys(self._storage_key(v) for v in id_values)
+                return [(key, coll[key]) for key in keys if key in coll]
         return original_candidates(self, coll, query_plan_node, **kwargs)
 
     original_init = _replace(engine_cls, "__init__", __init__)

@@ -202,3 +202,17 @@ for (cls, name), original in p._ORIGINALS.items():
     assert cls.__dict__[name] is not original and before[cls is SQLiteEngine][name] is original, name
 print(sorted(f"{cls.__name__}.{name}" for cls, name in p._ORIGINALS))
 """
+
+
+def test_id_in_lookups_find_exactly_the_listed_documents(coll: Collection[Document]) -> None:
+    oid = ObjectId("650000000000000000000001")
+    found = coll.find({"_id": {"$in": ["s1", "s5", "missing", oid, 7]}})
+    assert sorted(str(document["_id"]) for document in found) == sorted(["s1", "s5", str(oid), "7"])
+    assert [d["_id"] for d in coll.find({"_id": {"$in": ["s1", "s2"]}, "version": 1, "a": "k2"})] == ["s2"]
+    assert list(coll.find({"_id": {"$in": ["missing"]}})) == []
+    with coll.database.client.start_session() as session, session.start_transaction():
+        coll.insert_one({"_id": "in-tx", "a": "t1"}, session=session)
+        assert [d["_id"] for d in coll.find({"_id": {"$in": ["in-tx", "s1"]}}, session=session).sort("_id")] == [
+            "in-tx",
+            "s1",
+        ]
