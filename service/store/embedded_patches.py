@@ -25,6 +25,14 @@ M3 memory.py:2973-3007 (and M4, ``{_id: {$in}}``, which it scans too) and S4 _sq
    not found (so every upsert that inserts), or on SQLite if the filter has more
    fields than ``_id``, the lookup falls back to a scan.
 
+W1 _database_admin_write_commands.py:188-201, the wire ``insert`` command. It
+   inserts its documents one ``insert_one`` at a time, so a batch of N pays N
+   single-document writes (each with its own uniqueness checks, commit and change
+   dispatch). ``insert_many`` takes mongoeco's batch path, with the same ordered /
+   unordered semantics and the same per-document errors (index, code, message);
+   the patch runs it and reports its result or its BulkWriteError in the command's
+   reply, as the loop does.
+
 How the patches stay safe: each one only proves that a slow path cannot find
 anything. If it cannot prove that, or it finds a possible duplicate, it calls the
 original method unchanged. That method then raises just as before: the same
@@ -64,6 +72,7 @@ def apply() -> bool:
     if not applied():
         _patch_memory()
         _patch_sqlite()
+        _patch_wire_insert()
     return True
 
 
@@ -347,3 +356,47 @@ def _patch_sqlite() -> None:
         engine_cls, "_invalidate_collection_features_cache", _invalidate_collection_features_cache
     )
     original_select = _replace(engine_cls, "_select_first_document_for_plan", _select_first_document_for_plan)
+
+
+def _patch_wire_insert() -> None:
+    from mongoeco.api._async import _database_admin_write_commands as commands
+    from mongoeco.errors import BulkWriteError
+    from mongoeco.types import WriteCommandResult, WriteErrorEntry
+
+    service = commands.DatabaseAdminWriteCommandService
+
+    async def command_insert(self, spec, *, session=None):
+        documents = spec.get("documents")
+        if not isinstance(documents, list) or len(documents) < 2:
+            return await original_insert(self, spec, session=session)
+        # As the original (lines 172-184) prepares its loop.
+        admin = self._admin
+        collection_name = admin._require_collection_name(spec.get("insert"), "insert")
+        documents = admin._normalize_insert_documents(documents)
+        ordered = admin._normalize_ordered_from_command(spec.get("ordered"))
+        bypass = commands.command_boolean(
+            spec.get("bypassDocumentValidation", False), "bypassDocumentValidation", numeric=True
+        )
+        acknowledged = commands.write_command_acknowledged(spec, dialect=admin._mongodb_dialect.key)
+        collection = admin._database.get_collection(collection_name)
+        try:
+            result = await collection.insert_many(
+                documents, ordered=ordered, bypass_document_validation=bypass, session=session
+            )
+            inserted, errors = len(result.inserted_ids), []
+        except BulkWriteError as error:
+            inserted = error.details.get("nInserted", 0)
+            errors = [
+                WriteErrorEntry(
+                    index=entry["index"],
+                    code=entry.get("code"),
+                    errmsg=entry.get("errmsg", ""),
+                    details={k: v for k, v in entry.items() if k not in ("index", "code", "errmsg", "op")} or None,
+                )
+                for entry in error.details.get("writeErrors", [])
+            ]
+        return commands._write_command_result(
+            WriteCommandResult(count=inserted, write_errors=errors or None), acknowledged=acknowledged
+        )
+
+    original_insert = _replace(service, "command_insert", command_insert)
