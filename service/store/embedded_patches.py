@@ -385,7 +385,8 @@ def _patch_wire_insert() -> None:
             )
             inserted, errors = len(result.inserted_ids), []
         except BulkWriteError as error:
-            inserted = error.details.get("nInserted", 0)
+            details = getattr(error, "details", None) or {}  # pymongo's BulkWriteError, as mongoeco raises it
+            inserted = details.get("nInserted", 0)
             errors = [
                 WriteErrorEntry(
                     index=entry["index"],
@@ -393,7 +394,7 @@ def _patch_wire_insert() -> None:
                     errmsg=entry.get("errmsg", ""),
                     details={k: v for k, v in entry.items() if k not in ("index", "code", "errmsg", "op")} or None,
                 )
-                for entry in error.details.get("writeErrors", [])
+                for entry in details.get("writeErrors", [])
             ]
         return commands._write_command_result(
             WriteCommandResult(count=inserted, write_errors=errors or None), acknowledged=acknowledged
