@@ -175,7 +175,12 @@ def create_app(settings: Settings) -> Starlette:
                     await services.access.ensure_admin(settings.admin_token)
 
             await prepared()
-            follower = Follower(store, services.events)
+            if embedded is not None:  # told of each commit: no polling of an idle store
+                wake = asyncio.Event()
+                embedded.listen(wake.set)
+                follower = Follower(store, services.events, wake=wake, poll_interval=5.0)
+            else:
+                follower = Follower(store, services.events)
             await follower.start()
             sweeper = ExpirySweeper(services.uploads)
             sweeper.start()

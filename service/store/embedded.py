@@ -4,6 +4,11 @@
 work never runs on the service's event loop. The child prints its URI on the
 first line of stdout and serves until stdin closes or it is terminated.
 
+After its URI the child writes one byte to stdout whenever a write commits (a
+transaction, or a write outside one), without blocking: ``listen`` turns those bytes
+into a callback, so the service's event follower reads only when something committed
+instead of polling an idle store.
+
 ``supervise`` watches the child from the service: if it dies (killed, crashed), a
 new one starts on the same port and the same SQLite file (SQLite rolls back what
 was not committed), the driver reconnects on its own, and the service carries on.
@@ -22,6 +27,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 log = logging.getLogger("fieldsync.store")
@@ -36,6 +42,25 @@ class EmbeddedStore:
     uri: str
     data_dir: Path | None = None
     restarts: int = 0
+    on_commit: Callable[[], None] | None = None
+
+    def listen(self, on_commit: Callable[[], None]) -> None:
+        """Call ``on_commit`` (in the running loop) whenever the child says a write committed."""
+        self.on_commit = on_commit
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            try:
+                said = os.read(fd, 4096)
+            except OSError:
+                said = b""
+            if not said:  # the child is gone; ``supervise`` starts another and listens again
+                loop.remove_reader(fd)
+            on_commit()
+
+        loop.add_reader(fd, readable)
 
     @property
     def port(self) -> int:
@@ -91,6 +116,8 @@ async def supervise(
         log.error("embedded store exited (code %s); starting it again on port %s", code, store.port)
         try:
             await asyncio.to_thread(store.restart)
+            if store.on_commit is not None:
+                store.listen(store.on_commit)
             await restarted()
         except Exception:
             log.exception("embedded store restart failed; trying again")
@@ -121,9 +148,40 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     loop.add_reader(sys.stdin.fileno(), lambda: _on_stdin(stop))
     async with AsyncMongoEcoProxyServer(engine=engine, host=host, port=port) as server:
         print(server.address.uri, flush=True)
+        os.set_blocking(sys.stdout.fileno(), False)
+        _say_commits(loop)
         reaper = asyncio.create_task(_reap(), name="reap-abandoned-transactions")
         await stop.wait()
         reaper.cancel()
+
+
+_WRITES = {"insert", "update", "delete", "findAndModify", "commitTransaction"}
+
+
+def _say_commits(loop: asyncio.AbstractEventLoop) -> None:
+    """After each committed write, one byte on stdout (at most one per loop turn; dropped if
+    the pipe is full, as the reader is then about to wake anyway)."""
+    from mongoeco.wire.executor import WireCommandExecutor
+
+    original = WireCommandExecutor.execute_prepared
+    pending = False
+
+    def say() -> None:
+        nonlocal pending
+        pending = False
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(sys.stdout.fileno(), b".")
+
+    async def execute_prepared(self: Any, context: Any) -> dict[str, Any]:
+        nonlocal pending
+        reply = await original(self, context)
+        in_transaction = context.session is not None and context.session.transaction_active
+        if context.command_name in _WRITES and not in_transaction and not pending:
+            pending = True
+            loop.call_soon(say)
+        return reply
+
+    WireCommandExecutor.execute_prepared = execute_prepared  # type: ignore[method-assign]
 
 
 async def _reap() -> None:
