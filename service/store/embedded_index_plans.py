@@ -13,6 +13,9 @@ shapes itself, in SQL that searches that physical index:
 - equalities (``v`` or ``{$in: [...]}``) on an index's leading fields, then at most one
   range (``$gt``/``$gte``/``$lt``/``$lte``) on the next field, optionally sorted on that
   field ascending, with a limit: values ``str``, or ``int`` for the range field;
+- equality on a field with a single-field (multikey) index, whose documents may hold
+  arrays: mongoeco's multikey entries find the arrays holding the value, the physical
+  index the scalars equal to it, without sort or limit;
 - ``$or`` of those, without sort or limit.
 
 Exactness: each returned row is checked in SQL to hold the queried JSON type at every
@@ -113,6 +116,8 @@ class _Planner:
             keys = tuple(self.engine._storage_key(v) for v in ids)
             exact = len(terms.equal) == 1 and not terms.ranges
             return f"storage_key IN ({_placeholders(keys)})", list(keys), False, exact
+        if not sort and (elements := self._array_elements(terms)) is not None:
+            return elements
         range_field = next(iter(terms.ranges), None)
         sort_field = None
         if sort:
@@ -152,6 +157,31 @@ class _Planner:
         if not self._scalar_only([*prefix, *([last] if last else [])], terms):
             return None
         return " AND ".join(where), params, sort_field is not None, exact
+
+    def _array_elements(self, terms: _Terms) -> tuple[str, list[Any], bool, bool] | None:
+        """Equality on a field with a single-field multikey index (it may hold arrays): the
+        documents whose array holds the value (mongoeco's multikey entries) or whose scalar
+        equals it (the physical index); a superset, checked by mongoeco's matcher."""
+        for index in self.engine._load_indexes(self.db_name, self.coll_name):
+            field = index["fields"][0]
+            if len(index["fields"]) != 1 or not index.get("multikey") or field not in terms.equal:
+                continue
+            if index.get("sparse") or index.get("partial_filter_expression") is not None or index.get("collation"):
+                continue
+            collection_id = self.engine._lookup_collection_id(self.conn, self.db_name, self.coll_name)
+            if collection_id is None:
+                return None
+            values = terms.equal[field]
+            type_sql, value_sql = self._expressions(field)
+            keys = (
+                "SELECT storage_key FROM multikey_entries WHERE collection_id = ? AND index_name = ?"
+                f" AND element_type = 'string' AND element_key IN ({_placeholders(values)})"
+                " UNION SELECT storage_key FROM documents WHERE db_name = ? AND coll_name = ?"
+                f" AND {type_sql} = '' AND {value_sql} IN ({_placeholders(values)})"
+            )
+            params = [collection_id, index["name"], *values, self.db_name, self.coll_name, *values]
+            return f"storage_key IN ({keys})", params, False, False
+        return None
 
     def _index(self, terms: _Terms, sort_field: str | None) -> tuple[list[str], str | None] | None:
         """The index serving the most terms: (equality prefix, range/sort field after it)."""

@@ -83,3 +83,22 @@ def test_the_patch_is_pinned_to_one_mongoeco_version(monkeypatch: pytest.MonkeyP
     assert mongoeco.__version__ == embedded_index_plans.PINNED_VERSION  # else re-check every plan above
     monkeypatch.setattr(mongoeco, "__version__", "0.0.0")
     assert embedded_index_plans.apply() is False
+
+
+def test_an_equality_on_a_field_holding_arrays_reads_multikey_entries(coll: Collection[Document]) -> None:
+    coll.create_index([("tags", ASCENDING)], name="tags")
+    coll.insert_many(
+        [
+            {"_id": "a1", "tags": ["x", "y"], "seq": 1},
+            {"_id": "a2", "tags": "x", "seq": 2},
+            {"_id": "a3", "tags": ["y"], "seq": 3},
+            {"_id": "a4", "tags": [["x"]], "seq": 4},  # an element that is an array: no match
+            {"_id": "a5", "seq": 5},
+        ]
+    )
+    try:
+        assert sorted(ids(list(coll.find({"tags": "x"})))) == ["a1", "a2"]
+        assert sorted(ids(list(coll.find({"tags": "x", "seq": {"$gt": 1}})))) == ["a2"]
+        assert "multikey_entries" in plan(coll, {"tags": "x", "seq": {"$gt": 1}})
+    finally:
+        coll.delete_many({"_id": {"$in": ["a1", "a2", "a3", "a4", "a5"]}})

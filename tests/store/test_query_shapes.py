@@ -29,11 +29,6 @@ from service.store.embedded import EmbeddedStore, start_embedded_store
 from tests.factories import T0, change
 
 VISIT, OUTLET, PRODUCT = RecordType.VISIT, RecordType.OUTLET, RecordType.PRODUCT
-# Shapes still scanning on the embedded SQLite store, each with its reason (docs/query-shapes.md).
-KNOWN_SCANS = {
-    # Outlets assigned to a rep: `reps` holds an array, which the physical index cannot seek into.
-    repr({"find": "records", "filter": {"reps": "str", "seq": {"$gt": "int"}}, "sort": {"seq": "int"}, "limit": "int"}),
-}
 HOT_COLLECTIONS = {"records", "receipts", "refusals", "conflicts", "history", "counters", "scope_exits"}
 
 
@@ -143,8 +138,7 @@ async def test_every_query_a_sync_sends_searches_an_index(traced: tuple[Services
     collections = {command["find"] for command in shapes.values()}
     assert {"records", "receipts", "refusals", "conflicts", "history", "counters"} <= collections
     scanning = {key: scans(await plan_of(store, command)) for key, command in shapes.items()}
-    assert {key: lines for key, lines in scanning.items() if lines and key not in KNOWN_SCANS} == {}
-    assert all(scanning[key] for key in KNOWN_SCANS if key in scanning), "a known scan is gone: drop it from the list"
+    assert {key: lines for key, lines in scanning.items() if lines} == {}
 
 
 async def test_a_shape_without_an_index_is_reported_as_a_scan(traced: tuple[Services, Store, Finds]):
