@@ -36,7 +36,8 @@ async def test_the_scope_is_kept_while_unchanged_and_follows_every_change(
     services: Services, settings: Settings, embedded: bool
 ):
     for outlet in ("o1", "o2", "o3"):
-        await services.sync.write_record(OUTLET, outlet, {"name": outlet}, None, user_id="hq")
+        fields = {"name": outlet, "repIds": ["rep1", "rep2"]}  # the reps may visit them
+        await services.sync.write_record(OUTLET, outlet, fields, None, user_id="hq")
     push = services.sync.push
     await push([change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1")
     reads = ScopeReads()
