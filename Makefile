@@ -47,6 +47,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.subscriptions
 	$(BIN)/python -m bench.history
 	$(BIN)/python -m bench.uploads
+	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.load
 
 schema: $(STAMP)
 	$(BIN)/fieldsync export-schema --output schema.graphql

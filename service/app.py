@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -46,7 +47,7 @@ from service.store import (
     transactions,
 )
 from service.store.database import Store, connect, ensure_indexes
-from service.store.embedded import EmbeddedStore, start_embedded_store
+from service.store.embedded import EmbeddedStore, start_embedded_store, supervise
 from service.store.health import HealthService
 from service.store.sync_repository import MongoSyncRepository
 from service.uploads import photo_refs, storage, thumbnails
@@ -167,18 +168,33 @@ def create_app(settings: Settings) -> Starlette:
         try:
             await ensure_indexes(store, declared_indexes(settings))
             services = build_services(settings, store)
-            if settings.admin_token:
-                await services.access.ensure_admin(settings.admin_token)
-            follower = Follower(store, services.events)
+
+            async def prepared() -> None:  # at start-up, and again when a restarted embedded store is empty
+                await ensure_indexes(store, declared_indexes(settings))
+                if settings.admin_token:
+                    await services.access.ensure_admin(settings.admin_token)
+
+            await prepared()
+            if embedded is not None:  # told of each commit: no polling of an idle store
+                wake = asyncio.Event()
+                embedded.listen(wake.set)
+                follower = Follower(store, services.events, wake=wake, poll_interval=5.0)
+            else:
+                follower = Follower(store, services.events)
             await follower.start()
             sweeper = ExpirySweeper(services.uploads)
             sweeper.start()
             state["services"] = services
             graphql.services = services
+            supervisor = asyncio.create_task(supervise(embedded, prepared)) if embedded is not None else None
             try:
                 yield
             finally:
                 await sweeper.stop()
+                if supervisor is not None:
+                    supervisor.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await supervisor
                 await follower.stop()
         finally:
             await store.close()

@@ -2,9 +2,12 @@
 
 On a replica set a change stream on the history collection pushes inserts as
 they commit. Where change streams are refused (the embedded store) the
-follower tails the collection by sequence number: numbers are taken inside
-the writing transaction and commit in order, so reading ``_id > last`` in
-order never skips an event.
+follower looks at the head of the global sequence (one document, read by ``_id``)
+and reads events only when it moved; it looks every 50 ms, or, on the store this
+service started, when the store says a write committed (and every 5 s besides). Numbers are taken inside the writing
+transaction and commit in order: once the head reads ``h``, every event up to
+``h`` is committed, so reading ``seq > last`` in order never skips one. An idle
+follower therefore costs one point read per poll, whatever the history's size.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 
-from pymongo import ASCENDING
 from pymongo.errors import OperationFailure, PyMongoError
 
 from service.events.hub import EventHub
@@ -24,10 +26,16 @@ log = logging.getLogger("fieldsync.events")
 
 
 class Follower:
-    def __init__(self, store: Store, hub: EventHub, *, poll_interval: float = 0.05) -> None:
+    """``wake``: set by the embedded store's commit signal (``EmbeddedStore.listen``); with it the
+    follower reads when something committed and otherwise looks only every ``poll_interval``."""
+
+    def __init__(
+        self, store: Store, hub: EventHub, *, poll_interval: float = 0.05, wake: asyncio.Event | None = None
+    ) -> None:
         self._store = store
         self._hub = hub
         self._poll_interval = poll_interval
+        self._wake = wake
         self._task: asyncio.Task[None] | None = None
         self.mode = "starting"
 
@@ -52,7 +60,15 @@ class Follower:
                 last = await self._tail(last)
             except PyMongoError as error:
                 log.warning("event tail failed, retrying: %s", error)
+            await self._next_look()
+
+    async def _next_look(self) -> None:
+        if self._wake is None:
             await asyncio.sleep(self._poll_interval)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+        self._wake.clear()
 
     async def _change_stream(self) -> None:
         collection = self._store.db[history.COLLECTION]
@@ -61,15 +77,13 @@ class Follower:
             async for change in stream:
                 self._hub.publish([history.from_document(change["fullDocument"])])
 
-    async def _tail(self, last: int) -> int:
-        cursor = (
-            self._store.db[history.COLLECTION]
-            .find({"_id": {"$gt": history.event_key(last)}})
-            .sort("_id", ASCENDING)
-            .limit(1000)
-        )
-        events = [history.from_document(document) for document in await cursor.to_list()]
-        if events:
-            self._hub.publish(events)
-            last = events[-1].id or last
+    async def _tail(self, last: int, batch: int = 1000) -> int:
+        head = await sequence.current(self._store)
+        while last < head:
+            events = await history.after(self._store, last, batch)
+            if events:
+                self._hub.publish(events)
+                last = events[-1].id or last
+            if len(events) < batch:
+                return max(last, head)  # every number up to the head is committed: none is left behind
         return last

@@ -15,6 +15,7 @@ from service.store.database import Store
 COLLECTION = "conflicts"
 INDEXES = [
     IndexModel([("deviceId", ASCENDING), ("status", ASCENDING)], name="device_status"),
+    IndexModel([("deviceId", ASCENDING), ("recordId", ASCENDING)], name="device_record"),
     IndexModel([("repId", ASCENDING), ("status", ASCENDING), ("createdAt", ASCENDING)], name="rep_status"),
     IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="status_created"),
 ]
@@ -73,13 +74,12 @@ async def load_for_push(
 ) -> dict[str, Conflict]:
     """This device's open conflicts, the conflicts with the given ids, and this device's
     conflicts on the given records (resolved ones say which version queued changes are decided on)."""
-    query = {
-        "$or": [
-            {"deviceId": device_id, "status": ConflictStatus.OPEN.value},
-            {"_id": {"$in": sorted(set(ids))}},
-            {"deviceId": device_id, "recordId": {"$in": sorted(set(record_ids))}},
-        ]
-    }
+    branches: list[dict[str, Any]] = [{"deviceId": device_id, "status": ConflictStatus.OPEN.value}]
+    if wanted := sorted(set(ids)):
+        branches.append({"_id": {"$in": wanted}})
+    if records := sorted(set(record_ids)):
+        branches.append({"deviceId": device_id, "recordId": {"$in": records}})
+    query = {"$or": branches} if len(branches) > 1 else branches[0]
     cursor = store.db[COLLECTION].find(query, session=session)
     return {conflict.id: conflict for conflict in map(from_document, await cursor.to_list())}
 

@@ -33,7 +33,8 @@ def connect(
         uri,
         tz_aware=True,
         event_listeners=list(event_listeners),
-        serverSelectionTimeoutMS=10_000,
+        # The embedded store is a local child: if it does not answer in 2 s it is down or restarting.
+        serverSelectionTimeoutMS=2_000 if embedded else 10_000,
         timeoutMS=int(timeout * 1000) if timeout else None,
     )
     return Store(client=client, db=client[database], serialize_transactions=embedded)

@@ -3,6 +3,15 @@
 `serve` and the test session start it as a child process so that its CPU-heavy
 work never runs on the service's event loop. The child prints its URI on the
 first line of stdout and serves until stdin closes or it is terminated.
+
+After its URI the child writes one byte to stdout whenever a write commits (a
+transaction, or a write outside one), without blocking: ``listen`` turns those bytes
+into a callback, so the service's event follower reads only when something committed
+instead of polling an idle store.
+
+``supervise`` watches the child from the service: if it dies (killed, crashed), a
+new one starts on the same port and the same SQLite file (SQLite rolls back what
+was not committed), the driver reconnects on its own, and the service carries on.
 """
 
 from __future__ import annotations
@@ -10,12 +19,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger("fieldsync.store")
+REAP_EVERY = 1.0  # seconds between looks for abandoned transactions
 
 
 @dataclass
@@ -24,6 +40,38 @@ class EmbeddedStore:
 
     process: subprocess.Popen[str]
     uri: str
+    data_dir: Path | None = None
+    restarts: int = 0
+    on_commit: Callable[[], None] | None = None
+
+    def listen(self, on_commit: Callable[[], None]) -> None:
+        """Call ``on_commit`` (in the running loop) whenever the child says a write committed."""
+        self.on_commit = on_commit
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            try:
+                said = os.read(fd, 4096)
+            except OSError:
+                said = b""
+            if not said:  # the child is gone; ``supervise`` starts another and listens again
+                loop.remove_reader(fd)
+            on_commit()
+
+        loop.add_reader(fd, readable)
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.uri).port or 0
+
+    def restart(self) -> None:
+        """A new child on the same address and data (the old one must have exited)."""
+        self.stop()
+        host = urlsplit(self.uri).hostname or "127.0.0.1"
+        started = start_embedded_store(self.data_dir, host, port=self.port)
+        self.process, self.restarts = started.process, self.restarts + 1
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -38,9 +86,9 @@ class EmbeddedStore:
                 pipe.close()
 
 
-def start_embedded_store(data_dir: Path | None, host: str = "127.0.0.1") -> EmbeddedStore:
+def start_embedded_store(data_dir: Path | None, host: str = "127.0.0.1", *, port: int = 0) -> EmbeddedStore:
     """Start the wire server; `data_dir=None` keeps everything in memory."""
-    command = [sys.executable, "-m", "service.store.embedded", "--host", host]
+    command = [sys.executable, "-m", "service.store.embedded", "--host", host, "--port", str(port)]
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
         command += ["--sqlite", str(data_dir / "fieldsync.sqlite3")]
@@ -50,17 +98,42 @@ def start_embedded_store(data_dir: Path | None, host: str = "127.0.0.1") -> Embe
     if not uri.startswith("mongodb://"):
         process.kill()
         raise RuntimeError(f"embedded store did not start (said {uri!r})")
-    return EmbeddedStore(process=process, uri=uri)
+    return EmbeddedStore(process=process, uri=uri, data_dir=data_dir)
+
+
+async def supervise(
+    store: EmbeddedStore, restarted: Callable[[], Awaitable[None]], *, check_every: float = 0.5
+) -> None:
+    """Run until cancelled: when the child has exited, start another and await ``restarted()``.
+
+    Looking costs one ``waitpid`` per ``check_every`` seconds and nothing in the store.
+    """
+    while True:
+        await asyncio.sleep(check_every)
+        code = store.process.poll()
+        if code is None:
+            continue
+        log.error("embedded store exited (code %s); starting it again on port %s", code, store.port)
+        try:
+            await asyncio.to_thread(store.restart)
+            if store.on_commit is not None:
+                store.listen(store.on_commit)
+            await restarted()
+        except Exception:
+            log.exception("embedded store restart failed; trying again")
+            continue
+        log.warning("embedded store is back (restart %d)", store.restarts)
 
 
 async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     from mongoeco.engines import MemoryEngine, SQLiteEngine
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
-    from service.store import embedded_patches, embedded_transactions
+    from service.store import embedded_index_plans, embedded_patches, embedded_transactions
 
     # Before the engine exists: the patches keep inserts from scanning the collection.
     embedded_patches.apply()
+    embedded_index_plans.apply()  # FieldSync's query shapes answered from an index
     embedded_transactions.apply()  # wait for a transaction instead of failing; abort failed commits
     # No cap on documents an aggregation may hold: a busy day's report groups more than mongoeco's default 50k.
     engine = (
@@ -75,7 +148,49 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     loop.add_reader(sys.stdin.fileno(), lambda: _on_stdin(stop))
     async with AsyncMongoEcoProxyServer(engine=engine, host=host, port=port) as server:
         print(server.address.uri, flush=True)
+        os.set_blocking(sys.stdout.fileno(), False)
+        _say_commits(loop)
+        reaper = asyncio.create_task(_reap(), name="reap-abandoned-transactions")
         await stop.wait()
+        reaper.cancel()
+
+
+_WRITES = {"insert", "update", "delete", "findAndModify", "commitTransaction"}
+
+
+def _say_commits(loop: asyncio.AbstractEventLoop) -> None:
+    """After each committed write, one byte on stdout (at most one per loop turn; dropped if
+    the pipe is full, as the reader is then about to wake anyway)."""
+    from mongoeco.wire.executor import WireCommandExecutor
+
+    original = WireCommandExecutor.execute_prepared
+    pending = False
+
+    def say() -> None:
+        nonlocal pending
+        pending = False
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(sys.stdout.fileno(), b".")
+
+    async def execute_prepared(self: Any, context: Any) -> dict[str, Any]:
+        nonlocal pending
+        reply = await original(self, context)
+        in_transaction = context.session is not None and context.session.transaction_active
+        if context.command_name in _WRITES and not in_transaction and not pending:
+            pending = True
+            loop.call_soon(say)
+        return reply
+
+    WireCommandExecutor.execute_prepared = execute_prepared  # type: ignore[method-assign]
+
+
+async def _reap() -> None:
+    from service.store import embedded_transactions
+
+    while True:
+        await asyncio.sleep(REAP_EVERY)
+        if aborted := embedded_transactions.reap_abandoned():
+            print(f"aborted {aborted} abandoned transaction(s)", file=sys.stderr, flush=True)
 
 
 def _on_stdin(stop: asyncio.Event) -> None:

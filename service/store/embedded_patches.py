@@ -1,5 +1,5 @@
 """Monkeypatches, pinned to mongoeco 4.11.0, that stop inserts, upserts and
-{_id, ...} lookups from scanning the whole collection, without changing which
+{_id, ...} / {_id: {$in: [...]}, ...} lookups from scanning the whole collection, without changing which
 writes are accepted or rejected.
 
 Where the scans are (line numbers are mongoeco 4.11.0):
@@ -20,10 +20,18 @@ S2 sqlite.py:3236-3259, compound unique index. There is no scalar-entry table
 S3 _sqlite_write_ops.py:153. Each insert clears the collection feature cache,
    so the next uniqueness check runs ``json_type(document, '$.f') = 'array'`` over
    every row, once for each field of each compound unique index (sqlite.py:2973).
-M3 memory.py:2973-3007 and S4 _sqlite_fast_paths.py:312 with
+M3 memory.py:2973-3007 (and M4, ``{_id: {$in}}``, which it scans too) and S4 _sqlite_fast_paths.py:312 with
    _sqlite_read_fast_path_runtime.py:277, lookups by ``_id``. If the document is
    not found (so every upsert that inserts), or on SQLite if the filter has more
    fields than ``_id``, the lookup falls back to a scan.
+
+W1 _database_admin_write_commands.py:188-201, the wire ``insert`` command. It
+   inserts its documents one ``insert_one`` at a time, so a batch of N pays N
+   single-document writes (each with its own uniqueness checks, commit and change
+   dispatch). ``insert_many`` takes mongoeco's batch path, with the same ordered /
+   unordered semantics and the same per-document errors (index, code, message);
+   the patch runs it and reports its result or its BulkWriteError in the command's
+   reply, as the loop does.
 
 How the patches stay safe: each one only proves that a slow path cannot find
 anything. If it cannot prove that, or it finds a possible duplicate, it calls the
@@ -64,6 +72,7 @@ def apply() -> bool:
     if not applied():
         _patch_memory()
         _patch_sqlite()
+        _patch_wire_insert()
     return True
 
 
@@ -89,6 +98,15 @@ def _id_lookup_value(plan: Any, query_plan: Any) -> Any:
         for clause in plan.clauses:
             if isinstance(clause, query_plan.EqualsCondition) and clause.field == "_id":
                 return clause.value
+    return None
+
+
+def _id_in_values(plan: Any, query_plan: Any) -> tuple[Any, ...] | None:
+    """The values of a top-level {_id: {$in: [...]}} in the plan, else None."""
+    clauses = plan.clauses if isinstance(plan, query_plan.AndCondition) else (plan,)
+    for clause in clauses:
+        if isinstance(clause, query_plan.InCondition) and clause.field == "_id" and not clause.null_matches_undefined:
+            return tuple(clause.values)
     return None
 
 
@@ -164,13 +182,16 @@ def _patch_memory() -> None:
         # M3. A document matching {_id: v} has an _id equal to v. For these types that
         # means the same storage key (the values_equal type check is strict). So if
         # that key is absent, the scan the original falls back to matches nothing.
-        id_value = _id_lookup_value(query_plan_node, query_plan)
-        if (
-            kwargs.get("collation") is None
-            and _exact_id(id_value, id_types)
-            and self._storage_key(id_value) not in coll
-        ):
-            return []
+        # M4. The same holds for each value of {_id: {$in: [...]}}: the candidates are
+        # the documents stored under those keys (the caller then matches the whole filter).
+        if kwargs.get("collation") is None:
+            id_value = _id_lookup_value(query_plan_node, query_plan)
+            if _exact_id(id_value, id_types) and self._storage_key(id_value) not in coll:
+                return []
+            id_values = _id_in_values(query_plan_node, query_plan)
+            if id_values is not None and all(_exact_id(v, id_types) for v in id_values):
+                keys = dict.fromkeys(self._storage_key(v) for v in id_values)
+                return [(key, coll[key]) for key in keys if key in coll]
         return original_candidates(self, coll, query_plan_node, **kwargs)
 
     original_init = _replace(engine_cls, "__init__", __init__)
@@ -335,3 +356,48 @@ def _patch_sqlite() -> None:
         engine_cls, "_invalidate_collection_features_cache", _invalidate_collection_features_cache
     )
     original_select = _replace(engine_cls, "_select_first_document_for_plan", _select_first_document_for_plan)
+
+
+def _patch_wire_insert() -> None:
+    from mongoeco.api._async import _database_admin_write_commands as commands
+    from mongoeco.errors import BulkWriteError
+    from mongoeco.types import WriteCommandResult, WriteErrorEntry
+
+    service = commands.DatabaseAdminWriteCommandService
+
+    async def command_insert(self, spec, *, session=None):
+        documents = spec.get("documents")
+        if not isinstance(documents, list) or len(documents) < 2:
+            return await original_insert(self, spec, session=session)
+        # As the original (lines 172-184) prepares its loop.
+        admin = self._admin
+        collection_name = admin._require_collection_name(spec.get("insert"), "insert")
+        documents = admin._normalize_insert_documents(documents)
+        ordered = admin._normalize_ordered_from_command(spec.get("ordered"))
+        bypass = commands.command_boolean(
+            spec.get("bypassDocumentValidation", False), "bypassDocumentValidation", numeric=True
+        )
+        acknowledged = commands.write_command_acknowledged(spec, dialect=admin._mongodb_dialect.key)
+        collection = admin._database.get_collection(collection_name)
+        try:
+            result = await collection.insert_many(
+                documents, ordered=ordered, bypass_document_validation=bypass, session=session
+            )
+            inserted, errors = len(result.inserted_ids), []
+        except BulkWriteError as error:
+            details = getattr(error, "details", None) or {}  # pymongo's BulkWriteError, as mongoeco raises it
+            inserted = details.get("nInserted", 0)
+            errors = [
+                WriteErrorEntry(
+                    index=entry["index"],
+                    code=entry.get("code"),
+                    errmsg=entry.get("errmsg", ""),
+                    details={k: v for k, v in entry.items() if k not in ("index", "code", "errmsg", "op")} or None,
+                )
+                for entry in details.get("writeErrors", [])
+            ]
+        return commands._write_command_result(
+            WriteCommandResult(count=inserted, write_errors=errors or None), acknowledged=acknowledged
+        )
+
+    original_insert = _replace(service, "command_insert", command_insert)

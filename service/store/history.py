@@ -1,5 +1,9 @@
 """The ``history`` collection (one document per sync event, ``_id`` = its sequence
-number, zero-padded text) and ``syncs`` (one per push)."""
+number, zero-padded text, also kept as the integer ``seq``) and ``syncs`` (one per push).
+
+Pages, exports and the event follower read ranges of ``seq`` through an index that
+ends in ``seq`` (``docs/query-shapes.md``), so their cost does not grow with the history.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +27,11 @@ def indexes(retention_days: int) -> dict[str, list[IndexModel]]:
     return {
         COLLECTION: [
             IndexModel([("at", ASCENDING)], name="retention", expireAfterSeconds=retention_days * 86_400),
-            IndexModel([("repId", ASCENDING), ("_id", ASCENDING)], name="rep"),
-            IndexModel([("deviceId", ASCENDING), ("_id", ASCENDING)], name="device"),
-            IndexModel([("recordType", ASCENDING), ("recordId", ASCENDING), ("_id", ASCENDING)], name="record"),
-            IndexModel([("action", ASCENDING), ("_id", ASCENDING)], name="action"),
+            IndexModel([("seq", ASCENDING)], name="seq"),
+            IndexModel([("repId", ASCENDING), ("seq", ASCENDING)], name="rep_seq"),
+            IndexModel([("deviceId", ASCENDING), ("seq", ASCENDING)], name="device_seq"),
+            IndexModel([("recordType", ASCENDING), ("recordId", ASCENDING), ("seq", ASCENDING)], name="record_seq"),
+            IndexModel([("action", ASCENDING), ("seq", ASCENDING)], name="action_seq"),
             IndexModel([("syncId", ASCENDING)], name="sync"),
         ],
         SYNCS: [
@@ -45,6 +50,7 @@ def event_key(seq: int) -> str:
 def to_document(event: SyncEvent, seq: int) -> dict[str, Any]:
     return {
         "_id": event_key(seq),
+        "seq": seq,
         "action": event.action,
         "at": event.at,
         "syncId": event.sync_id,
@@ -82,9 +88,7 @@ def from_document(document: dict[str, Any]) -> SyncEvent:
     )
 
 
-async def append(
-    store: Store, events: list[SyncEvent], seqs: range, session: AsyncClientSession
-) -> list[SyncEvent]:
+async def append(store: Store, events: list[SyncEvent], seqs: range, session: AsyncClientSession) -> list[SyncEvent]:
     """Store events under their sequence numbers; returns them with ids."""
     documents = [to_document(event, seq) for event, seq in zip(events, seqs, strict=True)]
     if documents:
@@ -133,29 +137,72 @@ class HistoryFilter:
     until: datetime | None = None
 
     def query(self) -> dict[str, Any]:
-        query: dict[str, Any] = {}
+        return {**self.indexed(), **self.residual()}
+
+    def indexed(self) -> dict[str, Any]:
+        """The one equality an index ending in ``seq`` serves (rep, device, record or a single action)."""
         if self.rep_id is not None:
-            query["repId"] = self.rep_id
+            return {"repId": self.rep_id}
         if self.device_id is not None:
-            query["deviceId"] = self.device_id
-        if self.record_type is not None:
-            query["recordType"] = self.record_type.value
-        if self.record_id is not None:
-            query["recordId"] = self.record_id
+            return {"deviceId": self.device_id}
+        if self.record_type is not None and self.record_id is not None:
+            return {"recordType": self.record_type.value, "recordId": self.record_id}
+        if len(self.actions) == 1:
+            return {"action": self.actions[0]}
+        return {}
+
+    def residual(self) -> dict[str, Any]:
+        """Every other condition: checked on the events the index yields."""
+        query: dict[str, Any] = {}
+        for name, value in (
+            ("repId", self.rep_id),
+            ("deviceId", self.device_id),
+            ("recordType", self.record_type.value if self.record_type else None),
+            ("recordId", self.record_id),
+        ):
+            if value is not None:
+                query[name] = value
         if self.actions:
-            query["action"] = {"$in": list(self.actions)}
+            query["action"] = self.actions[0] if len(self.actions) == 1 else {"$in": list(self.actions)}
         window = {op: at for op, at in (("$gte", self.since), ("$lt", self.until)) if at is not None}
         if window:
             query["at"] = window
-        return query
+        return {name: value for name, value in query.items() if name not in self.indexed()}
+
+    def matches(self, event: SyncEvent) -> bool:
+        return (
+            self.rep_id in (None, event.rep_id)
+            and self.device_id in (None, event.device_id)
+            and self.record_type in (None, event.record_type)
+            and self.record_id in (None, event.record_id)
+            and (not self.actions or event.action in self.actions)
+            and (self.since is None or event.at >= self.since)
+            and (self.until is None or event.at < self.until)
+        )
 
 
-async def page(store: Store, filter: HistoryFilter, after_id: int, limit: int) -> tuple[list[SyncEvent], bool]:
-    """Events after ``after_id`` in sequence order; the index on the filter's field keeps every page cheap."""
-    query = {**filter.query(), "_id": {"$gt": event_key(after_id)}}
-    cursor = store.db[COLLECTION].find(query).sort("_id", ASCENDING).limit(limit + 1)
-    documents = await cursor.to_list()
-    return [from_document(d) for d in documents[:limit]], len(documents) > limit
+async def page(
+    store: Store, filter: HistoryFilter, after_id: int, limit: int, *, batch: int = 500
+) -> tuple[list[SyncEvent], bool]:
+    """Events after ``after_id`` in sequence order.
+
+    The query holds only what an index serves exactly (``filter.indexed()`` and a ``seq``
+    range, sorted by ``seq``): its cost is the events it reads, never the history's size.
+    Other conditions are checked here, reading on in batches until the page is full.
+    """
+    found: list[SyncEvent] = []
+    position = after_id
+    while True:
+        query = {**filter.indexed(), "seq": {"$gt": position}}
+        documents = await store.db[COLLECTION].find(query).sort("seq", ASCENDING).limit(batch).to_list()
+        for event in map(from_document, documents):
+            position = event.id or position
+            if filter.matches(event):
+                found.append(event)
+                if len(found) > limit:
+                    return found[:limit], True
+        if len(documents) < batch:
+            return found, False
 
 
 def stream(store: Store, filter: HistoryFilter, batch_size: int = 1000, *, after_id: int = 0) -> Any:
@@ -163,13 +210,17 @@ def stream(store: Store, filter: HistoryFilter, batch_size: int = 1000, *, after
 
     It holds one batch at a time; an export resumes where it stopped by passing the last id it wrote.
     """
-    query = {**filter.query(), "_id": {"$gt": event_key(after_id)}} if after_id else filter.query()
-    return store.db[COLLECTION].find(query).sort("_id", ASCENDING).batch_size(batch_size)
+    query = {**filter.query(), "seq": {"$gt": after_id}}
+    return store.db[COLLECTION].find(query, {"seq": 0}).sort("seq", ASCENDING).batch_size(batch_size)
 
 
-async def count_actions(
-    store: Store, since: datetime, until: datetime, rep_id: str | None = None
-) -> list[ActionTally]:
+async def after(store: Store, seq: int, limit: int) -> list[SyncEvent]:
+    """The first ``limit`` events after ``seq``, in sequence order (the event follower's read)."""
+    cursor = store.db[COLLECTION].find({"seq": {"$gt": seq}}).sort("seq", ASCENDING).limit(limit)
+    return [from_document(document) for document in await cursor.to_list()]
+
+
+async def count_actions(store: Store, since: datetime, until: datetime, rep_id: str | None = None) -> list[ActionTally]:
     """Events per (rep, action) with ``since <= at < until``, counted by the database (the ``at`` index)."""
     match: dict[str, Any] = {"at": {"$gte": since, "$lt": until}}
     if rep_id is not None:

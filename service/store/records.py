@@ -22,7 +22,7 @@ INDEXES = [
     IndexModel([("seq", ASCENDING)], name="seq"),
     IndexModel([("owner", ASCENDING), ("seq", ASCENDING)], name="owner_seq"),
     IndexModel([("type", ASCENDING), ("seq", ASCENDING)], name="type_seq"),
-    IndexModel([("reps", ASCENDING), ("seq", ASCENDING)], name="reps_seq"),  # outlet scopes (pull)
+    IndexModel([("reps", ASCENDING)], name="reps"),  # outlets assigned to a rep (pull); multikey
 ]
 
 

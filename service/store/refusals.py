@@ -73,12 +73,9 @@ async def load_for_push(
     store: Store, device_id: str, ids: Iterable[str], session: AsyncClientSession | None = None
 ) -> list[Refusal]:
     """This device's open record refusals and its refusals with the given ids."""
-    query = {
-        "$or": [
-            {"deviceId": device_id, "status": RefusalStatus.OPEN.value, "kind": RefusalKind.RECORD.value},
-            {"_id": {"$in": sorted(set(ids))}},
-        ]
-    }
+    open_here = {"deviceId": device_id, "status": RefusalStatus.OPEN.value, "kind": RefusalKind.RECORD.value}
+    wanted = sorted(set(ids))
+    query = {"$or": [open_here, {"_id": {"$in": wanted}}]} if wanted else open_here
     cursor = store.db[COLLECTION].find(query, session=session)
     return [from_document(document) for document in await cursor.to_list()]
 

@@ -87,6 +87,15 @@ class Server:
         return body["data"]
 
 
+def store_pid(server: Server) -> int:
+    """The process id of the embedded store child of ``server``."""
+    assert server.process is not None
+    tasks = Path(f"/proc/{server.process.pid}/task").iterdir()  # any thread may have started it
+    children = [c for task in tasks for c in (task / "children").read_text().split()]
+    [pid] = [int(c) for c in children if b"service.store.embedded" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return pid
+
+
 @pytest.fixture
 def server_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}

@@ -87,6 +87,14 @@ def test_duplicate_id_is_rejected(coll: Collection[Document]) -> None:
     )
     assert details["nInserted"] == 1
     _bulk_rejected(lambda: coll.insert_many([{"_id": "d", "a": "d1"}, {"_id": "d", "a": "d2"}]), 1)
+    unordered = _bulk_rejected(  # an unordered batch goes on past its duplicate
+        lambda: coll.insert_many(
+            [{"_id": "u1", "a": "u1"}, {"_id": "s1", "a": "u2"}, {"_id": "u3", "a": "u3"}], ordered=False
+        ),
+        1,
+    )
+    assert unordered["nInserted"] == 2
+    coll.delete_many({"_id": {"$in": ["u1", "u3"]}})
     # An upsert that inserts with an _id that is already taken.
     _rejected(lambda: coll.update_one({"a": "nobody"}, {"$setOnInsert": {"_id": "s1"}}, upsert=True))
     assert coll.count_documents({}) == 8
@@ -185,20 +193,37 @@ def test_apply_patches_the_pinned_version_only() -> None:
     assert "mongoeco 4.11.0, found 4.12.0: insert performance patches NOT applied" in result.stderr
     assert "MemoryEngine._ensure_unique_indexes" in result.stdout
     assert "SQLiteEngine._validate_document_against_unique_indexes" in result.stdout
+    assert "DatabaseAdminWriteCommandService.command_insert" in result.stdout
 
 
 _APPLY_CHECK = """
 import mongoeco
+from mongoeco.api._async._database_admin_write_commands import DatabaseAdminWriteCommandService as Wire
 from mongoeco.engines import MemoryEngine, SQLiteEngine
 from service.store import embedded_patches as p
 
-before = dict(MemoryEngine.__dict__), dict(SQLiteEngine.__dict__)
+classes = (MemoryEngine, SQLiteEngine, Wire)
+before = {cls: dict(cls.__dict__) for cls in classes}
 mongoeco.__version__ = "4.12.0"
 assert p.apply() is False and not p.applied()
-assert (dict(MemoryEngine.__dict__), dict(SQLiteEngine.__dict__)) == before
+assert {cls: dict(cls.__dict__) for cls in classes} == before
 mongoeco.__version__ = "4.11.0"
 assert p.apply() and p.apply() and p.applied()
 for (cls, name), original in p._ORIGINALS.items():
-    assert cls.__dict__[name] is not original and before[cls is SQLiteEngine][name] is original, name
+    assert cls.__dict__[name] is not original and before[cls][name] is original, name
 print(sorted(f"{cls.__name__}.{name}" for cls, name in p._ORIGINALS))
 """
+
+
+def test_id_in_lookups_find_exactly_the_listed_documents(coll: Collection[Document]) -> None:
+    oid = ObjectId("650000000000000000000001")
+    found = coll.find({"_id": {"$in": ["s1", "s5", "missing", oid, 7]}})
+    assert sorted(str(document["_id"]) for document in found) == sorted(["s1", "s5", str(oid), "7"])
+    assert [d["_id"] for d in coll.find({"_id": {"$in": ["s1", "s2"]}, "version": 1, "a": "k2"})] == ["s2"]
+    assert list(coll.find({"_id": {"$in": ["missing"]}})) == []
+    with coll.database.client.start_session() as session, session.start_transaction():
+        coll.insert_one({"_id": "in-tx", "a": "t1"}, session=session)
+        assert [d["_id"] for d in coll.find({"_id": {"$in": ["in-tx", "s1"]}}, session=session).sort("_id")] == [
+            "in-tx",
+            "s1",
+        ]

@@ -1,0 +1,312 @@
+"""Read plans, pinned to mongoeco 4.11.0, that answer FieldSync's query shapes from an index
+on the embedded SQLite engine (``docs/query-shapes.md`` lists the shapes).
+
+mongoeco builds a physical SQLite index ``ON documents (db_name, coll_name, type(f1),
+value(f1), type(f2), value(f2), ...)`` for every ordered index, but its planner reaches it
+only for some filters: a range followed by a sort on the same field, ``{_id: {$in}}``,
+and equality on a compound index's fields all scan the collection (and a sort first
+counts every row's type, a scan repeated after each write). This patch plans these
+shapes itself, in SQL that searches that physical index:
+
+- ``{_id: v}`` / ``{_id: {$in: [...]}}`` with ``str`` ids: the primary key, by storage key
+  (for a ``str`` the storage key is type-exact, see ``embedded_patches``);
+- equalities (``v`` or ``{$in: [...]}``) on an index's leading fields, then at most one
+  range (``$gt``/``$gte``/``$lt``/``$lte``) on the next field, optionally sorted on that
+  field ascending, with a limit: values ``str``, or ``int`` for the range field;
+- equality on a field with a single-field (multikey) index, whose documents may hold
+  arrays: mongoeco's multikey entries find the arrays holding the value, the physical
+  index the scalars equal to it, without sort or limit;
+- ``$or`` of those, without sort or limit.
+
+Exactness: each returned row is checked in SQL to hold the queried JSON type at every
+queried field, so it matches as MongoDB would match a scalar. MongoDB also matches an
+array holding the value, and a tagged value (a date, an ``Int64``) compares by its own
+rules; before using an index the plan probes it (one indexed lookup per field) and
+falls back to mongoeco's own plan if any document under the queried prefix holds an
+array or a tagged value at a queried field. Anything else also goes to mongoeco unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PINNED_VERSION = "4.11.0"
+_ORIGINALS: dict[str, Any] = {}
+_INT64 = 2**63
+_RANGES = {"GreaterThanCondition": ">", "GreaterThanOrEqualCondition": ">=", "LessThanCondition": "<"}
+_RANGES["LessThanOrEqualCondition"] = "<="
+
+
+@dataclass(frozen=True)
+class _Terms:
+    equal: dict[str, tuple[Any, ...]]  # field -> accepted values (one for `v`, several for `$in`)
+    ranges: dict[str, list[tuple[str, Any]]]  # field -> [(operator, value)]
+
+
+def apply() -> bool:
+    import mongoeco
+
+    if mongoeco.__version__ != PINNED_VERSION:
+        return False
+    if not _ORIGINALS:
+        _patch_sqlite()
+    return True
+
+
+def _plain(value: Any, *, numeric: bool) -> bool:
+    if type(value) is str:
+        return "\x00" not in value
+    return numeric and type(value) is int and -_INT64 <= value < _INT64
+
+
+def _terms(plan: Any, qp: Any) -> _Terms | None:
+    """The plan as equalities and ranges on top-level fields, or None for any other shape."""
+    clauses = plan.clauses if isinstance(plan, qp.AndCondition) else (plan,)
+    equal: dict[str, tuple[Any, ...]] = {}
+    ranges: dict[str, list[tuple[str, Any]]] = {}
+    for clause in clauses:
+        field = getattr(clause, "field", None)
+        if not isinstance(field, str) or "." in field or field.startswith("$") or field in equal:
+            return None
+        if isinstance(clause, qp.EqualsCondition) and not clause.null_matches_undefined:
+            values: tuple[Any, ...] = (clause.value,)
+        elif isinstance(clause, qp.InCondition) and not clause.null_matches_undefined and clause.values:
+            values = tuple(clause.values)
+        elif type(clause).__name__ in _RANGES and _plain(clause.value, numeric=True):
+            ranges.setdefault(field, []).append((_RANGES[type(clause).__name__], clause.value))
+            continue
+        else:
+            return None
+        if field in ranges or not all(_plain(v, numeric=False) for v in values):
+            return None
+        equal[field] = values
+    if len(ranges) > 1 or any(len({type(v) for _, v in r}) > 1 for r in ranges.values()):
+        return None
+    return _Terms(equal, ranges)
+
+
+def _placeholders(values: tuple[Any, ...]) -> str:
+    return ", ".join("?" * len(values))
+
+
+class _Planner:
+    """Builds index SQL for one collection of one engine."""
+
+    def __init__(self, engine: Any, db_name: str, coll_name: str) -> None:
+        from mongoeco.engines.sqlite_query import index_expressions_sql, json_path_for_field
+
+        self.engine, self.db_name, self.coll_name = engine, db_name, coll_name
+        self._expressions = index_expressions_sql
+        self._path = json_path_for_field
+        self.conn = engine._require_connection()
+
+    def branch(self, plan: Any, qp: Any, sort: Any) -> tuple[str, list[Any], bool, bool] | None:
+        """(WHERE clause, params, sorted by the index, exact) for one branch, or None.
+
+        Not exact: the rows are a superset (the index covers only some terms); the
+        caller then has mongoeco's matcher check the whole filter on each row."""
+        terms = _terms(plan, qp)
+        if terms is None:
+            return None
+        ids = terms.equal.get("_id")
+        if ids is not None:
+            if sort:
+                return None
+            keys = tuple(self.engine._storage_key(v) for v in ids)
+            exact = len(terms.equal) == 1 and not terms.ranges
+            return f"storage_key IN ({_placeholders(keys)})", list(keys), False, exact
+        if not sort and (elements := self._array_elements(terms)) is not None:
+            return elements
+        range_field = next(iter(terms.ranges), None)
+        sort_field = None
+        if sort:
+            if len(sort) != 1 or sort[0][1] != 1 or range_field not in (None, sort[0][0]):
+                return None
+            sort_field = sort[0][0]
+            if any(len(values) > 1 for values in terms.equal.values()):
+                return None  # several prefixes: rows would not come in index order
+        found = self._index(terms, sort_field)
+        if found is None:
+            return None
+        prefix, last = found
+        where: list[str] = []
+        params: list[Any] = []
+        for field in prefix:
+            type_sql, value_sql = self._expressions(field)
+            values = terms.equal[field]
+            where.append(f"{type_sql} = '' AND {value_sql} IN ({_placeholders(values)})")
+            where.append(f"json_type(document, '{self._path(field)}') = 'text'")
+            params += values
+        if last is not None and last in terms.ranges:
+            type_sql, value_sql = self._expressions(last)
+            bounds = terms.ranges[last]
+            numeric = type(bounds[0][1]) is int
+            where.append(f"{type_sql} = ''")
+            for operator, value in bounds:
+                where.append(f"{value_sql} {operator} ?")
+                params.append(value)
+            # In SQLite numbers sort before text: bound the range to one storage class.
+            where.append(f"{value_sql} < ''" if numeric else f"{value_sql} >= ''")
+            kinds = "'integer', 'real'" if numeric else "'text'"
+            where.append(f"json_type(document, '{self._path(last)}') IN ({kinds})")
+        elif last is not None:  # sorted, no range: rows that have a value there come in order
+            return None
+        covered = set(prefix) | ({last} if last else set())
+        exact = covered == set(terms.equal) | set(terms.ranges)
+        if not self._scalar_only([*prefix, *([last] if last else [])], terms):
+            return None
+        return " AND ".join(where), params, sort_field is not None, exact
+
+    def _array_elements(self, terms: _Terms) -> tuple[str, list[Any], bool, bool] | None:
+        """Equality on a field with a single-field multikey index (it may hold arrays): the
+        documents whose array holds the value (mongoeco's multikey entries) or whose scalar
+        equals it (the physical index); a superset, checked by mongoeco's matcher."""
+        for index in self.engine._load_indexes(self.db_name, self.coll_name):
+            field = index["fields"][0]
+            if len(index["fields"]) != 1 or not index.get("multikey") or field not in terms.equal:
+                continue
+            if index.get("sparse") or index.get("partial_filter_expression") is not None or index.get("collation"):
+                continue
+            collection_id = self.engine._lookup_collection_id(self.conn, self.db_name, self.coll_name)
+            if collection_id is None:
+                return None
+            values = terms.equal[field]
+            type_sql, value_sql = self._expressions(field)
+            keys = (
+                "SELECT storage_key FROM multikey_entries WHERE collection_id = ? AND index_name = ?"
+                f" AND element_type = 'string' AND element_key IN ({_placeholders(values)})"
+                " UNION SELECT storage_key FROM documents WHERE db_name = ? AND coll_name = ?"
+                f" AND {type_sql} = '' AND {value_sql} IN ({_placeholders(values)})"
+            )
+            params = [collection_id, index["name"], *values, self.db_name, self.coll_name, *values]
+            return f"storage_key IN ({keys})", params, False, False
+        return None
+
+    def _index(self, terms: _Terms, sort_field: str | None) -> tuple[list[str], str | None] | None:
+        """The index serving the most terms: (equality prefix, range/sort field after it)."""
+        best: tuple[list[str], str | None] | None = None
+        range_field = sort_field or next(iter(terms.ranges), None)
+        for index in self.engine._load_indexes(self.db_name, self.coll_name):
+            if (
+                not index.get("physical_name")
+                or index.get("sparse")
+                or index.get("hidden")
+                or index.get("collation") is not None
+                or index.get("partial_filter_expression") is not None
+                or any(direction != 1 for _, direction in index["key"])
+            ):
+                continue
+            fields = list(index["fields"])
+            prefix: list[str] = []
+            while len(prefix) < len(fields) and fields[len(prefix)] in terms.equal:
+                prefix.append(fields[len(prefix)])
+            after = fields[len(prefix)] if len(prefix) < len(fields) else None
+            last = range_field if range_field is not None and after == range_field else None
+            if sort_field is not None and last is None:
+                continue
+            if not prefix and last is None:
+                continue
+            if best is None or len(prefix) + (last is not None) > len(best[0]) + (best[1] is not None):
+                best = (prefix, last)
+        return best
+
+    def _scalar_only(self, fields: list[str], terms: _Terms) -> bool:
+        """No document under the queried prefix holds an array or a tagged value at these fields."""
+        prefix, params = ["db_name = ?", "coll_name = ?"], [self.db_name, self.coll_name]
+        for field in fields:
+            type_sql, value_sql = self._expressions(field)
+            probe = (
+                f"SELECT 1 FROM documents WHERE {' AND '.join(prefix)} AND ("
+                f"{type_sql} > '' OR ({type_sql} = '' AND {value_sql} >= '[' AND {value_sql} < '\\'"
+                f" AND json_type(document, '{self._path(field)}') = 'array')) LIMIT 1"
+            )
+            if self.conn.execute(probe, params).fetchone() is not None:
+                return False
+            if field in terms.equal:
+                prefix.append(f"{type_sql} = '' AND {value_sql} IN ({_placeholders(terms.equal[field])})")
+                params += terms.equal[field]
+        return True
+
+
+def _index_sql(engine: Any, db_name: str, coll_name: str, semantics: Any) -> tuple[str, tuple[Any, ...], bool] | None:
+    from mongoeco.core import query_plan as qp
+    from mongoeco.core.codec import DocumentCodec
+
+    if (
+        semantics.collation is not None
+        or semantics.hint is not None
+        or semantics.skip
+        or semantics.text_query is not None
+        or engine._codec is not DocumentCodec
+    ):
+        return None
+    planner = _Planner(engine, db_name, coll_name)
+    plan, sort = semantics.query_plan, semantics.sort
+    branches = plan.clauses if isinstance(plan, qp.OrCondition) else (plan,)
+    if len(branches) > 1 and (sort or semantics.limit is not None):
+        return None
+    selects: list[str] = []
+    params: list[Any] = []
+    exact = True
+    for branch in branches:
+        built = planner.branch(branch, qp, sort)
+        if built is None:
+            return None
+        where, branch_params, by_index, branch_exact = built
+        if sort and not by_index:
+            return None
+        exact = exact and branch_exact
+        selects.append(f"SELECT document FROM documents WHERE db_name = ? AND coll_name = ? AND {where}")
+        params += [db_name, coll_name, *branch_params]
+    if not exact and semantics.limit is not None:
+        return None  # a limit must count matches, not candidates
+    sql = " UNION ".join(selects)
+    if sort:
+        _, value_sql = planner._expressions(sort[0][0])
+        sql += f" ORDER BY {value_sql}"  # its type column is fixed by the WHERE clause
+    if exact and semantics.limit is not None:
+        sql += f" LIMIT {int(semantics.limit)}"
+    return sql, tuple(params), exact
+
+
+def _patch_sqlite() -> None:
+    from mongoeco.engines import sqlite
+    from mongoeco.engines.sqlite_planner import SQLiteReadExecutionPlan
+
+    engine_cls = sqlite.SQLiteEngine
+
+    def plan_for(self: Any, db_name: str, coll_name: str, semantics: Any) -> Any:
+        built = _index_sql(self, db_name, coll_name, semantics)
+        if built is None:
+            return None
+        sql, params, exact = built
+        return SQLiteReadExecutionPlan(
+            semantics=semantics,
+            strategy="sql",
+            execution_lineage=(),
+            physical_plan=(),
+            use_sql=True,
+            sql=sql,
+            params=params,
+            apply_python_residual=not exact,
+            residual_query_plan=None if exact else semantics.query_plan,
+        )
+
+    original_compile = engine_cls.__dict__["_compile_read_execution_plan"]
+    original_plan = engine_cls.__dict__["_plan_find_semantics_sync"]
+
+    def _compile_read_execution_plan(self, db_name, coll_name, semantics, *, select_clause="document", hint=None):
+        if select_clause == "document" and hint is None:
+            planned = plan_for(self, db_name, coll_name, semantics)
+            if planned is not None:
+                return planned
+        return original_compile(self, db_name, coll_name, semantics, select_clause=select_clause, hint=hint)
+
+    def _plan_find_semantics_sync(self, db_name, coll_name, semantics):
+        return plan_for(self, db_name, coll_name, semantics) or original_plan(self, db_name, coll_name, semantics)
+
+    _ORIGINALS["_compile_read_execution_plan"] = original_compile
+    _ORIGINALS["_plan_find_semantics_sync"] = original_plan
+    engine_cls._compile_read_execution_plan = _compile_read_execution_plan  # type: ignore[method-assign]
+    engine_cls._plan_find_semantics_sync = _plan_find_semantics_sync  # type: ignore[method-assign]

@@ -1,0 +1,95 @@
+"""The event follower on the embedded store: told of each commit, it reads what another
+instance committed at once, and leaves an idle store alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from pymongo import monitoring
+
+from service.domain.history import SyncEvent
+from service.events.follower import Follower
+from service.events.hub import EventHub
+from service.settings import Settings
+from service.store import history, sequence
+from service.store.database import Store, connect
+from service.store.embedded import start_embedded_store
+from service.store.transactions import UnitOfWork
+
+
+class Finds(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.count += event.command_name == "find"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def watched(settings: Settings, store: Store, embedded: bool) -> AsyncIterator[tuple[Store, Finds]]:
+    finds = Finds()
+    assert settings.mongodb_uri is not None
+    follower_store = connect(settings.mongodb_uri, settings.database, embedded=embedded, event_listeners=[finds])
+    try:
+        yield follower_store, finds
+    finally:
+        await follower_store.close()
+
+
+async def commit_event(store: Store, record_id: str) -> None:
+    event = SyncEvent(action="APPLIED", at=datetime.now(UTC), rep_id="ali", record_id=record_id)
+
+    async def work(tx):  # type: ignore[no-untyped-def]
+        await history.append(store, [event], await sequence.take(store, tx, 1), tx)
+
+    await UnitOfWork(store).run(work)
+
+
+async def test_a_woken_follower_reads_another_instances_commit_and_an_idle_one_reads_nothing(
+    store: Store, watched: tuple[Store, Finds]
+):
+    follower_store, finds = watched
+    hub, wake = EventHub(), asyncio.Event()
+    follower = Follower(follower_store, hub, poll_interval=3600, wake=wake)
+    await follower.start()
+    try:
+        async with hub.subscribe(lambda event: True) as subscription:
+            await asyncio.sleep(0)  # the follower's first look, then it waits
+            await commit_event(store, "v1")  # written by "another instance"
+            wake.set()
+            event = await asyncio.wait_for(subscription.queue.get(), 5)
+            assert event is not None and event.record_id == "v1"
+            looked = finds.count
+            for _ in range(20):  # nothing committed, nobody woke it: it sends nothing
+                await asyncio.sleep(0)
+            assert finds.count == looked
+    finally:
+        await follower.stop()
+
+
+async def test_the_embedded_store_says_when_a_write_commits():
+    embedded = start_embedded_store(None)
+    committed = asyncio.Event()
+    store = connect(embedded.uri, "said", embedded=True)
+    try:
+        embedded.listen(committed.set)
+        await store.db["things"].insert_one({"_id": "a"})
+        await asyncio.wait_for(committed.wait(), 10)
+        committed.clear()
+        async with store.client.start_session() as session, await session.start_transaction():
+            await store.db["things"].insert_one({"_id": "b"}, session=session)
+            await asyncio.sleep(0.2)
+            assert not committed.is_set()  # not before the commit
+        await asyncio.wait_for(committed.wait(), 10)
+    finally:
+        await store.close()
+        embedded.stop()

@@ -1,0 +1,150 @@
+"""Every query shape a sync sends is answered from an index on the embedded SQLite store.
+
+A day of sync (writes, pushes with a refusal and a conflict, initial and delta pulls,
+history pages, the event follower's reads) runs against the embedded server while a
+command listener records each ``find``; each is then explained, and the SQLite plan
+must search an index: no collection scan, no sort of what it read. A change that
+brings a scan back fails here. ``docs/query-shapes.md`` lists the shapes and indexes.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import monitoring
+
+from service.app import build_services, declared_indexes
+from service.domain.record_types import RecordType
+from service.services import Services
+from service.settings import Settings
+from service.store import history, sequence
+from service.store.database import Store, connect, ensure_indexes
+from service.store.embedded import EmbeddedStore, start_embedded_store
+from tests.factories import T0, change
+
+VISIT, OUTLET, PRODUCT = RecordType.VISIT, RecordType.OUTLET, RecordType.PRODUCT
+HOT_COLLECTIONS = {"records", "receipts", "refusals", "conflicts", "history", "counters", "scope_exits"}
+
+
+class Finds(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.commands: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find" and event.command["find"] in HOT_COLLECTIONS:
+            keep = ("find", "filter", "sort", "limit", "projection")
+            self.commands.append({key: event.command[key] for key in keep if key in event.command})
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
+    embedded = start_embedded_store(Path(tmp_path_factory.mktemp("shapes")))
+    try:
+        yield embedded
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+async def traced(sqlite_store: EmbeddedStore) -> AsyncIterator[tuple[Services, Store, Finds]]:
+    finds = Finds()
+    settings = Settings(mongodb_uri=sqlite_store.uri, database=f"shapes_{uuid.uuid4().hex[:8]}")
+    store = connect(sqlite_store.uri, settings.database, embedded=True, event_listeners=[finds])
+    await ensure_indexes(store, declared_indexes(settings))
+    try:
+        yield build_services(settings, store), store, finds
+    finally:
+        await store.client.drop_database(settings.database)
+        await store.close()
+
+
+def shape(value: Any) -> Any:
+    """A command with its values replaced by their types: one entry per query shape."""
+    if isinstance(value, dict):
+        return (
+            {key: shape(item) for key, item in value.items()}
+            if "find" not in value
+            else {
+                "find": value["find"],
+                **{key: shape(item) for key, item in value.items() if key != "find"},
+            }
+        )
+    if isinstance(value, list):
+        return [shape(item) for item in value[:1]] + (["..."] if len(value) > 1 else [])
+    return type(value).__name__
+
+
+def scans(plan_lines: list[str]) -> list[str]:
+    """The lines of a SQLite query plan that read a whole collection or sort what they read."""
+    return [
+        line
+        for line in plan_lines
+        if line.startswith("SCAN ")
+        or ("TEMP B-TREE" in line and not line.startswith("UNION"))
+        or re.search(r"\(db_name=\? AND coll_name=\?\)$", line)
+    ]
+
+
+async def plan_of(store: Store, command: dict[str, Any]) -> list[str]:
+    explained = await store.db.command("explain", command, verbosity="queryPlanner")
+    assert "engine_details" in explained.get("details", {}), explained
+    return list(explained["details"]["engine_details"])
+
+
+async def a_day_of_sync(services: Services, store: Store) -> None:
+    sync = services.sync
+    for n in range(3):
+        await sync.write_record(OUTLET, f"o{n}", {"name": f"Outlet {n}"}, None, user_id="hq")
+    await sync.write_record(PRODUCT, "p1", {"sku": "A", "name": "A", "unitPrice": 1}, None, user_id="hq")
+    visits = [change(VISIT, f"v{n}", {"outletId": f"o{n % 3}", "status": "PLANNED"}) for n in range(6)]
+    await sync.push(visits, device_id="d1", rep_id="rep1")
+    await sync.push([change(VISIT, "bad", {"outletId": "nowhere", "status": "PLANNED"})], device_id="d1", rep_id="rep1")
+    edit = {"outletId": "o0", "status": "DONE"}
+    await sync.push([change(VISIT, "v0", edit, base_version=1, offline_id="e1")], device_id="d2", rep_id="rep1")
+    await sync.push([change(VISIT, "v0", edit, base_version=1, offline_id="e2")], device_id="d1", rep_id="rep1")
+    await sync.push(visits[:2], device_id="d1", rep_id="rep1")  # duplicates
+    page, cursor = await sync.pull("rep1", None, 3)
+    while page.has_more:
+        page, cursor = await sync.pull("rep1", cursor, 3)
+    await sync.push([change(VISIT, "v9", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id="rep1")
+    await sync.pull("rep1", cursor, 50)
+    for store_filter in (
+        history.HistoryFilter(),
+        history.HistoryFilter(rep_id="rep1"),
+        history.HistoryFilter(device_id="d1", actions=("APPLIED", "REFUSED")),
+        history.HistoryFilter(record_type=VISIT, record_id="v0"),
+        history.HistoryFilter(actions=("APPLIED",), since=T0 - timedelta(days=1)),
+    ):
+        await history.page(store, store_filter, 2, 2)
+    await history.after(store, await sequence.current(store), 1000)
+
+
+async def test_every_query_a_sync_sends_searches_an_index(traced: tuple[Services, Store, Finds]):
+    services, store, finds = traced
+    await a_day_of_sync(services, store)
+    shapes = {repr(shape(command)): command for command in finds.commands}
+    collections = {command["find"] for command in shapes.values()}
+    assert {"records", "receipts", "refusals", "conflicts", "history", "counters"} <= collections
+    scanning = {key: scans(await plan_of(store, command)) for key, command in shapes.items()}
+    assert {key: lines for key, lines in scanning.items() if lines} == {}
+
+
+async def test_a_shape_without_an_index_is_reported_as_a_scan(traced: tuple[Services, Store, Finds]):
+    _, store, _ = traced
+    await store.db["records"].insert_one({"_id": "x", "fields": {"status": "DONE"}, "seq": 1})
+    unindexed = {"find": "records", "filter": {"fields.status": "DONE"}}
+    assert scans(await plan_of(store, unindexed))
+    sorted_elsewhere = {"find": "records", "filter": {"seq": {"$gt": 0}}, "sort": {"updatedAt": 1}}
+    assert scans(await plan_of(store, sorted_elsewhere))
