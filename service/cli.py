@@ -73,7 +73,15 @@ def _serve(settings: Settings) -> None:
     from service.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", ws="websockets-sansio")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ws="websockets-sansio",
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 def _simulate(args: argparse.Namespace) -> None:
