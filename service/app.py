@@ -18,8 +18,8 @@ from service.api import files
 from service.api.export import export_history
 from service.api.rate_limit import RateLimiter
 from service.api.schema import build_schema
-from service.api.subscriptions import EventSnapshots
 from service.api.view import FieldSyncGraphQL
+from service.api.websocket import ExposeTransport
 from service.auth.access import AccessService
 from service.domain.document_cache import DocumentCache
 from service.domain.health import HealthThresholds
@@ -77,7 +77,7 @@ def declared_indexes(settings: Settings) -> dict[str, list]:
 
 
 def build_services(settings: Settings, store: Store) -> Services:
-    hub = EventHub()
+    hub = EventHub(backlog=settings.ws_max_backlog)
     repository = MongoSyncRepository(store)
     sync_settings = SyncSettings(
         rules=RuleSettings(
@@ -115,7 +115,6 @@ def build_services(settings: Settings, store: Store) -> Services:
         ),
         events=hub,
         metrics=metrics,
-        snapshots=EventSnapshots(),
         limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
         uploads=UploadChannel(
             store,
@@ -139,6 +138,8 @@ def build_services(settings: Settings, store: Store) -> Services:
     )
     metrics.gauges["fieldsync_changes_committed_total"] = lambda: services.sync.committed_changes
     metrics.gauges["fieldsync_subscribers"] = lambda: hub.subscriber_count
+    metrics.gauges["fieldsync_events_delivered_total"] = lambda: hub.delivered
+    metrics.gauges["fieldsync_subscribers_dropped_slow_total"] = lambda: hub.dropped_slow
     metrics.gauges["fieldsync_document_cache_hits"] = lambda: services.sync.documents.hits
     metrics.gauges["fieldsync_document_cache_misses"] = lambda: services.sync.documents.misses
     metrics.gauges["fieldsync_upload_wait_seconds"] = lambda: priority.waited_seconds
@@ -196,6 +197,7 @@ def create_app(settings: Settings) -> Starlette:
                     with contextlib.suppress(asyncio.CancelledError):
                         await supervisor
                 await follower.stop()
+                await services.events.close()
         finally:
             await store.close()
             if embedded is not None:
@@ -235,6 +237,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, exempt=(files.PREFIX,))
+    app.add_middleware(ExposeTransport)  # outermost
     app.state.fieldsync = state
     return app
 

@@ -9,7 +9,6 @@ from service.auth.access import AccessService
 
 if TYPE_CHECKING:
     from service.api.rate_limit import RateLimiter
-    from service.api.subscriptions import EventSnapshots
 from service.domain.sync_service import SyncService
 from service.events.hub import EventHub
 from service.metrics import Metrics
@@ -31,7 +30,6 @@ class Services:
     health: HealthService
     events: EventHub
     metrics: Metrics
-    snapshots: EventSnapshots  # what subscribers are shown, read once per event
     limiter: RateLimiter  # request budgets per token, device and client address
     uploads: UploadChannel  # the photo channel (tus), with its own budget
     priority: PushPriority  # upload bytes wait while GraphQL requests are answered

@@ -50,7 +50,10 @@ class Settings:
     ws_max_subscriptions: int = 20  # operations running at once on one connection
     ws_keepalive_seconds: float = 15  # server ping interval; clients answer with pong (0: no pings)
     ws_idle_timeout_seconds: float = 60  # closed (1001) when pings go unanswered, or no operation runs, this long
+    ws_max_backlog: int = 1000  # events waiting for one subscriber (> a push's worth); past it: closed (1013)
+    ws_send_buffer_bytes: int = 262144  # kernel send buffer per WebSocket (SO_SNDBUF; 0: the kernel's default)
     ws_reauth_seconds: float = 30  # the connection's token is checked again this often (and on every subscribe)
+    ws_reauth_grace_seconds: float = 300  # re-checks failing (store unavailable) this long: closed (1013)
     # The photo channel (tus at /files/): its own limits and budget, apart from the pushes'.
     upload_max_bytes: int = 50 * 1024 * 1024
     upload_types: str = "image/jpeg,image/png,image/heic,image/webp,application/pdf"  # by content sniffing

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import strawberry
 from graphql import GraphQLError
@@ -22,6 +21,7 @@ from service.domain import history
 from service.domain.health import HealthStatus
 from service.domain.history import SyncEvent
 from service.domain.outcomes import ChangeStatus
+from service.events.hub import Predicate, Subscription, View
 from service.store import identity, refusals
 
 if TYPE_CHECKING:
@@ -65,26 +65,6 @@ class SyncStatusEvent:
     counts: JSON
 
 
-class EventSnapshots:
-    """What an event's subscribers are shown, read from the store once per event, whatever their number.
-
-    Concurrent subscribers of one event share one read (a task), not one read each.
-    """
-
-    def __init__(self, capacity: int = 1000) -> None:
-        self._entries: OrderedDict[tuple[str, int], asyncio.Task[Any]] = OrderedDict()
-        self._capacity = capacity
-
-    async def get[T](self, view: str, event: SyncEvent, load: Callable[[], Awaitable[T]]) -> T:
-        key = (view, event.id or 0)
-        task = self._entries.get(key)
-        if task is None:
-            task = self._entries[key] = asyncio.ensure_future(load())
-            if len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
-        return await task
-
-
 @dataclass(frozen=True)
 class _DeviceStatus:
     device: identity.Device
@@ -103,19 +83,14 @@ def _scope(info: Info, rep_id: strawberry.ID | None) -> tuple[Principal, str | N
 
 async def refusal_events(info: Info, rep_id: strawberry.ID | None = None) -> AsyncGenerator[RefusalEvent]:
     principal, rep = _scope(info, rep_id)
-    services = info.context.services
 
     def accepts(event: SyncEvent) -> bool:
         return event.action in REFUSAL_ACTIONS and rep in (None, event.rep_id)
 
-    async with services.events.subscribe(
-        accepts, token_id=principal.token_id, device_id=principal.device_id
-    ) as subscription:
-        async for event in subscription.events():
-            refusal_id = str(event.detail.get("refusalId", ""))
-            refusal = await services.snapshots.get("refusal", event, partial(refusals.get, services.store, refusal_id))
-            if refusal is None:
-                continue
+    view = View("refusal", partial(_refusals, info.context.services))
+    async with _subscribe(info, principal, accepts, view) as subscription:
+        async for delivery in subscription.events():
+            event, refusal = delivery.event, delivery.shown
             kind = EVENT_TYPES.get(event.action)
             if kind is None:
                 kind = (
@@ -124,26 +99,21 @@ async def refusal_events(info: Info, rep_id: strawberry.ID | None = None) -> Asy
                     else RefusalEventType.UPDATED
                 )
             yield RefusalEvent(type=kind, refusal=Refusal.of(refusal), at=event.at)
-        if subscription.closed_by:
-            raise GraphQLError(subscription.closed_by, extensions={"code": "SUBSCRIPTION_CLOSED"})
+        _raise_end(subscription)
 
 
 async def sync_status(
     info: Info, rep_id: strawberry.ID | None = None, device_id: strawberry.ID | None = None
 ) -> AsyncGenerator[SyncStatusEvent]:
     principal, rep = _scope(info, rep_id)
-    services = info.context.services
 
     def accepts(event: SyncEvent) -> bool:
         return event.action in STATUS_ACTIONS and rep in (None, event.rep_id) and device_id in (None, event.device_id)
 
-    async with services.events.subscribe(
-        accepts, token_id=principal.token_id, device_id=principal.device_id
-    ) as subscription:
-        async for event in subscription.events():
-            snapshot = await services.snapshots.get("status", event, partial(_device_status, services, event))
-            if snapshot is None:
-                continue
+    view = View("status", partial(_device_statuses, info.context.services))
+    async with _subscribe(info, principal, accepts, view) as subscription:
+        async for delivery in subscription.events():
+            event, snapshot = delivery.event, delivery.shown
             yield SyncStatusEvent(
                 device=Device.of(snapshot.device),
                 rep=User.of(snapshot.rep) if snapshot.rep else None,
@@ -153,13 +123,39 @@ async def sync_status(
                 queue_depth=event.detail.get("queueDepth"),
                 counts=event.detail.get("counts", {}),
             )
-        if subscription.closed_by:
-            raise GraphQLError(subscription.closed_by, extensions={"code": "SUBSCRIPTION_CLOSED"})
+        _raise_end(subscription)
 
 
-async def _device_status(services: Services, event: SyncEvent) -> _DeviceStatus | None:
-    device = await identity.get_device(services.store, event.device_id or "")
-    if device is None:
-        return None
-    rep = await identity.get_user(services.store, device.user_id)
-    return _DeviceStatus(device, rep, await services.health.device_status(device.id))
+def _subscribe(
+    info: Info, principal: Principal, accepts: Predicate, view: View
+) -> AbstractAsyncContextManager[Subscription]:
+    return info.context.services.events.subscribe(
+        accepts,
+        view,
+        token_id=principal.token_id,
+        device_id=principal.device_id,
+        on_overflow=info.context.extra.get("on_overflow"),  # the WebSocket transport closes the connection (1013)
+    )
+
+
+def _raise_end(subscription: Subscription) -> None:
+    """A subscription the hub ended tells its client why: it never just goes silent."""
+    if subscription.failure is not None:
+        raise subscription.failure  # masked to UNAVAILABLE or INTERNAL on its way out
+    if subscription.closed_by:
+        raise GraphQLError(subscription.closed_by, extensions={"code": "SUBSCRIPTION_CLOSED"})
+
+
+async def _refusals(services: Services, events: list[SyncEvent]) -> list[refusals.Refusal | None]:
+    found = await refusals.get_many(services.store, (str(e.detail.get("refusalId", "")) for e in events))
+    return [found.get(str(e.detail.get("refusalId", ""))) for e in events]
+
+
+async def _device_statuses(services: Services, events: list[SyncEvent]) -> list[_DeviceStatus | None]:
+    """Read once per batch of events for all their subscribers (the hub shares it), in a fixed number of reads."""
+    device_ids = sorted({e.device_id for e in events if e.device_id})
+    devices = await identity.get_devices(services.store, device_ids)
+    reps = await identity.get_users(services.store, sorted({d.user_id for d in devices.values()}))
+    statuses = await services.health.device_statuses(sorted(devices))
+    shown = {i: _DeviceStatus(d, reps.get(d.user_id), statuses[i]) for i, d in devices.items()}
+    return [shown.get(e.device_id or "") for e in events]

@@ -1,42 +1,120 @@
 """In-process fan-out of sync events to subscribers.
 
-Events committed by this process are published at once; events committed by
-other processes arrive through a ``Follower`` (change stream or tail of the
-history collection). Each event is delivered once per subscriber.
+Events committed by this process are published at once; events committed by other
+processes arrive through a ``Follower`` (change stream or tail of the history collection).
+Each event is delivered once per subscriber, in order.
+
+The hub owns everything an event's subscribers share. One hub worker takes the events
+published so far (a push's worth arrives at once), loads what subscribers are shown of
+them (each ``View``, e.g. the refusals as they are now) in one read per view for the whole
+batch, whatever the number of subscribers, and hands each subscriber its deliveries. No
+subscriber ever awaits shared work, so one that leaves, fails or is slow affects only itself:
+
+- a subscriber whose backlog of undelivered events reaches ``backlog`` is ended ("too
+  slow") and its ``on_overflow`` callback runs (the WebSocket transport closes the
+  connection with 1013); the others are never held up;
+- a view that cannot be loaded (the store stayed unavailable through the retries) ends
+  the subscriptions that needed it with that failure, which they raise to their client:
+  a feed is never left silent.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from service.domain.history import SyncEvent
+from service.store.unavailable import as_unavailable
+
+log = logging.getLogger("fieldsync.events")
 
 Predicate = Callable[[SyncEvent], bool]
+LOAD_RETRIES = (0.1, 0.5, 2.0)  # seconds between attempts at loading a view while the store is unavailable
+BATCH = 1000  # events loaded and delivered together at most
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True)
+class View:
+    """What subscribers are shown of events: ``load`` runs once per batch of events for all subscribers of ``name``."""
+
+    name: str
+    load: Callable[[list[SyncEvent]], Awaitable[list[Any]]]  # one value per event; None: nothing to show
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event: SyncEvent
+    shown: Any  # the view's value for the event
+
+
 class Subscription:
-    accepts: Predicate
-    queue: asyncio.Queue[SyncEvent | None] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
-    closed_by: str | None = None  # why the hub closed it (e.g. its token was revoked)
-    token_id: str | None = None
-    device_id: str | None = None
+    def __init__(
+        self,
+        accepts: Predicate,
+        view: View,
+        backlog: int,
+        token_id: str | None,
+        device_id: str | None,
+        on_overflow: Callable[[], None] | None,
+    ) -> None:
+        self.accepts = accepts
+        self.view = view
+        self.token_id = token_id
+        self.device_id = device_id
+        self.closed_by: str | None = None  # why the hub ended it (e.g. its token was revoked)
+        self.failure: BaseException | None = None  # the error that ended it (a view could not be loaded)
+        self._queue: asyncio.Queue[Delivery | None] = asyncio.Queue(maxsize=backlog)
+        self._on_overflow = on_overflow
 
-    async def events(self) -> AsyncIterator[SyncEvent]:
-        while (event := await self.queue.get()) is not None:
-            yield event
+    async def events(self) -> AsyncIterator[Delivery]:
+        while (delivery := await self._queue.get()) is not None:
+            yield delivery
+
+    def _offer(self, delivery: Delivery) -> bool:
+        try:
+            self._queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def _end(self, reason: str, failure: BaseException | None = None) -> None:
+        """Nothing more is delivered (what was waiting is let go, its memory freed); the subscriber learns why."""
+        self.closed_by, self.failure = reason, failure
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+
+@dataclass
+class _Pending:
+    event: SyncEvent
+    subscribers: list[Subscription]
 
 
 class EventHub:
-    def __init__(self, remember: int = 10_000) -> None:
+    def __init__(
+        self, remember: int = 10_000, backlog: int = 1000, retry_pauses: tuple[float, ...] = LOAD_RETRIES
+    ) -> None:
         self._subscriptions: set[Subscription] = set()
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._remember = remember
+        self._backlog = backlog
+        self._retry_pauses = retry_pauses
+        self._pending: deque[_Pending] = deque()
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
         self.delivered = 0
+        self.dropped_slow = 0
 
     @property
     def subscriber_count(self) -> int:
@@ -51,22 +129,74 @@ class EventHub:
                 self._seen[event.id] = None
                 if len(self._seen) > self._remember:
                     self._seen.popitem(last=False)
-            for subscription in list(self._subscriptions):
-                if subscription.accepts(event):
-                    self._offer(subscription, event)
+            subscribers = [s for s in self._subscriptions if s.accepts(event)]
+            if subscribers:
+                self._pending.append(_Pending(event, subscribers))
+        if self._pending:
+            self._wake.set()
+            if self._worker is None or self._worker.done():
+                self._worker = asyncio.get_running_loop().create_task(self._deliver(), name="event-hub")
 
-    def _offer(self, subscription: Subscription, event: SyncEvent) -> None:
-        try:
-            subscription.queue.put_nowait(event)
-            self.delivered += 1
-        except asyncio.QueueFull:
-            self._close(subscription, "subscriber too slow: events were dropped")
+    async def _deliver(self) -> None:
+        while True:
+            while not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+            batch = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+            views = {s.view.name: s.view for pending in batch for s in pending.subscribers}
+            shown: dict[str, dict[int, Any]] = {}
+            failed: dict[str, BaseException] = {}
+            for name, view in views.items():
+                needing = [p for p in batch if any(s.view.name == name for s in p.subscribers)]
+                try:
+                    values = await self._load(view, [p.event for p in needing])
+                except Exception as error:
+                    failed[name] = error
+                else:
+                    shown[name] = {id(p): value for p, value in zip(needing, values, strict=True)}
+            for pending in batch:
+                for subscription in pending.subscribers:
+                    name = subscription.view.name
+                    if subscription not in self._subscriptions:
+                        continue  # left (or was ended) meanwhile
+                    if name in failed:
+                        self._close(subscription, f"this feed could not be served ({name})", failed[name])
+                    elif (value := shown[name][id(pending)]) is not None:
+                        if subscription._offer(Delivery(pending.event, value)):
+                            self.delivered += 1
+                        else:
+                            self._drop_slow(subscription)
+
+    async def _load(self, view: View, events: list[SyncEvent]) -> list[Any]:
+        for pause in (*self._retry_pauses, None):
+            try:
+                return await view.load(events)
+            except Exception as error:
+                failure = as_unavailable(error)
+                if failure is None or pause is None:
+                    raise
+                log.info("store %s while loading %s for %d events; retrying", failure.reason, view.name, len(events))
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _drop_slow(self, subscription: Subscription) -> None:
+        self.dropped_slow += 1
+        log.info("dropping a subscriber too slow to take its events (%d waiting)", subscription.backlog)
+        self._close(subscription, f"subscriber too slow: more than {self._backlog} events were waiting")
+        if subscription._on_overflow is not None:
+            subscription._on_overflow()
 
     @asynccontextmanager
     async def subscribe(
-        self, accepts: Predicate, *, token_id: str | None = None, device_id: str | None = None
+        self,
+        accepts: Predicate,
+        view: View,
+        *,
+        token_id: str | None = None,
+        device_id: str | None = None,
+        on_overflow: Callable[[], None] | None = None,
     ) -> AsyncIterator[Subscription]:
-        subscription = Subscription(accepts, token_id=token_id, device_id=device_id)
+        subscription = Subscription(accepts, view, self._backlog, token_id, device_id, on_overflow)
         self._subscriptions.add(subscription)
         try:
             yield subscription
@@ -83,12 +213,13 @@ class EventHub:
             if subscription.device_id == device_id:
                 self._close(subscription, "device revoked")
 
-    def _close(self, subscription: Subscription, reason: str) -> None:
-        subscription.closed_by = reason
+    def _close(self, subscription: Subscription, reason: str, failure: BaseException | None = None) -> None:
         self._subscriptions.discard(subscription)
-        while True:  # make room for the end marker
-            try:
-                subscription.queue.put_nowait(None)
-                return
-            except asyncio.QueueFull:
-                subscription.queue.get_nowait()
+        subscription._end(reason, failure)
+
+    async def close(self) -> None:
+        """Stop delivering (at shutdown)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker

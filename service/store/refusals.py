@@ -85,6 +85,12 @@ async def get(store: Store, refusal_id: str, session: AsyncClientSession | None 
     return from_document(document) if document else None
 
 
+async def get_many(store: Store, refusal_ids: Iterable[str]) -> dict[str, Refusal]:
+    """Refusals by id, in one read (ids not found are left out)."""
+    cursor = store.db[COLLECTION].find({"_id": {"$in": sorted(set(refusal_ids))}})
+    return {r.id: r for r in map(from_document, await cursor.to_list())}
+
+
 async def save(store: Store, refusals: Iterable[Refusal], session: AsyncClientSession | None) -> None:
     operations = [ReplaceOne({"_id": r.id}, to_document(r), upsert=True) for r in refusals]
     if operations:

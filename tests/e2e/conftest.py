@@ -96,6 +96,19 @@ def store_pid(server: Server) -> int:
     return pid
 
 
+class LoggedServer(Server):
+    """A ``serve`` process whose stdout and stderr (app and uvicorn logs) go to a file."""
+
+    log: Path
+
+    def launch(self, command: list[str]) -> subprocess.Popen[bytes]:
+        with self.log.open("wb") as sink:
+            return subprocess.Popen(command, env=self.env, stdout=sink, stderr=subprocess.STDOUT)
+
+    def exit_report(self) -> str:
+        return self.log.read_text()
+
+
 @pytest.fixture
 def server_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}

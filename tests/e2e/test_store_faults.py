@@ -10,6 +10,7 @@ import json
 import os
 import resource
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
     env |= {"FIELDSYNC_ADMIN_TOKEN": ADMIN, "PYTHONPATH": str(Path(__file__).parents[2])}
     env |= {"FIELDSYNC_STORE_TIMEOUT_SECONDS": "1.5", "FIELDSYNC_READY_TIMEOUT_SECONDS": "1"}
+    env |= {"FIELDSYNC_WS_KEEPALIVE_SECONDS": "0.2", "FIELDSYNC_WS_REAUTH_SECONDS": "0.3"}
+    env |= {"FIELDSYNC_WS_REAUTH_GRACE_SECONDS": "1.5", "FIELDSYNC_WS_IDLE_TIMEOUT_SECONDS": "3"}
     started = Server(["--data-dir", str(tmp_path_factory.mktemp("faults") / "data")], env).start()
     yield started
     started.stop()
@@ -120,3 +123,48 @@ async def test_a_wedged_store_is_unavailable_over_http_and_websocket_then_recove
         os.kill(pid, signal.SIGCONT)
     assert server.data("{me{role}}") == {"me": {"role": "ADMIN"}}
     assert readyz(server).status_code == 200
+
+
+async def test_pings_never_wait_for_the_store_and_unchecked_tokens_close_by_the_rule(server: Server):
+    async with connect(
+        server.url.replace("http", "ws", 1) + "/graphql", subprotocols=["graphql-transport-ws"]
+    ) as socket_:  # type: ignore[list-item]
+        await socket_.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {ADMIN}"}}))
+        assert json.loads(await socket_.recv())["type"] == "connection_ack"
+        await socket_.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "subscription{ refusalEvents{ type } }"}})
+        )
+        pid = store_pid(server)
+        os.kill(pid, signal.SIGSTOP)  # the store wedges: token re-checks cannot finish
+        try:
+            pings, stopped = [], time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    message = json.loads(await asyncio.wait_for(socket_.recv(), 5))
+                    if message["type"] == "ping":
+                        pings.append(time.monotonic() - stopped)
+                        await socket_.send(json.dumps({"type": "pong"}))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    lasted = time.monotonic() - stopped
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        1013,
+        "Try again later: the token could not be re-checked",
+    )
+    assert 1.4 < lasted < 6, lasted  # kept through the grace period (1.5 s), then closed
+    gaps = [b - a for a, b in zip([0.0, *pings], pings, strict=False)]
+    assert len(pings) >= 5 and max(gaps) < 0.8, pings  # pings every 0.2 s while the store was wedged
+
+
+def test_a_store_that_is_gone_is_unavailable(server: Server):
+    os.kill(store_pid(server), signal.SIGKILL)
+    response = httpx.post(
+        f"{server.url}/graphql", json={"query": "{me{id}}"}, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30
+    )
+    assert response.status_code == 503, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+    for words in INTERNAL_TEXT:
+        assert words not in response.text.lower(), (words, response.text)
+    assert readyz(server).status_code == 503
+    server.kill()  # a graceful stop would wait on the store it no longer has

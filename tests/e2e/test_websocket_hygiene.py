@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from service.auth.tokens import token_hash
-from tests.e2e.conftest import ADMIN, Server
+from tests.e2e.conftest import ADMIN, LoggedServer, Server
 
 SHORT = {
     "FIELDSYNC_WS_INIT_TIMEOUT_SECONDS": "0.5",
@@ -29,19 +28,6 @@ SHORT = {
     "FIELDSYNC_WS_REAUTH_SECONDS": "0.3",
 }
 REFUSALS = "subscription{ refusalEvents{ type } }"
-
-
-class LoggedServer(Server):
-    """A ``serve`` process whose stdout and stderr (app and uvicorn logs) go to a file."""
-
-    log: Path
-
-    def launch(self, command: list[str]) -> subprocess.Popen[bytes]:
-        with self.log.open("wb") as sink:
-            return subprocess.Popen(command, env=self.env, stdout=sink, stderr=subprocess.STDOUT)
-
-    def exit_report(self) -> str:
-        return self.log.read_text()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,80 @@
+"""The event hub on its own: shared loads, subscribers that leave, fall behind or cannot be served."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from pymongo.errors import AutoReconnect
+
+from service.domain.history import SyncEvent
+from service.events.hub import EventHub, Subscription, View
+
+
+def event(n: int) -> SyncEvent:
+    return SyncEvent(action="REFUSED", at=datetime(2026, 11, 30, tzinfo=UTC), rep_id="rep-1", id=n)
+
+
+async def take(subscription: Subscription, n: int) -> list[int | None]:
+    events = subscription.events()
+    return [(await anext(events)).event.id for _ in range(n)]
+
+
+async def test_a_batch_is_loaded_once_for_every_subscriber_and_a_leaver_changes_nothing_for_the_rest():
+    loads: list[list[int | None]] = []
+    release = asyncio.Event()
+
+    async def load(events: list[SyncEvent]) -> list[str]:
+        loads.append([e.id for e in events])
+        await release.wait()  # the shared read is still in flight when one subscriber leaves
+        return [f"shown {e.id}" for e in events]
+
+    hub, view = EventHub(), View("refusal", load)
+    async with hub.subscribe(lambda e: True, view) as first, hub.subscribe(lambda e: True, view) as second:
+        async with hub.subscribe(lambda e: True, view):
+            hub.publish([event(1), event(2)])
+            await asyncio.sleep(0)
+        release.set()  # the third left mid-load
+        assert await take(first, 2) == [1, 2] and await take(second, 2) == [1, 2]
+        hub.publish([event(3)])
+        assert await take(first, 1) == [3] and await take(second, 1) == [3]
+    assert loads == [[1, 2], [3]]
+    await hub.close()
+
+
+async def test_a_subscriber_too_far_behind_is_ended_and_told_why_while_the_others_go_on():
+    async def load(events: list[SyncEvent]) -> list[int | None]:
+        return [e.id for e in events]
+
+    overflowed: list[str] = []
+    hub, view = EventHub(backlog=3), View("refusal", load)
+    async with (
+        hub.subscribe(lambda e: True, view) as reader,
+        hub.subscribe(lambda e: True, view, on_overflow=lambda: overflowed.append("closed")) as stuck,
+    ):
+        for n in range(1, 7):
+            hub.publish([event(n)])
+            assert await take(reader, 1) == [n]  # the reader keeps up; the stuck one never reads
+        assert overflowed == ["closed"] and hub.dropped_slow == 1
+        assert [d.event.id async for d in stuck.events()] == []  # its backlog is let go: it only learns why
+        assert stuck.closed_by == "subscriber too slow: more than 3 events were waiting"
+        assert hub.subscriber_count == 1
+    await hub.close()
+
+
+async def test_a_view_the_store_cannot_serve_ends_its_subscribers_with_that_failure_after_retries():
+    attempts = 0
+
+    async def load(events: list[SyncEvent]) -> list[int | None]:
+        nonlocal attempts
+        attempts += 1
+        raise AutoReconnect("127.0.0.1:27017: connection refused")
+
+    hub = EventHub(retry_pauses=(0, 0))
+    async with hub.subscribe(lambda e: True, View("status", load)) as subscription:
+        hub.publish([event(1)])
+        assert [d async for d in subscription.events()] == []  # ended, not silent
+    assert attempts == 3
+    assert isinstance(subscription.failure, AutoReconnect)
+    assert subscription.closed_by == "this feed could not be served (status)"
+    await hub.close()
