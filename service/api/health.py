@@ -8,6 +8,7 @@ from datetime import datetime
 
 import strawberry
 
+from service.api import input_limits as limits
 from service.api.context import BadRequest, Forbidden, Info
 from service.api.identity import Device, User
 from service.api.refusals import Refusal
@@ -195,8 +196,8 @@ class DeviceStatusInput:
 
 async def report_device_status(info: Info, input: DeviceStatusInput) -> Device:
     principal = info.context.require_device(str(input.device_id))
-    if input.queue_depth < 0:
-        raise BadRequest("queueDepth must not be negative")
+    limits.queue_depth(input.queue_depth)
+    limits.optional_text("appVersion", input.app_version, limits.APP_VERSION_MAX)
     device = await info.context.services.sync.report_status(
         device_id=principal.device_id or "",
         rep_id=principal.user_id,

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from service.api import input_limits as limits
 from service.api.context import BadRequest, Forbidden, Info, NotFoundError
 from service.api.scalars import DateTime
 from service.auth.access import Conflicting
@@ -120,16 +121,11 @@ class IssueTokenResult:
     info: TokenInfo
 
 
-def _check_text(name: str, value: str, limit: int = 200) -> str:
-    value = value.strip()
-    if not value or len(value) > limit:
-        raise BadRequest(f"{name} must be 1 to {limit} characters")
-    return value
-
-
 async def create_user(info: Info, input: CreateUserInput) -> CreateUserResult:
     info.context.require(Role.ADMIN)
-    user, issued = await info.context.services.access.create_user(_check_text("name", input.name), input.role)
+    user, issued = await info.context.services.access.create_user(
+        limits.text("name", input.name.strip(), limits.USER_NAME_MAX), input.role
+    )
     return CreateUserResult(user=User.of(user), token=issued.token)
 
 
@@ -140,10 +136,10 @@ async def register_device(info: Info, input: RegisterDeviceInput) -> RegisterDev
     try:
         device, issued = await info.context.services.access.register_device(
             principal,
-            _check_text("deviceId", str(input.device_id)),
-            _check_text("name", input.name),
-            _check_text("platform", input.platform, 50),
-            input.app_version,
+            limits.identifier("deviceId", str(input.device_id).strip()),
+            limits.text("name", input.name.strip(), limits.DEVICE_NAME_MAX),
+            limits.text("platform", input.platform.strip(), limits.PLATFORM_MAX),
+            limits.optional_text("appVersion", input.app_version, limits.APP_VERSION_MAX),
         )
     except Conflicting as error:
         raise BadRequest(str(error)) from None

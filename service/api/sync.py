@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 import strawberry
 from graphql import GraphQLError
 
+from service.api import input_limits as limits
 from service.api.context import BadRequest, Info, NotFoundError
 from service.api.push_refusals import record_push_refusal
 from service.api.records import RecordEnvelope, envelope
@@ -19,10 +18,6 @@ from service.domain.conflicts import ConflictStatus, Resolution
 from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.record_types import RecordType
 from service.domain.sync_service import InvalidRequest, NotFound
-
-MAX_ID_LENGTH = 200
-MAX_APP_VERSION_LENGTH = 64
-BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}  # text that reads other than it is
 
 
 @strawberry.input
@@ -162,22 +157,14 @@ class WriteRecordResult:
     refusal: Refusal | None
 
 
-def _check_id(name: str, value: str) -> str:
-    if not value or len(value) > MAX_ID_LENGTH:
-        raise BadRequest(f"{name} must be 1 to {MAX_ID_LENGTH} characters")
-    if any(unicodedata.category(c) in ("Cc", "Cs") or unicodedata.bidirectional(c) in BIDI_CONTROLS for c in value):
-        raise BadRequest(f"{name} must not contain control characters or bidirectional overrides")
-    return value
-
-
 def to_change(change: ChangeInput) -> Change:
     fields = change.fields
     if fields is not None and not isinstance(fields, dict):
         raise BadRequest(f"change {change.offline_id}: fields must be a JSON object")
     return Change(
-        offline_id=_check_id("offlineId", str(change.offline_id)),
+        offline_id=limits.identifier("offlineId", str(change.offline_id)),
         record_type=change.record_type,
-        record_id=_check_id("recordId", str(change.record_id)),
+        record_id=limits.identifier("recordId", str(change.record_id)),
         operation=change.operation,
         captured_at=change.captured_at,
         base_version=change.base_version,
@@ -201,8 +188,8 @@ async def push_changes(info: Info, input: PushInput) -> PushResult:
                 f"a push carries at most {limit} changes (one request counts all its pushes); "
                 f"this one has {info.context.pushed_changes}"
             )
-        if input.app_version is not None and len(input.app_version) > MAX_APP_VERSION_LENGTH:
-            raise BadRequest(f"appVersion must be at most {MAX_APP_VERSION_LENGTH} characters")
+        limits.optional_text("appVersion", input.app_version, limits.APP_VERSION_MAX)
+        limits.queue_depth(input.queue_depth)
         changes = [to_change(change) for change in input.changes]
     except GraphQLError as error:
         await record_push_refusal(
@@ -284,7 +271,7 @@ async def write_record(info: Info, input: WriteRecordInput) -> WriteRecordResult
         raise BadRequest("fields are required unless delete is true")
     result = await info.context.services.sync.write_record(
         input.record_type,
-        _check_id("recordId", str(input.record_id)),
+        limits.identifier("recordId", str(input.record_id)),
         input.fields,
         input.base_version,
         user_id=principal.user_id,

@@ -12,7 +12,7 @@ from crdt import CrdtDecodeError, CrdtIncompleteError, CrdtLayoutError, Stamp
 from service.domain.changes import Change, Operation
 from service.domain.document_cache import WorkingDocuments, frontiers_of
 from service.domain.outcomes import ChangeStatus
-from service.domain.record_types import POLICY, FieldError, Policy, RecordType, check_fields
+from service.domain.record_types import POLICY, FieldError, Policy, RecordType, check_fields, check_tags
 from service.domain.records import Record, RecordKey
 from service.domain.refusals import RefusalAction, Verdict
 from service.domain.rules import RuleSettings, check_data, check_shape
@@ -257,6 +257,7 @@ def _decide_shared(
             document.replace_notes(notes)
         fields = document.materialize()
         check_fields(change.record_type, {k: v for k, v in fields.items() if k not in ("tags", "notes")}, whole=False)
+        check_tags((materialized_before or {}).get("tags", []), fields.get("tags", []))
         state = document.state()
         diff = document.missing_for(change.state_vector)
     except CrdtLayoutError as error:

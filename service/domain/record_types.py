@@ -59,10 +59,16 @@ class FieldSpec:
     kind: Kind
     required: bool = False
     choices: tuple[str, ...] = ()
+    maximum: float = 0.0  # NUMBER: the largest value taken (0: NUMBER_LIMIT)
 
 
 TEXT_LIMIT = 10_000
 ID_LIMIT = 200
+NUMBER_LIMIT = 1e9  # any amount (a price, a count) beyond this is a typo or an attack
+QUANTITY_LIMIT = 1_000_000  # units on one order line
+GEOFENCE_LIMIT = 100_000  # metres
+TAG_LIMIT = 64  # characters in one tag
+TAGS_PER_RECORD = 100
 
 FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
     RecordType.OUTLET: {
@@ -71,7 +77,7 @@ FIELDS: dict[RecordType, dict[str, FieldSpec]] = {
         "city": FieldSpec(Kind.TEXT),
         "latitude": FieldSpec(Kind.LATITUDE),
         "longitude": FieldSpec(Kind.LONGITUDE),
-        "geofenceRadiusM": FieldSpec(Kind.NUMBER),
+        "geofenceRadiusM": FieldSpec(Kind.NUMBER, maximum=GEOFENCE_LIMIT),
         "phone": FieldSpec(Kind.TEXT),
         "contactName": FieldSpec(Kind.TEXT),
         "channel": FieldSpec(Kind.TEXT),
@@ -158,9 +164,9 @@ def _check_value(name: str, spec: FieldSpec, value: Any) -> None:
             if spec.choices and value not in spec.choices:
                 raise FieldError(name, f"'{name}' must be one of {', '.join(spec.choices)}.")
         case Kind.NUMBER:
-            _finite_number(name, value)
-            if value < 0:
-                raise FieldError(name, f"'{name}' must not be negative.")
+            top = spec.maximum or NUMBER_LIMIT
+            if not 0 <= _finite_number(name, value) <= top:
+                raise FieldError(name, f"'{name}' must be between 0 and {top:,.0f}.")
         case Kind.LATITUDE:
             if not -90 <= _finite_number(name, value) <= 90:
                 raise FieldError(name, f"'{name}' must be a latitude between -90 and 90.")
@@ -224,7 +230,9 @@ def _check_list(name: str, value: Any, check_item: Any) -> None:
 def _check_order_line(name: str, line: dict[str, Any]) -> None:
     _only_keys(name, line, {"productId", "quantity", "unitPrice"})
     _check_value(f"{name}.productId", FieldSpec(Kind.ID), line.get("productId"))
-    _finite_number(f"{name}.quantity", line.get("quantity"))
+    # (zero and negative quantities are the rules' INVALID_QUANTITY, with the product named)
+    if _finite_number(f"{name}.quantity", line.get("quantity")) > QUANTITY_LIMIT:
+        raise FieldError(f"{name}.quantity", f"'{name}.quantity' must be at most {QUANTITY_LIMIT:,}.")
     if line.get("unitPrice") is not None:
         _check_value(f"{name}.unitPrice", FieldSpec(Kind.NUMBER), line["unitPrice"])
 
@@ -249,6 +257,18 @@ def _check_photo(name: str, photo: dict[str, Any]) -> None:
     for key, kind in (("latitude", Kind.LATITUDE), ("longitude", Kind.LONGITUDE)):
         if photo.get(key) is not None:
             _check_value(f"{name}.{key}", FieldSpec(kind), photo[key])
+
+
+def check_tags(before: list[str], after: list[str]) -> None:
+    """Tags a change adds: non-blank, printable, at most TAG_LIMIT characters; at most TAGS_PER_RECORD in all."""
+    known = set(before)
+    for tag in after:
+        if tag in known:
+            continue
+        if not tag.strip() or len(tag) > TAG_LIMIT or not tag.isprintable():
+            raise FieldError("tags", f"a tag must be 1 to {TAG_LIMIT} printable characters; got {_short(tag)!r}.")
+    if len(after) > max(len(before), TAGS_PER_RECORD):
+        raise FieldError("tags", f"a record holds at most {TAGS_PER_RECORD} tags; this change makes {len(after)}.")
 
 
 def _only_keys(name: str, item: dict[str, Any], allowed: set[str]) -> None:
