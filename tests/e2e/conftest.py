@@ -38,15 +38,16 @@ class Server:
 
     def start(self) -> Server:
         self.process = self.launch([sys.executable, "-m", "service.cli", "serve", "--port", str(self.port), *self.args])
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a shared, busy machine can take this long
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             assert self.process.poll() is None, f"the server exited during start-up: {self.exit_report()}"
             time.sleep(0.1)
+        self.kill()  # never leave a half-started server (and its store) running
         raise TimeoutError("server did not become ready")
 
     def launch(self, command: list[str]) -> subprocess.Popen[bytes]:

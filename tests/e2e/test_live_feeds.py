@@ -76,7 +76,7 @@ def push(server: LoggedServer, token: str, changes: list[dict[str, Any]]) -> Non
 
 
 async def until_subscribers(server: LoggedServer, count: int) -> None:
-    async with asyncio.timeout(15):
+    async with asyncio.timeout(60):
         while (
             f"fieldsync_subscribers {count}\n" not in (await asyncio.to_thread(httpx.get, f"{server.url}/metrics")).text
         ):
@@ -84,7 +84,7 @@ async def until_subscribers(server: LoggedServer, count: int) -> None:
 
 
 async def offline_ids(feed: asyncio.Queue[dict[str, Any]], n: int) -> list[str]:
-    return [(await next_payload(feed))["refusalEvents"]["refusal"]["offlineId"] for _ in range(n)]
+    return [(await next_payload(feed, timeout=60))["refusalEvents"]["refusal"]["offlineId"] for _ in range(n)]
 
 
 async def test_a_dashboard_leaving_never_silences_the_others(server: LoggedServer, device: str):
@@ -92,7 +92,7 @@ async def test_a_dashboard_leaving_never_silences_the_others(server: LoggedServe
     feeds = [await dashboard.subscribe(REFUSALS) for dashboard in dashboards]
     await until_subscribers(server, 3)
     big = asyncio.create_task(asyncio.to_thread(push, server, device, refused("big", 150)))
-    await next_payload(feeds[0])  # the push is in flight: its events are being delivered
+    await next_payload(feeds[0], timeout=60)  # the push is in flight: its events are being delivered
     await dashboards[0].close()  # one wall screen is switched off mid-stream
     await big
     await asyncio.to_thread(push, server, device, refused("after", 1))
