@@ -15,6 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import files
+from service.api.broadcasts import Broadcasts
 from service.api.export import export_history
 from service.api.rate_limit import RateLimiter
 from service.api.schema import build_schema
@@ -135,9 +136,11 @@ def build_services(settings: Settings, store: Store) -> Services:
             clock=lambda: datetime.now(UTC),
         ),
         priority=priority,
+        broadcasts=Broadcasts(settings.ws_max_backlog),
     )
     metrics.gauges["fieldsync_changes_committed_total"] = lambda: services.sync.committed_changes
-    metrics.gauges["fieldsync_subscribers"] = lambda: hub.subscriber_count
+    metrics.gauges["fieldsync_subscribers"] = lambda: services.broadcasts.follower_count
+    metrics.gauges["fieldsync_subscription_executions"] = lambda: hub.subscriber_count
     metrics.gauges["fieldsync_events_delivered_total"] = lambda: hub.delivered
     metrics.gauges["fieldsync_subscribers_dropped_slow_total"] = lambda: hub.dropped_slow
     metrics.gauges["fieldsync_document_cache_hits"] = lambda: services.sync.documents.hits

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from service.auth.access import AccessService
 
 if TYPE_CHECKING:
+    from service.api.broadcasts import Broadcasts
     from service.api.rate_limit import RateLimiter
 from service.domain.sync_service import SyncService
 from service.events.hub import EventHub
@@ -30,6 +31,7 @@ class Services:
     health: HealthService
     events: EventHub
     metrics: Metrics
+    broadcasts: Broadcasts  # subscriptions asking for the same thing share one execution
     limiter: RateLimiter  # request budgets per token, device and client address
     uploads: UploadChannel  # the photo channel (tus), with its own budget
     priority: PushPriority  # upload bytes wait while GraphQL requests are answered

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
@@ -126,16 +126,18 @@ async def sync_status(
         _raise_end(subscription)
 
 
-def _subscribe(
-    info: Info, principal: Principal, accepts: Predicate, view: View
-) -> AbstractAsyncContextManager[Subscription]:
-    return info.context.services.events.subscribe(
+@asynccontextmanager
+async def _subscribe(info: Info, principal: Principal, accepts: Predicate, view: View) -> AsyncIterator[Subscription]:
+    async with info.context.services.events.subscribe(
         accepts,
         view,
         token_id=principal.token_id,
         device_id=principal.device_id,
         on_overflow=info.context.extra.get("on_overflow"),  # the WebSocket transport closes the connection (1013)
-    )
+    ) as subscription:
+        if (went_live := info.context.extra.get("on_subscribed")) is not None:
+            went_live()  # a broadcast's followers count from now on
+        yield subscription
 
 
 def _raise_end(subscription: Subscription) -> None:

@@ -18,22 +18,28 @@
   ``ws_send_buffer_bytes``, so a client that stops reading backs up into its backlog
   (and is noticed) instead of into megabytes of socket memory.
 - A client that goes away is one INFO line in the log.
+- Subscriptions follow a broadcast (``service.api.broadcasts``): every connection asking
+  for the same document and variables with the same token shares one execution; each has
+  its own bounded queue of rendered frames.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 
 from service.api.context import Context
 from service.api.errors import internal_error
@@ -130,6 +136,58 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                 await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
                 return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """Subscriptions follow the broadcast of their (document, variables, token): one execution for all."""
+        if not self._is_subscription(operation):
+            await super().run_operation(operation)
+            return
+        principal = self.context.principal
+        key = (
+            operation.query,
+            json.dumps(operation.variables, sort_keys=True),
+            operation.operation_name,
+            principal.token_id if principal else None,
+        )
+        broadcasts = self.view.services.broadcasts
+        try:
+            async with broadcasts.follow(key, partial(self._stream, operation), self._overflowed) as frames:
+                async for frame in frames:
+                    if frame.final:  # the base class's bookkeeping: the id is free again
+                        await operation.send_operation_message(json.loads(frame.text(operation.id)))
+                    elif not operation.completed:
+                        await self._send_text(frame.text(operation.id))
+        except (WebSocketDisconnected, WebSocketDisconnect, OSError):
+            return  # the client went away; handle() logs it
+
+    def _is_subscription(self, operation: Operation[Context, None]) -> bool:
+        try:
+            document = parse(operation.query, max_tokens=self.view.services.settings.max_tokens)
+        except GraphQLError:
+            return False  # the base class answers it
+        found = get_operation_ast(document, operation.operation_name)
+        return found is not None and found.operation is OperationType.SUBSCRIPTION
+
+    async def _stream(self, operation: Operation[Context, None], went_live: Callable[[], None]) -> AsyncIterator[Any]:
+        """The operation run for a broadcast: its own context, so no one connection's lifetime is its lifetime."""
+        context = Context(services=self.view.services, principal=self.context.principal)
+        context.extra["on_subscribed"] = went_live  # called once the event hub holds the subscription
+        return await self.schema.stream(
+            operation.query,
+            variable_values=operation.variables,
+            context_value=context,
+            root_value=self.root_value,
+            operation_name=operation.operation_name,
+        )
+
+    async def _send_text(self, text: str) -> None:
+        ws = self._ws()
+        if ws is None:
+            raise WebSocketDisconnected
+        try:
+            await ws.send_text(text)
+        except RuntimeError:  # sent after the close
+            raise WebSocketDisconnected from None
 
     async def _watch(self) -> None:
         settings = self.view.services.settings

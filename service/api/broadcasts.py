@@ -1,0 +1,159 @@
+"""One execution of a subscription for every WebSocket that asked for exactly the same thing.
+
+A wall of dashboards opens the same subscription (same document, variables and token) many
+times over. Each such group shares one ``Broadcast``: one execution of the operation (one
+subscription in the event hub, one GraphQL execution and one JSON encoding per event),
+whose frames are queued to each follower. A follower never awaits another: its sender
+drains its own queue, and one more than ``backlog`` frames behind is dropped (its
+``on_overflow`` closes its connection, 1013). The broadcast belongs to the registry, not
+to the connection that started it: it runs while anyone follows it and stops with its
+last follower. Different tokens never share (what a token may see, and its revocation,
+stay its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+
+log = logging.getLogger("fieldsync.api")
+
+# ``schema.stream`` for the operation (ExecutionResults, a PreExecutionError first), given what to call once it is live
+Results = Callable[[Callable[[], None]], Awaitable[AsyncIterator[Any]]]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A graphql-transport-ws message rendered once for every follower; only the operation id differs."""
+
+    type: str  # next, error or complete
+    payload: str = ""  # JSON text
+
+    def text(self, operation_id: str) -> str:
+        start = '{"id":' + json.dumps(operation_id) + ',"type":"' + self.type + '"'
+        return start + ("}" if self.type == "complete" else ',"payload":' + self.payload + "}")
+
+    @property
+    def final(self) -> bool:
+        return self.type != "next"
+
+
+COMPLETE = Frame("complete")
+
+
+@dataclass(eq=False)
+class Follower:
+    backlog: int
+    on_overflow: Callable[[], None] | None
+    queue: asyncio.Queue[Frame] = field(init=False)
+    dropped: bool = False
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(maxsize=self.backlog + 1)  # + room for the final frame
+
+    def offer(self, frame: Frame) -> None:
+        if self.dropped:
+            return
+        if frame.final or self.queue.qsize() < self.backlog:
+            self.queue.put_nowait(frame)
+            return
+        self.dropped = True
+        log.info("dropping a subscriber too slow to take its events (%d waiting)", self.queue.qsize())
+        if self.on_overflow is not None:
+            self.on_overflow()
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        while not self.dropped:
+            frame = await self.queue.get()
+            yield frame
+            if frame.final:
+                return
+
+
+class Broadcast:
+    def __init__(self, results: Results) -> None:
+        self.followers: set[Follower] = set()
+        self.ended = False
+        self.live = False  # the operation holds its subscription: events from now on reach the followers
+        self._task = asyncio.create_task(self._run(results), name="broadcast")
+
+    async def _run(self, results: Results) -> None:
+        try:
+            async with aclosing(await results(self._went_live)) as stream:  # type: ignore[type-var]
+                first = True
+                async for result in stream:
+                    if first and isinstance(result, PreExecutionError):
+                        self._send(Frame("error", json.dumps([e.formatted for e in result.errors or []])))
+                        return
+                    first = False
+                    self._send(Frame("next", json.dumps(_payload(result))))
+            self._send(COMPLETE)
+        finally:
+            self.ended = True
+
+    def _went_live(self) -> None:
+        self.live = True
+
+    def _send(self, frame: Frame) -> None:
+        for follower in list(self.followers):
+            follower.offer(frame)
+        if frame.final:
+            self.ended = True
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def _payload(result: ExecutionResult) -> dict[str, Any]:
+    payload: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [error.formatted for error in result.errors]
+    if result.extensions:
+        payload["extensions"] = result.extensions
+    return payload
+
+
+class Broadcasts:
+    """The live broadcasts of a process, by what their followers asked for."""
+
+    def __init__(self, backlog: int) -> None:
+        self._backlog = backlog
+        self._live: dict[Hashable, Broadcast] = {}
+
+    @property
+    def follower_count(self) -> int:
+        """Followers an event published now reaches (their broadcast is live, they were not dropped)."""
+        return sum(1 for b in self._live.values() if b.live for f in b.followers if not f.dropped)
+
+    @property
+    def broadcast_count(self) -> int:
+        return len(self._live)
+
+    @asynccontextmanager
+    async def follow(
+        self, key: Hashable, results: Results, on_overflow: Callable[[], None] | None
+    ) -> AsyncIterator[AsyncIterator[Frame]]:
+        """Join the broadcast for ``key`` (started with ``results()`` when there is none) for as long as needed."""
+        broadcast = self._live.get(key)
+        if broadcast is None or broadcast.ended:
+            broadcast = self._live[key] = Broadcast(results)
+        follower = Follower(self._backlog, on_overflow)
+        broadcast.followers.add(follower)
+        try:
+            yield follower.frames()
+        finally:
+            broadcast.followers.discard(follower)
+            if not broadcast.followers:
+                if self._live.get(key) is broadcast:
+                    del self._live[key]
+                await broadcast.stop()
