@@ -1,10 +1,15 @@
-"""Refusal event latency to N WebSocket subscribers of a real `fieldsync serve`.
+"""Refusal event latency to N WebSocket subscribers of a real `fieldsync serve`, the subscribers in their own
+processes (as many as cores allow, so the clients do not measure their own queueing).
 
-    python -m bench.subscriptions [--subscribers 100 1000] [--events 5]
+    python -m bench.subscriptions [--subscribers 100 1000] [--events 10] [--processes 4]
 
-Latency is measured from the moment the server decided the refusal (the
-event's `at`, stamped when the push was decided) to the moment each
-subscriber received it. Prints one JSON line per N with p50/p99/max in ms.
+Latency runs from the moment the server decided the refusal (the event's `at`, stamped when
+the push was decided, before its transaction commits) to the moment each subscriber's
+process received it; the fan-out figures run from an event's first delivery to each other
+one. Each N runs twice: every subscriber asking the same thing (one shared execution), then
+each with its own variables (one execution each). Prints one JSON line per run: p50/p99/max
+in ms, and CPU ms per event of the server process and of the subscriber processes (from
+/proc), from the same run.
 """
 
 from __future__ import annotations
@@ -19,14 +24,16 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake
 
 from bench.harness import report
 
 ADMIN = "bench-admin-token"
-SUBSCRIPTION = "subscription{ refusalEvents{ type at refusal{ id } } }"
+SUBSCRIPTION = "subscription{ refusalEvents{ type at refusal{ id code reason offlineId } } }"
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
@@ -38,7 +45,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(300):
+    for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return process
@@ -59,12 +66,37 @@ def gql(port: int, query: str, variables: dict | None = None, token: str = ADMIN
     return body["data"]
 
 
-async def subscriber(port: int, ready: asyncio.Queue[None], latencies: list[float], events: int) -> None:
-    async with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"], max_queue=None) as ws:  # type: ignore[list-item]
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- a subscriber process ---------------------------------------------------
+
+
+async def subscriber(
+    port: int, events: int, arrivals: list[tuple[str, float]], opening: asyncio.Semaphore, variables: dict
+) -> None:
+    for attempt in range(5):  # a busy server may reset a connection while a thousand open at once
+        try:
+            async with opening:
+                connection = await connect(
+                    f"ws://127.0.0.1:{port}/graphql",
+                    subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                    max_queue=None,
+                    open_timeout=120,
+                )
+            break
+        except (OSError, InvalidHandshake, TimeoutError):
+            if attempt == 4:
+                raise
+            await asyncio.sleep(1 + attempt)
+    async with connection as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {ADMIN}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}))
-        await ready.put(None)
+        payload = {"query": SUBSCRIPTION, "variables": variables}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
         received = 0
         while received < events:
             message = json.loads(await ws.recv())
@@ -72,19 +104,68 @@ async def subscriber(port: int, ready: asyncio.Queue[None], latencies: list[floa
                 await ws.send(json.dumps({"type": "pong"}))
                 continue
             arrived = time.time()
-            decided = datetime.fromisoformat(message["payload"]["data"]["refusalEvents"]["at"]).timestamp()
-            latencies.append((arrived - decided) * 1000)
+            assert message["type"] == "next", message
+            arrivals.append((message["payload"]["data"]["refusalEvents"]["at"], arrived))
             received += 1
 
 
-async def run(port: int, subscribers: int, events: int, device_token: str, offset: int) -> None:
-    ready: asyncio.Queue[None] = asyncio.Queue()
-    latencies: list[float] = []
-    tasks = [asyncio.create_task(subscriber(port, ready, latencies, events)) for _ in range(subscribers)]
-    for _ in range(subscribers):
-        await asyncio.wait_for(ready.get(), 60)
-    while f"fieldsync_subscribers {subscribers}" not in httpx.get(f"http://127.0.0.1:{port}/metrics").text:
-        await asyncio.sleep(0.05)
+async def worker(port: int, count: int, events: int, distinct: bool) -> None:
+    arrivals: list[tuple[str, float]] = []
+    opening = asyncio.Semaphore(20)
+    # distinct: each subscriber's variables differ (unused by the query), so none shares another's execution
+    tasks = [
+        asyncio.create_task(
+            subscriber(port, events, arrivals, opening, {"me": f"{os.getpid()}-{i}"} if distinct else {})
+        )
+        for i in range(count)
+    ]
+    print("started", flush=True)
+    await asyncio.gather(*tasks)
+    print(json.dumps(arrivals), flush=True)
+
+
+# -- the driver ---------------------------------------------------------------
+
+
+def run(
+    distinct: bool,
+    port: int,
+    server_pid: int,
+    subscribers: int,
+    events: int,
+    processes: int,
+    device_token: str,
+    offset: int,
+) -> None:
+    shares = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.subscriptions",
+                "--worker",
+                str(share),
+                "--port",
+                str(port),
+                "--events",
+                str(events),
+                *(["--distinct"] if distinct else []),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for share in shares
+        if share
+    ]
+    for process in workers:
+        assert process.stdout is not None and process.stdout.readline().strip() == "started"
+    deadline = time.monotonic() + 300
+    while f"fieldsync_subscribers {subscribers}\n" not in httpx.get(f"http://127.0.0.1:{port}/metrics").text:
+        assert time.monotonic() < deadline, "subscribers did not all subscribe"
+        time.sleep(0.1)
+    server_cpu = cpu_seconds(server_pid)
+    client_cpu = sum(cpu_seconds(p.pid) for p in workers)
     for n in range(events):
         change = {
             "offlineId": f"bad-{offset}-{n}",
@@ -92,40 +173,60 @@ async def run(port: int, subscribers: int, events: int, device_token: str, offse
             "recordId": f"v-{offset}-{n}",
             "operation": "UPSERT",
             "capturedAt": "2026-11-20T09:00:00+08:00",
-            "fields": {"outletId": "missing", "status": "PLANNED"},
+            # refused with ACKNOWLEDGE (a malformed plannedAt): it does not block the next one
+            "fields": {"outletId": "missing", "status": "PLANNED", "plannedAt": "not a time"},
         }
-        # Each refusal is acknowledged-type so it does not block the next one.
-        change["fields"]["plannedAt"] = "not a time"
-        await asyncio.to_thread(
-            gql,
+        gql(
             port,
             "mutation($i: PushInput!){pushChanges(input:$i){syncId}}",
             {"i": {"deviceId": "bench-device", "changes": [change]}},
             device_token,
         )
-        while len(latencies) < subscribers * (n + 1):
-            await asyncio.sleep(0.01)
-    await asyncio.gather(*tasks)
-    ordered = sorted(latencies)
+        time.sleep(1.0)  # one event at a time: each fan-out is measured alone
+    server_cpu = cpu_seconds(server_pid) - server_cpu
+    client_cpu = sum(cpu_seconds(p.pid) for p in workers) - client_cpu
+    arrivals: list[tuple[str, float]] = []
+    for process in workers:
+        out, _ = process.communicate(timeout=120)
+        arrivals += [tuple(a) for a in json.loads(out.strip().splitlines()[-1])]
+    first: dict[str, float] = {}
+    for at, arrived in arrivals:
+        first[at] = min(first.get(at, arrived), arrived)
+    # from the decision (before the push's transaction commits) to each subscriber's process
+    ordered = sorted((arrived - datetime.fromisoformat(at).timestamp()) * 1000 for at, arrived in arrivals)
+    # the fan-out alone: from the event's first delivery to each of the others
+    spread = sorted((arrived - first[at]) * 1000 for at, arrived in arrivals)
     report(
         "subscriptions.refusal_latency",
         subscribers=subscribers,
+        shared_execution=not distinct,
+        processes=len(workers),
         events=events,
         deliveries=len(ordered),
         p50_ms=round(statistics.median(ordered), 1),
-        p99_ms=round(ordered[int(len(ordered) * 0.99) - 1], 1),
+        p99_ms=round(ordered[max(0, int(len(ordered) * 0.99) - 1)], 1),
         max_ms=round(ordered[-1], 1),
+        fanout_p50_ms=round(statistics.median(spread), 1),
+        fanout_p99_ms=round(spread[max(0, int(len(spread) * 0.99) - 1)], 1),
+        server_cpu_ms_per_event=round(server_cpu * 1000 / events, 1),
+        subscriber_cpu_ms_per_event=round(client_cpu * 1000 / events, 1),
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--events", type=int, default=5)
+    parser.add_argument("--events", type=int, default=10)
+    parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--distinct", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * max(args.subscribers) + 256)), hard))
+    if args.worker:
+        asyncio.run(worker(args.port, args.worker, args.events, args.distinct))
+        return
     server = start_server(args.port)
     try:
         rep = gql(args.port, 'mutation{createUser(input:{name:"Bench", role:REP}){token}}')["createUser"]["token"]
@@ -135,7 +236,8 @@ def main() -> None:
             token=rep,
         )["registerDevice"]["token"]
         for index, count in enumerate(args.subscribers):
-            asyncio.run(run(args.port, count, args.events, device, index))
+            for distinct in (False, True):  # one execution for all, then one each: the ratio from the same run
+                run(distinct, args.port, server.pid, count, args.events, args.processes, device, 2 * index + distinct)
     finally:
         server.terminate()
         server.wait()
