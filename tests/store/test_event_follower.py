@@ -12,7 +12,7 @@ from pymongo import monitoring
 
 from service.domain.history import SyncEvent
 from service.events.follower import Follower
-from service.events.hub import EventHub
+from service.events.hub import EventHub, View
 from service.settings import Settings
 from service.store import history, sequence
 from service.store.database import Store, connect
@@ -62,12 +62,12 @@ async def test_a_woken_follower_reads_another_instances_commit_and_an_idle_one_r
     follower = Follower(follower_store, hub, poll_interval=3600, wake=wake)
     await follower.start()
     try:
-        async with hub.subscribe(lambda event: True) as subscription:
+        async with hub.subscribe(lambda event: True, View("event", _as_published)) as subscription:
             await asyncio.sleep(0)  # the follower's first look, then it waits
             await commit_event(store, "v1")  # written by "another instance"
             wake.set()
-            event = await asyncio.wait_for(subscription.queue.get(), 5)
-            assert event is not None and event.record_id == "v1"
+            delivery = await asyncio.wait_for(anext(subscription.events()), 5)
+            assert delivery.event.record_id == "v1"
             looked = finds.count
             for _ in range(20):  # nothing committed, nobody woke it: it sends nothing
                 await asyncio.sleep(0)
@@ -93,3 +93,7 @@ async def test_the_embedded_store_says_when_a_write_commits():
     finally:
         await store.close()
         embedded.stop()
+
+
+async def _as_published(events: list) -> list:
+    return events
