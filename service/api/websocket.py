@@ -268,9 +268,10 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
     def _transport(self) -> asyncio.Transport | None:
+        """The connection's transport: asyncio's, or uvloop's (which duck-types it without subclassing)."""
         ws = self._ws()
         transport = ws.scope.get(TRANSPORT) if ws is not None else None
-        return transport if isinstance(transport, asyncio.Transport) else None
+        return transport if hasattr(transport, "abort") and hasattr(transport, "get_extra_info") else None
 
     async def _close_for(self, error: Exception, where: str) -> None:
         """Close the connection for a failure: 1013 (try again later) when the store is unavailable, else 1011."""
