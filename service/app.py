@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import files
+from service.api import sign_in as sign_in_routes
 from service.api.broadcasts import Broadcasts
 from service.api.export import export_history
 from service.api.rate_limit import RateLimiter
@@ -22,6 +25,7 @@ from service.api.schema import build_schema
 from service.api.view import FieldSyncGraphQL
 from service.api.websocket import ExposeTransport
 from service.auth.access import AccessService
+from service.auth.sign_in import SignInService
 from service.domain.document_cache import DocumentCache
 from service.domain.health import HealthThresholds
 from service.domain.initial_sync import InitialWindow
@@ -45,6 +49,7 @@ from service.store import (
     refusals,
     scope_exits,
     sequence,
+    sign_in,
     transactions,
 )
 from service.store.database import Store, connect, ensure_indexes
@@ -70,6 +75,7 @@ def declared_indexes(settings: Settings) -> dict[str, list]:
         transactions.COLLECTION: transactions.INDEXES,
         sequence.COLLECTION: sequence.INDEXES,
         **identity.INDEXES,
+        **sign_in.INDEXES,
         **history.indexes(settings.retention_days),
         **storage.INDEXES,
         photo_refs.COLLECTION: photo_refs.INDEXES,
@@ -106,6 +112,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         access=AccessService(
             store, token_ttl=timedelta(days=settings.token_ttl_days) if settings.token_ttl_days else None
         ),
+        sign_in=SignInService(store, session_ttl=timedelta(hours=settings.session_hours)),
         health=HealthService(
             store,
             HealthThresholds(
@@ -137,6 +144,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         ),
         priority=priority,
         broadcasts=Broadcasts(settings.ws_max_backlog),
+        login_limiter=RateLimiter(settings.login_attempts_per_minute, settings.login_burst),
     )
     metrics.gauges["fieldsync_changes_committed_total"] = lambda: services.sync.committed_changes
     metrics.gauges["fieldsync_subscribers"] = lambda: services.broadcasts.follower_count
@@ -147,6 +155,18 @@ def build_services(settings: Settings, store: Store) -> Services:
     metrics.gauges["fieldsync_document_cache_misses"] = lambda: services.sync.documents.misses
     metrics.gauges["fieldsync_upload_wait_seconds"] = lambda: priority.waited_seconds
     return services
+
+
+def announce_first_admin(settings: Settings, password: str) -> None:
+    """Said once, on the start that created the first ADMIN; never logged again."""
+    print(
+        "\nFieldSync first run: no admin existed, so one was created.\n"
+        f"  Sign in at http://{settings.host}:{settings.port}/ as: admin\n"
+        f"  password: {password}\n"
+        "  This password is shown only now: change it in the console (Account).\n",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -179,6 +199,8 @@ def create_app(settings: Settings) -> Starlette:
                     await services.access.ensure_admin(settings.admin_token)
 
             await prepared()
+            if password := await services.sign_in.first_admin():
+                announce_first_admin(settings, password)
             if embedded is not None:  # told of each commit: no polling of an idle store
                 wake = asyncio.Event()
                 embedded.listen(wake.set)
@@ -235,11 +257,23 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/export/history.ndjson", export_history),
             *files.routes(),
+            Route("/auth/login", sign_in_routes.login, methods=["POST"]),
+            Route("/auth/session", sign_in_routes.current_session),
+            Route("/auth/logout", sign_in_routes.logout, methods=["POST"]),
             *_web_routes(),
         ],
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, exempt=(files.PREFIX,))
+    if origins := [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]:
+        # Bearer tokens only: no credentials mode, so a session cookie never rides a cross-origin call.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     app.add_middleware(ExposeTransport)  # outermost
     app.state.fieldsync = state
     return app
@@ -276,7 +310,7 @@ class _PushesFirst:
             await self._endpoint(scope, receive, send)
 
 
-def _web_routes() -> list[Mount]:
+def _web_routes() -> list[Route | Mount]:
     from service.web.routes import routes
 
     return routes()

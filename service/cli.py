@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import getpass
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from service.settings import Settings
@@ -18,14 +21,21 @@ def main(argv: list[str] | None = None) -> None:
     serve = commands.add_parser("serve", help="run the service")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    _store_flags(serve)
     serve.add_argument("--memory", action="store_true", default=None, help="embedded store in memory")
-    serve.add_argument("--data-dir", type=Path, default=None, help="embedded store directory")
 
-    users = commands.add_parser("users", help="manage users against MONGODB_URI")
+    users = commands.add_parser("users", help="manage users (MONGODB_URI, else the embedded store's data dir)")
     users_commands = users.add_subparsers(dest="users_command", required=True)
     create = users_commands.add_parser("create", help="create a user and print its first token")
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=["ADMIN", "MANAGER", "REP", "INTEGRATOR"])
+    create.add_argument("--password", action="store_true", help="ADMIN/MANAGER: also ask for a console password")
+    _store_flags(create)
+    listing = users_commands.add_parser("list", help="list users")
+    _store_flags(listing)
+    password = users_commands.add_parser("set-password", help="set an ADMIN's or MANAGER's console password")
+    password.add_argument("--name", required=True)
+    _store_flags(password)
 
     schema = commands.add_parser("export-schema", help="print the GraphQL schema")
     schema.add_argument("--output", type=Path, default=None)
@@ -52,7 +62,14 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
         case "users":
-            asyncio.run(_create_user(Settings.from_env(os.environ), args.name, args.role))
+            settings = Settings.from_env(os.environ, data_dir=args.data_dir)
+            match args.users_command:
+                case "create":
+                    asyncio.run(_create_user(settings, args.name, args.role, args.password))
+                case "list":
+                    asyncio.run(_list_users(settings))
+                case "set-password":
+                    asyncio.run(_set_password(settings, args.name))
         case "simulate":
             _simulate(args)
         case "export-schema":
@@ -63,6 +80,10 @@ def main(argv: list[str] | None = None) -> None:
                 args.output.write_text(text)
             else:
                 sys.stdout.write(text)
+
+
+def _store_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None, help="embedded store directory (default ./data)")
 
 
 def _serve(settings: Settings) -> None:
@@ -116,19 +137,72 @@ def _simulate(args: argparse.Namespace) -> None:
         simulation.close()
 
 
-async def _create_user(settings: Settings, name: str, role: str) -> None:
-    from service.auth.access import AccessService
-    from service.auth.roles import Role
-    from service.store.database import connect
+@contextlib.asynccontextmanager
+async def _admin_store(settings: Settings) -> AsyncIterator:  # type: ignore[type-arg]
+    """The service's store: ``MONGODB_URI``, else the embedded store on the data dir (a running service's too)."""
+    from service.app import declared_indexes
+    from service.store.database import connect, ensure_indexes
+    from service.store.embedded import start_embedded_store
 
-    if not settings.mongodb_uri:
-        sys.exit("fieldsync users create needs MONGODB_URI (the service's store)")
-    store = connect(settings.mongodb_uri, settings.database, embedded=False)
+    embedded = None if settings.mongodb_uri else start_embedded_store(settings.data_dir)
+    uri = settings.mongodb_uri or (embedded.uri if embedded else "")
+    store = connect(uri, settings.database, embedded=embedded is not None)
     try:
-        user, issued = await AccessService(store).create_user(name, Role(role))
+        await ensure_indexes(store, declared_indexes(settings))
+        yield store
     finally:
         await store.close()
-    print(f"user {user.id} ({user.role.value}) token: {issued.token}")
+        if embedded is not None:
+            embedded.stop()
+
+
+def _ask_password(name: str) -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")  # piped: the first line
+    first = getpass.getpass(f"password for {name}: ")
+    if getpass.getpass("again: ") != first:
+        sys.exit("the passwords differ")
+    return first
+
+
+async def _create_user(settings: Settings, name: str, role: str, with_password: bool) -> None:
+    from service.auth.access import AccessService
+    from service.auth.roles import Role
+    from service.auth.sign_in import BadPassword, SignInService
+
+    async with _admin_store(settings) as store:
+        user, issued = await AccessService(store).create_user(name, Role(role))
+        print(f"user {user.id} ({user.role.value}) token: {issued.token}")
+        if with_password:
+            try:
+                await SignInService(store).set_password(user, _ask_password(name))
+            except BadPassword as error:
+                sys.exit(f"no password set: {error}")
+            print(f"{name} signs in to the console with that password")
+
+
+async def _list_users(settings: Settings) -> None:
+    from service.store import identity
+
+    async with _admin_store(settings) as store:
+        for user in await identity.list_users(store):
+            print(f"{user.id}\t{user.role.value}\t{user.name}{'' if user.active else '\t(inactive)'}")
+
+
+async def _set_password(settings: Settings, name: str) -> None:
+    from service.auth.access import Conflicting
+    from service.auth.sign_in import BadPassword, SignInService
+    from service.store import identity
+
+    async with _admin_store(settings) as store:
+        found = [user for user in await identity.list_users(store) if user.name.casefold() == name.casefold()]
+        if len(found) != 1:
+            sys.exit(f"{len(found)} users are named {name!r}; sign-in names must be unique")
+        try:
+            await SignInService(store).set_password(found[0], _ask_password(name))
+        except (BadPassword, Conflicting) as error:
+            sys.exit(f"no password set: {error}")
+        print(f"{found[0].name} signs in to the console with the new password")
 
 
 if __name__ == "__main__":

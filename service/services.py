@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from service.auth.access import AccessService
+from service.auth.sign_in import SignInService
 
 if TYPE_CHECKING:
     from service.api.broadcasts import Broadcasts
@@ -28,6 +29,7 @@ class Services:
     sync_repository: MongoSyncRepository
     sync: SyncService
     access: AccessService
+    sign_in: SignInService
     health: HealthService
     events: EventHub
     metrics: Metrics
@@ -35,3 +37,4 @@ class Services:
     limiter: RateLimiter  # request budgets per token, device and client address
     uploads: UploadChannel  # the photo channel (tus), with its own budget
     priority: PushPriority  # upload bytes wait while GraphQL requests are answered
+    login_limiter: RateLimiter  # sign-in attempts per client address and per name

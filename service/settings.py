@@ -24,6 +24,10 @@ class Settings:
     max_clock_skew_hours: float = 24  # captures further ahead of the server are refused
     log_db_commands: bool = False  # PyMongo's DEBUG command log shows record contents and token lookups
     token_ttl_days: float = 0  # 0: tokens do not expire
+    session_hours: float = 12  # a console sign-in lasts this long
+    login_attempts_per_minute: float = 10  # per client address and per name
+    login_burst: int = 5
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; "" = none
     stale_after_hours: float = 24
     backlog_after_hours: float = 24
     retention_days: int = 90

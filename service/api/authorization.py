@@ -85,6 +85,13 @@ AUTHORIZATION: dict[str, dict[Caller, Access]] = {
         DEVICE: DENY,
         INTEGRATOR: DENY,
     },
+    "changePassword": {
+        ADMIN: allow("its own console password; the current one is checked, its other sessions end"),
+        MANAGER: allow("its own console password; the current one is checked, its other sessions end"),
+        REP: DENY,
+        DEVICE: DENY,
+        INTEGRATOR: DENY,
+    },
     "registerDevice": {
         ADMIN: DENY,
         MANAGER: DENY,

@@ -9,9 +9,11 @@ import strawberry
 from service.api import input_limits as limits
 from service.api.context import BadRequest, Forbidden, Info, NotFoundError
 from service.api.scalars import DateTime
-from service.auth.access import Conflicting
+from service.auth.access import AuthError, Conflicting
 from service.auth.access import Forbidden as AccessForbidden
-from service.auth.roles import Role
+from service.auth.passwords import password_problem
+from service.auth.roles import STAFF, Role
+from service.auth.sign_in import BadPassword
 from service.domain.health import HealthStatus
 from service.store import identity
 
@@ -93,6 +95,15 @@ class TokenInfo:
 class CreateUserInput:
     name: str
     role: Role
+    password: str | None = strawberry.field(
+        default=None, description="ADMIN or MANAGER: a first password for signing in to the console."
+    )
+
+
+@strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str
 
 
 @strawberry.type
@@ -123,10 +134,35 @@ class IssueTokenResult:
 
 async def create_user(info: Info, input: CreateUserInput) -> CreateUserResult:
     info.context.require(Role.ADMIN)
-    user, issued = await info.context.services.access.create_user(
-        limits.text("name", input.name.strip(), limits.USER_NAME_MAX), input.role
-    )
+    services = info.context.services
+    name = limits.text("name", input.name.strip(), limits.USER_NAME_MAX)
+    if input.password is not None and (problem := password_problem(input.password) or _no_password(input.role)):
+        raise BadRequest(problem)
+    user, issued = await services.access.create_user(name, input.role)
+    if input.password is not None:
+        try:
+            await services.sign_in.set_password(user, input.password)
+        except Conflicting as error:
+            raise BadRequest(f"{error}; the user was created without a password") from None
     return CreateUserResult(user=User.of(user), token=issued.token)
+
+
+def _no_password(role: Role) -> str | None:
+    return None if role in STAFF else f"a {role.value} signs in with a token, not a password"
+
+
+async def change_password(info: Info, input: ChangePasswordInput) -> User:
+    principal = info.context.require(Role.ADMIN, Role.MANAGER)
+    services = info.context.services
+    try:
+        ended = await services.sign_in.change_password(principal, input.current_password, input.new_password)
+    except (AuthError, BadPassword) as error:
+        raise BadRequest(str(error)) from None
+    for session_id in ended:
+        services.events.token_revoked(session_id)
+    user = await info.context.users.load(principal.user_id)
+    assert user is not None
+    return User.of(user)
 
 
 async def register_device(info: Info, input: RegisterDeviceInput) -> RegisterDeviceResult:

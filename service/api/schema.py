@@ -31,6 +31,7 @@ class Query:
 @strawberry.type
 class Mutation:
     create_user: identity.CreateUserResult = strawberry.mutation(resolver=identity.create_user)
+    change_password: identity.User = strawberry.mutation(resolver=identity.change_password)
     register_device: identity.RegisterDeviceResult = strawberry.mutation(resolver=identity.register_device)
     issue_token: identity.IssueTokenResult = strawberry.mutation(resolver=identity.issue_token)
     revoke_token: identity.TokenInfo = strawberry.mutation(resolver=identity.revoke_token)

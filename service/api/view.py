@@ -1,6 +1,7 @@
 """The GraphQL endpoint: who is calling, how often, and what the WebSocket transport tolerates.
 
-HTTP: each request is authenticated from its bearer token once, rate limited per token,
+HTTP: each request is authenticated once, from its bearer token or its session cookie
+with the CSRF header (``service/api/credentials.py``), rate limited per token or session,
 per device and (without a valid token) per client address, then executed. Transport
 errors are GraphQL-style JSON. WebSocket (graphql-transport-ws): the token comes in the
 ``connection_init`` payload and is checked again on every subscribe and periodically;
@@ -27,13 +28,13 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from service.api.context import Context
+from service.api.credentials import Credential, authenticate
 from service.api.errors import error_response, failure_response, http_status
 from service.api.push_refusals import record_push_refusal, record_rejected_request
 from service.api.rate_limit import budget_key, retry_after
-from service.api.websocket import Credential, FieldSyncTransportWS, token_in
+from service.api.websocket import FieldSyncTransportWS
 from service.auth.access import AuthError
 from service.auth.roles import Principal
-from service.auth.tokens import bearer
 from service.request_limits import BodyTooLarge, strict_json
 from service.services import Services
 
@@ -110,17 +111,17 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
 
     async def _admit(self, request: Request) -> Response | None:
         """Authenticate once and spend the caller's budgets; a response when the request is turned away."""
-        token = bearer(request.headers.get("authorization"))
+        credential = Credential.of_request(request)
         client = request.client.host if request.client else None
-        if wait := self.limiter.take(budget_key(token, client)):
+        if wait := self.limiter.take(credential.budget(client)):
             return rate_limited(wait)
-        admission = await self._authenticate(token) if token else Admission()
+        admission = await self._authenticate(credential)
         request.state.fieldsync_admission = admission
         principal = admission.principal
         if principal is not None and principal.device_id is not None:
             if wait := self.limiter.take(f"device:{principal.device_id}"):
                 return rate_limited(wait)
-        elif token and principal is None and (wait := self.limiter.take(budget_key(None, client))):
+        elif credential.presented and principal is None and (wait := self.limiter.take(budget_key(None, client))):
             return rate_limited(wait)  # bad tokens also spend the client address's budget
         return None
 
@@ -131,20 +132,23 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
             admission.apply(context)
         else:
             context.extra["client"] = request.client.host if request.client else None
+            context.extra["connection"] = request
         return context
 
     async def on_ws_connect(self, context: Context) -> Any:
-        token = token_in(context.connection_params)
-        admission = await self._authenticate(token) if token else Admission()
+        credential = Credential.of_connection_init(context.extra["connection"], context.connection_params)
+        admission = await self._authenticate(credential)
         admission.apply(context)
         if context.principal is None:
             raise ConnectionRejectionError({"message": context.auth_error or "authentication required"})
-        context.extra["credential"] = Credential(token or "")
+        context.extra["credential"] = credential
         return {"role": context.principal.role.value}
 
-    async def _authenticate(self, token: str) -> Admission:
+    async def _authenticate(self, credential: Credential) -> Admission:
+        if not credential.presented:
+            return Admission()
         try:
-            return Admission(principal=await self.services.access.authenticate(token))
+            return Admission(principal=await authenticate(self.services, credential))
         except AuthError as error:
             return Admission(failure=error)
 

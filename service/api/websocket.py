@@ -1,6 +1,7 @@
 """The WebSocket transport (graphql-transport-ws) and what it tolerates.
 
-- The token comes in the ``connection_init`` payload, is checked again on every subscribe
+- The token (or the console's session cookie with its CSRF token, see
+  ``service.api.credentials``) comes in the ``connection_init`` payload, is checked again on every subscribe
   and every ``ws_reauth_seconds``. The re-check runs beside the keep-alive, never in its
   way: pings go out on time whatever the store does.
 - Re-check rule: a revoked, expired or unknown token closes the connection (4403). A
@@ -31,7 +32,6 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -42,10 +42,10 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 
 from service.api.context import Context
+from service.api.credentials import Credential, authenticate
 from service.api.errors import internal_error
-from service.api.rate_limit import budget_key, retry_after
+from service.api.rate_limit import retry_after
 from service.auth.access import AuthError
-from service.auth.tokens import bearer
 from service.store.unavailable import as_unavailable
 
 if TYPE_CHECKING:
@@ -55,13 +55,6 @@ log = logging.getLogger("fieldsync.api")
 
 TRANSPORT = "fieldsync.transport"  # scope key (see ExposeTransport)
 CLOSE_TIMEOUT = 3.0  # seconds a close frame may wait behind unread data before the connection is dropped
-
-
-@dataclass(frozen=True)
-class Credential:
-    """A bearer token kept for re-checking a WebSocket connection; never shown in reprs or logs."""
-
-    token: str = field(repr=False)
 
 
 class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
@@ -100,9 +93,9 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_connection_init(self, message: Any) -> None:
         if not self.connection_init_received:
-            payload = message.get("payload")
-            token = token_in(payload)
-            wait = self.view.limiter.take(budget_key(token, self.context.extra.get("client")))
+            connection = self.context.extra["connection"]
+            credential = Credential.of_connection_init(connection, message.get("payload"))
+            wait = self.view.limiter.take(credential.budget(self.context.extra.get("client")))
             if wait:
                 self.connection_init_received = True  # the init timeout has nothing left to do
                 await self._close(4429, f"Too many requests; retry in {retry_after(wait)} s")
@@ -126,8 +119,8 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         if self.connection_acknowledged:
             if not await self._still_authenticated():
                 return
-            credential = self.context.extra.get("credential")
-            wait = self.view.limiter.take(budget_key(credential.token if credential else None, None))
+            credential = self.context.extra.get("credential") or Credential()
+            wait = self.view.limiter.take(credential.budget(None))
             if wait:  # a subscribe spends the token's budget like a request does
                 error = GraphQLError(
                     f"too many requests; retry in {retry_after(wait)} s",
@@ -222,10 +215,9 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         """Check the connection's token again (the rule is in the module's docstring)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        credential = self.context.extra.get("credential")
         try:
             async with asyncio.timeout(timeout):
-                await self.view.services.access.authenticate(credential.token if credential else None)
+                await authenticate(self.view.services, self.context.extra.get("credential") or Credential())
         except AuthError as error:
             await self._close(4403, f"Forbidden: {error}")
             return False
@@ -319,7 +311,3 @@ class ExposeTransport:
             scope[TRANSPORT] = getattr(getattr(send, "__self__", None), "transport", None)
         await self.app(scope, receive, send)
 
-
-def token_in(payload: object) -> str | None:
-    value = payload.get("authorization") if isinstance(payload, dict) else None
-    return bearer(value) if isinstance(value, str) else None

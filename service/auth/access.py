@@ -172,7 +172,5 @@ class AccessService:
 
     async def revoke_device(self, device_id: str) -> Device | None:
         now = self._clock()
-        device = await identity.revoke_device(self._store, device_id, now)
-        if device is not None:
-            await identity.revoke_tokens(self._store, {"deviceId": device_id}, now)
-        return device
+        await identity.revoke_tokens(self._store, {"deviceId": device_id}, now)  # first: a check in between says so
+        return await identity.revoke_device(self._store, device_id, now)

@@ -61,7 +61,7 @@ async def test_a_rep_reads_the_outlets_its_records_point_at_and_no_others(api: A
     await api.write("OUTLET", "elsewhere", {"name": "Kedai Siti"})
     rep_id, rep = await api.user("Ali", "REP")
     await api.write("VISIT", "v1", {"outletId": "mine", "repId": rep_id, "status": "PLANNED"})
-    read = 'query($r: ID!){record(recordType:OUTLET, recordId:$r){recordId}}'
+    read = "query($r: ID!){record(recordType:OUTLET, recordId:$r){recordId}}"
     assert (await api.data(read, {"r": "mine"}, rep))["record"] == {"recordId": "mine"}
     assert (await api.data(read, {"r": "elsewhere"}, rep))["record"] is None
     assert (await api.data(read, {"r": "elsewhere"}))["record"] == {"recordId": "elsewhere"}

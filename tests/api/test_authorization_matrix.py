@@ -27,6 +27,7 @@ from service.app import create_app
 from service.auth.access import AccessService, AuthError
 from service.services import Services
 from service.settings import Settings
+from service.store import identity
 from tests.api.conftest import ADMIN, Api
 
 # One call per operation, valid for the schema, so that an error can only come from who calls.
@@ -42,6 +43,7 @@ PROBES: dict[str, tuple[str, dict[str, Any]]] = {
     "syncHistory": ("query{syncHistory{pageInfo{hasNextPage}}}", {}),
     "syncReport": ('query{syncReport(date:"2026-11-20"){total}}', {}),
     "createUser": ('mutation{createUser(input:{name:"Probe", role:REP}){user{id}}}', {}),
+    "changePassword": ('mutation{changePassword(input:{currentPassword:"x", newPassword:"y"}){id}}', {}),
     "registerDevice": ('mutation{registerDevice(input:{deviceId:"dev1", name:"P", platform:"ios"}){device{id}}}', {}),
     "issueToken": ("mutation($u: ID!){issueToken(userId:$u){info{id}}}", {"u": "<rep>"}),
     "revokeToken": ('mutation{revokeToken(tokenId:"no-such-token"){id}}', {}),
@@ -99,7 +101,7 @@ class Closed(Exception):
 class AsgiWebSocket:
     """A graphql-transport-ws client that drives the ASGI app directly (no socket, same event loop)."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self._to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         scope = {
@@ -113,14 +115,18 @@ class AsgiWebSocket:
             "client": ("127.0.0.1", 50000),
             "server": ("fieldsync.test", 80),
             "subprotocols": ["graphql-transport-ws"],
-            "headers": [(b"host", b"fieldsync.test"), (b"sec-websocket-protocol", b"graphql-transport-ws")],
+            "headers": [
+                (b"host", b"fieldsync.test"),
+                (b"sec-websocket-protocol", b"graphql-transport-ws"),
+                *(headers or []),
+            ],
         }
         self._task = asyncio.create_task(app(scope, self._to_app.get, self._from_app.put))
 
     @classmethod
-    async def open(cls, app: Starlette, payload: Any) -> AsgiWebSocket:
+    async def open(cls, app: Starlette, payload: Any, cookie: str | None = None) -> AsgiWebSocket:
         """Connect and send connection_init with ``payload``; the ack (or a close) is the caller's to read."""
-        socket = cls(app)
+        socket = cls(app, [(b"cookie", f"fieldsync_session={cookie}".encode())] if cookie else None)
         await socket._to_app.put({"type": "websocket.connect"})
         accepted = await asyncio.wait_for(socket._from_app.get(), 5)
         assert accepted["type"] == "websocket.accept", accepted
@@ -174,9 +180,10 @@ def codes(body: dict[str, Any]) -> set[str]:
     return {(error.get("extensions") or {}).get("code", "") for error in body.get("errors") or []}
 
 
-async def subscribe(app: Starlette, token: str, query: str) -> dict[str, Any]:
-    """The first message a subscription answers with (an error for a denied caller)."""
-    socket = await AsgiWebSocket.open(app, {"authorization": f"Bearer {token}"})
+async def subscribe(app: Starlette, token: str, query: str, session: Session | None = None) -> dict[str, Any]:
+    """The first message a subscription answers with (an error for a denied caller); by token or session."""
+    payload = {"csrf": session.csrf} if session else {"authorization": f"Bearer {token}"}
+    socket = await AsgiWebSocket.open(app, payload, cookie=session.cookie if session else None)
     try:
         assert (await socket.receive())["type"] == "connection_ack"
         await socket.send({"id": "1", "type": "subscribe", "payload": {"query": query}})
@@ -197,6 +204,33 @@ def operations() -> dict[str, str]:
         assert root is not None
         found.update({name: kind for name in root.fields})
     return found
+
+
+@dataclass(frozen=True)
+class Session:
+    """A console sign-in: the cookie and its CSRF token."""
+
+    cookie: str
+    csrf: str
+
+
+async def signed_in(served: Served, user_id: str) -> Session:
+    """Give the user a password and sign in with it, as the console does."""
+    user = await identity.get_user(served.services.store, user_id)
+    assert user is not None
+    await served.services.sign_in.set_password(user, "a-password-for-tests")
+    response = await served.api.http.post("/auth/login", json={"name": user.name, "password": "a-password-for-tests"})
+    served.api.http.cookies.clear()  # each call below presents its cookie itself
+    return Session(response.cookies["fieldsync_session"], response.json()["csrfToken"])
+
+
+async def call_signed_in(served: Served, session: Session, query: str, variables: dict[str, Any], csrf: bool = True):
+    response = await served.api.http.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Cookie": f"fieldsync_session={session.cookie}", **({"X-CSRF-Token": session.csrf} if csrf else {})},
+    )
+    return response.json()
 
 
 # -- the tests ----------------------------------------------------------------------------------
@@ -244,6 +278,43 @@ async def test_every_denied_pair_is_forbidden_and_every_allowed_pair_is_not(serv
             if caller not in refused and found & AUTH_CODES:
                 wrong.append(f"{operation} as {caller.value}: allowed by the matrix, got {found}")
     assert not wrong, "\n".join(wrong)
+
+
+async def test_a_signed_in_admin_or_manager_is_allowed_and_denied_exactly_as_by_token(served: Served):
+    who = await callers(served.api)
+    manager_id = (await served.api.data("query{me{id}}", token=who.tokens[Caller.MANAGER]))["me"]["id"]
+    sessions = {Caller.ADMIN: await signed_in(served, "admin"), Caller.MANAGER: await signed_in(served, manager_id)}
+    await served.api.write("OUTLET", "o1", {"name": "Kedai Ali"})
+    kinds = operations()
+    wrong: list[str] = []
+    for operation in AUTHORIZATION:
+        query, variables = probe(operation, who.rep_id)
+        for caller, session in sessions.items():
+            refused = caller in denied(operation)
+            if kinds[operation] == "subscription":
+                if not refused:
+                    continue  # an allowed subscription waits for events; the session's socket is acked below
+                message = await subscribe(served.app, "", query, session)
+                found = codes({"errors": message["payload"]}) if message["type"] == "error" else set()
+            else:
+                found = codes(await call_signed_in(served, session, query, variables))
+                without_csrf = codes(await call_signed_in(served, session, query, variables, csrf=False))
+                if without_csrf != {"UNAUTHENTICATED"}:
+                    wrong.append(f"{operation} as {caller.value} session without CSRF token: {without_csrf}")
+            if refused and "FORBIDDEN" not in found:
+                wrong.append(f"{operation} as {caller.value} session: expected FORBIDDEN, got {found or 'success'}")
+            if not refused and found & AUTH_CODES:
+                wrong.append(f"{operation} as {caller.value} session: allowed by the matrix, got {found}")
+    assert not wrong, "\n".join(wrong)
+    manager = sessions[Caller.MANAGER]
+    socket = await AsgiWebSocket.open(served.app, {"csrf": manager.csrf}, cookie=manager.cookie)
+    assert (await socket.receive())["type"] == "connection_ack"
+    await socket.close()
+    socket = await AsgiWebSocket.open(served.app, {}, cookie=manager.cookie)  # no CSRF token
+    with pytest.raises(Closed) as closed:
+        await socket.receive()
+    assert closed.value.code == 4403
+    await socket.close()
 
 
 async def test_every_operation_refuses_missing_unknown_expired_and_revoked_tokens(served: Served):

@@ -63,8 +63,12 @@ def event(action: str, at: datetime, rep: str | None = "ali", device: str | None
 
 def visit(offline_id: str, record_id: str) -> dict[str, Any]:
     return {
-        "offlineId": offline_id, "recordType": "VISIT", "recordId": record_id, "operation": "UPSERT",
-        "capturedAt": "2026-11-20T09:00:00+08:00", "fields": {"outletId": "o1", "status": "PLANNED"},
+        "offlineId": offline_id,
+        "recordType": "VISIT",
+        "recordId": record_id,
+        "operation": "UPSERT",
+        "capturedAt": "2026-11-20T09:00:00+08:00",
+        "fields": {"outletId": "o1", "status": "PLANNED"},
     }
 
 
@@ -87,10 +91,17 @@ async def test_sync_history_is_in_sequence_order_and_filters_by_rep_device_recor
             event("APPLIED", t, record_type=RecordType.VISIT, record_id="v1", utc_offset_minutes=480),
             event("CONFLICT", t + timedelta(minutes=1), record_type=RecordType.OUTLET, record_id="o1"),
             event(PUSH, t + timedelta(minutes=2)),
-            event("APPLIED", t + timedelta(minutes=3), rep="siti", device="siti-phone",
-                  record_type=RecordType.VISIT, record_id="v2"),
-            event("REFUSED", t + timedelta(minutes=4), device="ali-tablet",
-                  record_type=RecordType.VISIT, record_id="v1"),
+            event(
+                "APPLIED",
+                t + timedelta(minutes=3),
+                rep="siti",
+                device="siti-phone",
+                record_type=RecordType.VISIT,
+                record_id="v2",
+            ),
+            event(
+                "REFUSED", t + timedelta(minutes=4), device="ali-tablet", record_type=RecordType.VISIT, record_id="v1"
+            ),
             event("APPLIED", t - timedelta(hours=1), record_type=RecordType.VISIT, record_id="v1"),  # captured late
         ],
     )
@@ -230,7 +241,8 @@ async def test_the_report_counts_devices_synced_and_silent_and_a_rep_sees_only_i
     reps = {rep["repId"]: rep for rep in whole["reps"]}
     assert (reps[ali]["devicesSynced"], reps[ali]["silentDeviceIds"]) == (1, ["ali-tablet"])
     assert [(a["action"], a["label"]) for a in reps[siti]["actions"]] == [
-        ("REFUSED", "Validation error"), ("PUSH_REFUSED", "Unable to update")
+        ("REFUSED", "Validation error"),
+        ("PUSH_REFUSED", "Unable to update"),
     ]
     own = await report(api, "2026-11-20", "Asia/Kuala_Lumpur", ali_token)
     assert [rep["repId"] for rep in own["reps"]] == [ali]
@@ -281,8 +293,16 @@ async def test_the_export_is_ndjson_with_the_graphql_names_filtered_and_resumabl
     stored = await record(
         store,
         [
-            event("APPLIED", t, record_type=RecordType.VISIT, record_id="v1", offline_id="c1",
-                  utc_offset_minutes=480, version_after=1, detail={"note": "ok ✓"}),
+            event(
+                "APPLIED",
+                t,
+                record_type=RecordType.VISIT,
+                record_id="v1",
+                offline_id="c1",
+                utc_offset_minutes=480,
+                version_after=1,
+                detail={"note": "ok ✓"},
+            ),
             event("CONFLICT", t + timedelta(minutes=1), record_type=RecordType.OUTLET, record_id="o1"),
             event("APPLIED", t + timedelta(minutes=2), rep="siti", device="siti-phone"),
             event("REFUSED", t + timedelta(minutes=3)),
@@ -299,13 +319,26 @@ async def test_the_export_is_ndjson_with_the_graphql_names_filtered_and_resumabl
     everything = await exported()
     assert [line["id"] for line in everything] == ids
     assert everything[0] == {
-        "id": ids[0], "at": "2026-11-20T01:00:00.000Z", "syncId": None, "deviceId": "ali-phone", "repId": "ali",
-        "actorId": None, "offlineId": "c1", "recordType": "VISIT", "recordId": "v1", "action": "APPLIED",
-        "attempt": None, "versionBefore": None, "versionAfter": 1, "utcOffsetMinutes": 480, "detail": {"note": "ok ✓"},
+        "id": ids[0],
+        "at": "2026-11-20T01:00:00.000Z",
+        "syncId": None,
+        "deviceId": "ali-phone",
+        "repId": "ali",
+        "actorId": None,
+        "offlineId": "c1",
+        "recordType": "VISIT",
+        "recordId": "v1",
+        "action": "APPLIED",
+        "attempt": None,
+        "versionBefore": None,
+        "versionAfter": 1,
+        "utcOffsetMinutes": 480,
+        "detail": {"note": "ok ✓"},
     }
     assert [line["id"] for line in await exported(repId="siti")] == [ids[2]]
     assert [line["id"] for line in await exported(deviceId="ali-phone", action=["CONFLICT", "REFUSED"])] == [
-        ids[1], ids[3]
+        ids[1],
+        ids[3],
     ]
     assert [line["id"] for line in await exported(recordType="OUTLET", recordId="o1")] == [ids[1]]
     window = {"since": "2026-11-20T09:01:00+08:00", "until": "2026-11-20T01:03:00Z"}
@@ -343,9 +376,18 @@ async def stored_documents(count: int) -> AsyncIterator[dict[str, Any]]:
     t = utc(2026, 11, 20)
     for seq in range(1, count + 1):
         yield history.to_document(
-            event("APPLIED", t + timedelta(milliseconds=seq), sync_id=f"sync-{seq // 50}", offline_id=f"c{seq}",
-                  record_type=RecordType.VISIT, record_id=f"v{seq}", attempt=1, version_after=1,
-                  utc_offset_minutes=480, detail={"duplicateOf": None}),
+            event(
+                "APPLIED",
+                t + timedelta(milliseconds=seq),
+                sync_id=f"sync-{seq // 50}",
+                offline_id=f"c{seq}",
+                record_type=RecordType.VISIT,
+                record_id=f"v{seq}",
+                attempt=1,
+                version_after=1,
+                utc_offset_minutes=480,
+                detail={"duplicateOf": None},
+            ),
             seq,
         )
 

@@ -149,9 +149,9 @@ async def test_health_readiness_and_metrics_respond(api: Api):
 
 
 async def test_the_sync_health_dashboard_page_is_served(api: Api):
-    page = await api.http.get("/dashboard/")
+    page = await api.http.get("/console/")
     assert page.status_code == 200 and "Sync Health" in page.text
-    script = await api.http.get("/dashboard/dashboard.js")
+    script = await api.http.get("/console/dashboard.js")
     assert "refusalEvents" in script.text and "graphql-transport-ws" in script.text
 
 

@@ -96,7 +96,7 @@ async def test_a_manager_sees_the_reason_and_a_new_refusal_arrives_live(serve, p
     first = await asyncio.to_thread(server.data, PUSH, {"i": {"deviceId": "dev1", "changes": queue()[:1]}}, device)
     assert first["pushChanges"]["results"][0]["status"] == "REFUSED"
 
-    await page.call("Page.navigate", url=f"{server.url}/dashboard/")
+    await page.call("Page.navigate", url=f"{server.url}/console/")
     await page.until("document.readyState === 'complete'")
     await page.value(f"sessionStorage.setItem('fieldsync-token', '{ADMIN}'); location.reload(); true")
     await page.until("document.getElementById('live').textContent === 'live'")
