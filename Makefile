@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_CLIENTS := tests/js/node_modules/.installed
 
-.PHONY: run demo test lint bench schema clean
+.PHONY: run demo test lint bench schema vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +33,13 @@ demo: $(STAMP)
 	echo "Console: $(DEMO_URL)/dashboard/ (token $(DEMO_TOKEN)). Ctrl-C stops the service." && wait $$server
 
 test: $(STAMP) $(JS_CLIENTS)
-	$(BIN)/ruff check service crdt fieldsync_client tests bench
+	$(BIN)/ruff check service crdt fieldsync_client tests bench scripts
 	$(BIN)/mypy service crdt fieldsync_client
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check service crdt fieldsync_client tests bench
-	$(BIN)/ruff format --check service crdt fieldsync_client tests bench
+	$(BIN)/ruff check service crdt fieldsync_client tests bench scripts
+	$(BIN)/ruff format --check service crdt fieldsync_client tests bench scripts
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.push
@@ -52,6 +52,9 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/fieldsync export-schema --output schema.graphql
+
+vendor: $(STAMP)  # the console's browser libraries from npm (needs npm; see service/web/vendor.json)
+	$(BIN)/python scripts/vendor_web.py
 
 clean:
 	rm -rf $(VENV) data data-demo
