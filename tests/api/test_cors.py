@@ -14,12 +14,15 @@ PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-He
 
 async def options(settings: Settings, origin: str) -> httpx.Response:
     app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fieldsync.test") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fieldsync.test") as http,
+    ):
         return await http.options("/graphql", headers={"Origin": origin, **PREFLIGHT})
 
 
-async def test_a_listed_origin_passes_the_preflight_and_others_do_not():
-    settings = dataclasses.replace(Settings(), cors_origins="https://ops.example.com, https://bi.example.com")
+async def test_a_listed_origin_passes_the_preflight_and_others_do_not(settings: Settings):
+    settings = dataclasses.replace(settings, cors_origins="https://ops.example.com, https://bi.example.com")
     allowed = await options(settings, "https://bi.example.com")
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://bi.example.com"
@@ -31,7 +34,7 @@ async def test_a_listed_origin_passes_the_preflight_and_others_do_not():
     assert "access-control-allow-origin" not in refused.headers
 
 
-async def test_no_origin_is_allowed_by_default():
-    response = await options(Settings(), "https://ops.example.com")
+async def test_no_origin_is_allowed_by_default(settings: Settings):
+    response = await options(settings, "https://ops.example.com")
     assert response.status_code == 405
     assert "access-control-allow-origin" not in response.headers

@@ -148,13 +148,6 @@ async def test_health_readiness_and_metrics_respond(api: Api):
     assert "fieldsync_pushes_total" in (await api.http.get("/metrics")).text
 
 
-async def test_the_sync_health_dashboard_page_is_served(api: Api):
-    page = await api.http.get("/console/")
-    assert page.status_code == 200 and "Sync Health" in page.text
-    script = await api.http.get("/console/dashboard.js")
-    assert "refusalEvents" in script.text and "graphql-transport-ws" in script.text
-
-
 async def test_a_visit_reassigned_away_comes_to_the_old_reps_pull_as_out_of_scope_without_data(api: Api):
     rep_b, _ = await api.user("Budi", "REP")
     rep_a, device = await rep_with_device(api)

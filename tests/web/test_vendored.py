@@ -1,4 +1,4 @@
-"""The console's and GraphiQL's browser libraries are the pinned npm files, licences included, loaded locally."""
+"""The console's and GraphiQL's files: pinned npm copies with licences, every module they load served locally."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from service.settings import Settings
 
 WEB = Path(__file__).parents[2] / "service" / "web"
 MANIFEST = json.loads((WEB / "vendor.json").read_text())
+CONSOLE = (WEB / "static" / "index.html").read_text()
 
 
 def folder(package: dict) -> Path:
@@ -36,6 +37,23 @@ def test_pages_load_scripts_and_styles_only_from_the_service():
         html = (WEB / "static" / page).read_text()
         for url in re.findall(r'(?:src|href)="([^"]+)"', html):
             assert not re.match(r"^(https?:)?//", url), f"{page} loads {url} from elsewhere"
+
+
+async def test_every_module_the_console_imports_is_served(settings: Settings):
+    imports = re.compile(r'^import .*? from "([^"]+)";', re.M | re.S)
+    mapped = json.loads(re.search(r'<script type="importmap">(.*?)</script>', CONSOLE, re.S).group(1))["imports"]
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fieldsync.test") as http,
+    ):
+        home = await http.get("/")
+        assert (home.status_code, home.headers["location"]) == (307, "/console/")
+        assert (await http.get("/console/")).text == CONSOLE
+        for script in (WEB / "static" / "js").glob("*.js"):
+            for name in imports.findall(script.read_text()):
+                url = "/console/" + (mapped[name].removeprefix("./") if name in mapped else f"js/{name[2:]}")
+                assert (await http.get(url)).status_code == 200, f"{script.name} imports {name}: {url}"
 
 
 async def test_graphiql_is_served_from_the_package(settings: Settings):
