@@ -137,6 +137,8 @@ async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any,
     page.on("request", lambda r: r.post_data and "syncHealth" in r.post_data and health_calls.append(r.url))
 
     await row.click()
+    sent = await page.locator("details.sent").inner_text()  # what the phone sent, as the rep entered it
+    assert "Check in latitude" in sent and "3.0731" in sent and "Kedai Ali" in sent
     form = page.locator("form.record-form")
     await form.locator("input[name=latitude]").fill("3.0731")
     await form.locator("input[name=longitude]").fill("101.5183")

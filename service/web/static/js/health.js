@@ -8,7 +8,7 @@ import { useLive } from "./live.js";
 import { html, useEffect, useState } from "./ui.js";
 
 const REFUSAL = `id code reason field action status attempts createdAt note recordType recordId offlineId deviceId
-  related { recordType recordId }`;
+  change related { recordType recordId }`;
 const HEALTH = `{ syncHealth { generatedAt reps {
   rep { id name } status lastSyncAt openConflicts
   devices { status openRefusals device { id name platform appVersion lastSyncAt queueDepth revokedAt } }
@@ -125,6 +125,16 @@ function RefusalRow({ refusal, directory, records, rep, isOpen, toggle, waiting,
       records=${records} rep=${rep} onFixed=${onFixed} onDismissed=${onDismissed} /></td></tr>`}`;
 }
 
+// What the device sent: the record's fields as the rep entered them (the rest of the change folded away).
+function SentChange({ change, directory }) {
+  const { fields, ...rest } = change;
+  return html`<details open class="sent"><summary>What the device sent</summary>
+    ${fields && html`<table class="fields"><tbody>${Object.entries(fields).map(([name, v]) => html`<tr key=${name}>
+      <th>${fieldLabel(name)}</th><td>${fieldValue(directory, name, v)}</td></tr>`)}</tbody></table>`}
+    <details><summary><small>The whole change</small></summary><pre>${JSON.stringify(rest, null, 2)}</pre></details>
+  </details>`;
+}
+
 function RefusalDetail({ refusal, directory, records, rep, onFixed, onDismissed }) {
   const [message, setMessage] = useState(null);
   const ref = target(refusal);
@@ -152,7 +162,7 @@ function RefusalDetail({ refusal, directory, records, rep, onFixed, onDismissed 
     <p><strong>${words(refusal.code)}</strong> (${refusal.action === "FIX_DATA" ? "blocks the queue until the data is fixed" : "the rep acknowledges it"}):${" "}
       ${refusal.reason}${refusal.field ? html` <small>Field: <code>${refusal.field}</code></small>` : ""}</p>
     <p><small>Sent from ${deviceName(directory, refusal.deviceId)} · change ${refusal.offlineId} · tried ${plural(refusal.attempts, "time")}</small></p>
-    ${refusal.change && html`<details><summary>What the device sent</summary><pre>${JSON.stringify(refusal.change, null, 2)}</pre></details>`}
+    ${refusal.change && html`<${SentChange} change=${refusal.change} directory=${directory} />`}
     <div class="grid">
       ${ref && html`<section>
         <h4>${record ? `${recordName(directory, ref.recordType, ref.recordId)} now (version ${record.version})` : `${words(ref.recordType)} ${ref.recordId} does not exist yet`}</h4>
