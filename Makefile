@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_CLIENTS := tests/js/node_modules/.installed
 
-.PHONY: run demo test lint bench schema vendor clean
+.PHONY: run demo test lint bench schema vendor screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/fieldsync export-schema --output schema.graphql
+
+screenshots: $(STAMP)  # the console's pictures in docs/screenshots (the README shows them); needs chromium
+	FIELDSYNC_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/e2e/test_console.py
 
 vendor: $(STAMP)  # the console's browser libraries from npm (needs npm; see service/web/vendor.json)
 	$(BIN)/python scripts/vendor_web.py

@@ -57,10 +57,14 @@ class Credential:
         return budget_key(self.token or self.session, client)
 
 
-async def authenticate(services: Services, credential: Credential) -> Principal:
-    """Who presented ``credential``; AuthError when nobody (its message never holds a secret)."""
+async def authenticate(services: Services, credential: Credential, *, download: bool = False) -> Principal:
+    """Who presented ``credential``; AuthError when nobody (its message never holds a secret).
+
+    ``download``: a GET that changes nothing (the history export), where a session cookie
+    counts without its CSRF token.
+    """
     if credential.token:
         return await services.access.authenticate(credential.token)
     if credential.session:
-        return await services.sign_in.authenticate(credential.session, credential.csrf)
+        return await services.sign_in.authenticate(credential.session, credential.csrf, download=download)
     raise AuthError("authentication required")

@@ -5,7 +5,8 @@ Same filters as ``syncHistory`` (``repId``, ``deviceId``, ``recordType``,
 last event id a job wrote, so an hourly job resumes where it stopped. One JSON
 object per line, with the GraphQL ``SyncEvent`` field names, oldest first. The
 body is streamed from a server-side cursor one batch at a time, so memory does
-not grow with the number of events. ADMIN and INTEGRATOR tokens only.
+not grow with the number of events. ADMIN and INTEGRATOR only: a bearer token, or an
+ADMIN's console session (the console's export link).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from service.api.rate_limit import budget_key, retry_after
+from service.api.credentials import Credential, authenticate
+from service.api.rate_limit import retry_after
 from service.api.scalars import serialize_datetime
 from service.auth.access import AuthError
 from service.auth.roles import Role
-from service.auth.tokens import bearer
 from service.domain.record_types import RecordType
 from service.domain.report import ACTIONS
 from service.store import history
@@ -132,12 +133,12 @@ def _error(status: int, message: str, **headers: str) -> Response:
 
 async def export_history(request: Request) -> Response:
     services: Services = request.app.state.fieldsync["services"]
-    token = bearer(request.headers.get("authorization"))
-    if wait := services.limiter.take(budget_key(token, request.client.host if request.client else None)):
+    credential = Credential.of_request(request)
+    if wait := services.limiter.take(credential.budget(request.client.host if request.client else None)):
         seconds = retry_after(wait)
         return _error(429, f"too many requests; retry in {seconds} s", **{"Retry-After": str(seconds)})
     try:
-        principal = await services.access.authenticate(token)
+        principal = await authenticate(services, credential, download=True)
     except AuthError as error:  # its message never holds the token
         return _error(401, str(error), **{"WWW-Authenticate": "Bearer"})
     if principal.role not in ROLES:

@@ -102,9 +102,15 @@ class SignInService:
             raise AuthError("user inactive", user_id=session.user_id)
         return session, user
 
-    async def authenticate(self, secret: str | None, csrf: str | None) -> Principal:
-        """A request made with a session cookie: its CSRF token must come with it."""
+    async def authenticate(self, secret: str | None, csrf: str | None, *, download: bool = False) -> Principal:
+        """A request made with a session cookie: its CSRF token must come with it, except for a download.
+
+        A download (``GET``, changes nothing) is a plain link that cannot carry a header; the
+        cookie's SameSite=Strict keeps other sites from sending it, and CORS never lets them read it.
+        """
         session, user = await self.session(secret)
+        if download:
+            return Principal(user_id=user.id, role=user.role, token_id=session.id)
         if not csrf or not secrets.compare_digest(session.csrf.encode(), csrf.encode()):
             raise AuthError("a signed-in request needs its CSRF token", user_id=user.id)
         return Principal(user_id=user.id, role=user.role, token_id=session.id)

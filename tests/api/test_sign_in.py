@@ -111,3 +111,19 @@ async def test_changing_the_password_keeps_this_session_and_ends_the_others(app:
         other = await elsewhere.post("/graphql", json=ME, headers={"X-CSRF-Token": csrf[id(elsewhere)]})
         assert other.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert (await here.post("/auth/login", json={"name": "Mia", "password": "x" * 12})).status_code == 200
+
+
+async def test_the_console_export_link_works_for_a_signed_in_admin_and_only_for_a_download(app: Starlette):
+    services = app.state.fieldsync["services"]
+    admin = await services.access.ensure_admin("admin-secret-token")
+    await services.sign_in.set_password(admin, "admin-password-1")
+    await manager(app)
+    async with browser(app) as http:
+        await http.post("/auth/login", json={"name": admin.name, "password": "admin-password-1"})
+        export = await http.get("/export/history.ndjson")  # a plain link: the cookie, no CSRF header
+        assert export.status_code == 200 and export.headers["content-type"].startswith("application/x-ndjson")
+        write = await http.post("/graphql", json={"query": 'mutation{dismissRefusal(id:"x"){id}}'})
+        assert write.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"  # writes still need it
+    async with browser(app) as http:
+        await http.post("/auth/login", json={"name": "Mia", "password": "mia-password-1"})
+        assert (await http.get("/export/history.ndjson")).status_code == 403  # MANAGER: not an exporter

@@ -4,7 +4,8 @@ A manager signs in, reads a rep's refusal, fixes the outlet's coordinates in the
 rep's phone syncs again and the row turns RESOLVED live, the rep HEALTHY. A new refusal
 arrives highlighted, once, and is dismissed with a note. The sync report opens a DST day;
 GraphiQL renders and runs a query with the outside network blocked. Each page is
-photographed into docs/screenshots/ (the README shows them).
+photographed: into docs/screenshots/ (the README shows them) with ``make screenshots``,
+else into the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from tests.e2e.conftest import ADMIN, Server
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 PUSH = "mutation($i: PushInput!){ pushChanges(input:$i){ results{ offlineId status refusal{ code } } } }"
 PASSWORD = "mia-password-1"
 
@@ -86,6 +86,11 @@ async def browser() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    return Path(os.environ.get("FIELDSYNC_SCREENSHOTS") or tmp_path)
+
+
+@pytest.fixture
 async def page(browser: Any, server: Server) -> AsyncIterator[Any]:
     """A fresh browser context whose requests may reach only the service: nothing from the internet."""
     context = await browser.new_context(viewport={"width": 1280, "height": 860})
@@ -116,12 +121,12 @@ async def sign_in(page: Any, server: Server) -> None:
     await page.wait_for_selector("#live.live")
 
 
-async def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+async def shot(page: Any, shots: Path, name: str) -> None:
+    shots.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
-async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any, server: Server):
+async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any, server: Server, shots: Path):
     _, ali = phone(server, "Ali", "dev-ali", "Ali's Galaxy A14")
     write(server, "OUTLET", "kedai-ali", {"name": "Kedai Ali"})
     check_in = visit("c1", "v1", "kedai-ali", status="CHECKED_IN", checkInLatitude=3.0731, checkInLongitude=101.5183)
@@ -142,7 +147,7 @@ async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any,
     form = page.locator("form.record-form")
     await form.locator("input[name=latitude]").fill("3.0731")
     await form.locator("input[name=longitude]").fill("101.5183")
-    await shot(page, "sync-health")
+    await shot(page, shots, "sync-health")
     await form.locator("button[type=submit]").click()
     await rep.locator(".badge.WAITING", has_text="waiting for Ali's next sync").wait_for()
     outlet = server.data('query{record(recordType:OUTLET, recordId:"kedai-ali"){fields}}')["record"]["fields"]
@@ -169,7 +174,7 @@ async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any,
     assert "we do not serve" in str(events["syncHistory"]["edges"][0]["node"]["detail"])
 
 
-async def test_devices_conflicts_history_and_a_dst_day_in_the_sync_report(page: Any, server: Server):
+async def test_devices_conflicts_history_and_a_dst_day_in_the_sync_report(page: Any, server: Server, shots: Path):
     nur_id, nur = phone(server, "Nur", "dev-nur", "Nur's iPhone SE")
     write(server, "OUTLET", "o-nur", {"name": "Toko Nur"})
     assert await push(server, nur, "dev-nur", [visit("n1", "v-nur", "o-nur", notes="first")]) == ["APPLIED"]
@@ -182,13 +187,13 @@ async def test_devices_conflicts_history_and_a_dst_day_in_the_sync_report(page: 
     await page.click("nav >> text=Devices")
     await page.locator("tr[data-device=dev-nur]").wait_for()
     assert "Nur" in await page.locator("tr[data-device=dev-nur]").inner_text()
-    await shot(page, "devices")
+    await shot(page, shots, "devices")
 
     await page.click("nav >> text=Conflicts")
     conflict = page.locator("article.conflict", has_text="Nur")
     await conflict.wait_for()
     assert await conflict.locator("tr.changed", has_text="Notes").count() == 1
-    await shot(page, "conflicts")
+    await shot(page, shots, "conflicts")
 
     await page.click("nav >> text=Sync report")
     await page.select_option("label.zone select", "Europe/Berlin")
@@ -201,17 +206,17 @@ async def test_devices_conflicts_history_and_a_dst_day_in_the_sync_report(page: 
     details = page.locator("section.day table.history")
     await details.wait_for()
     assert "Visit v-nur" in await details.inner_text()
-    await shot(page, "sync-report")
+    await shot(page, shots, "sync-report")
 
     await details.locator("a", has_text="Visit v-nur").first.click()  # the record's history
     await page.locator("table.history").wait_for()
     rows = await page.locator("table.history tbody tr").all_inner_texts()
     assert rows and all("v-nur" in row for row in rows)
     assert any("Conflict" in row for row in rows)
-    await shot(page, "history")
+    await shot(page, shots, "history")
 
 
-async def test_graphiql_renders_and_runs_a_query_with_the_internet_blocked(page: Any, server: Server):
+async def test_graphiql_renders_and_runs_a_query_with_the_internet_blocked(page: Any, server: Server, shots: Path):
     await sign_in(page, server)
     await page.goto(f"{server.url}/graphql")
     await page.locator(".graphiql-container").wait_for()
@@ -219,4 +224,4 @@ async def test_graphiql_renders_and_runs_a_query_with_the_internet_blocked(page:
     result = page.locator(".result-window")
     await result.locator("text=MANAGER").wait_for()
     assert '"name": "Mia"' in await result.inner_text()
-    await shot(page, "graphiql")
+    await shot(page, shots, "graphiql")

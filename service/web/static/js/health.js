@@ -20,6 +20,14 @@ const ASSIGNABLE = new Set(["OUT_OF_SCOPE", "OUTLET_NOT_ASSIGNED"]);
 const EVENTS = `subscription { refusalEvents { type refusal { ${REFUSAL} repId } } }`;
 const STATUS = "subscription { syncStatus { status device { id } } }";
 
+// The refused record as a person reads it: "Visit at Kedai Ali" when it names its outlet.
+function refusedRecord(directory, refusal) {
+  const outletId = refusal.change?.fields?.outletId;
+  const outlet = outletId && directory.recordNames.get(`OUTLET:${outletId}`);
+  if (refusal.recordType !== "OUTLET" && outlet) return `${words(refusal.recordType)} at ${outlet}`;
+  return recordName(directory, refusal.recordType, refusal.recordId);
+}
+
 function target(refusal) {
   return refusal.related || (refusal.recordType ? { recordType: refusal.recordType, recordId: refusal.recordId } : null);
 }
@@ -98,7 +106,7 @@ function RepCard({ health, directory, records, open, setOpen, waiting, fresh, fo
           toggle=${() => setOpen(open === refusal.id ? null : refusal.id)} waiting=${waiting.has(refusal.id)}
           fresh=${fresh.has(refusal.id)} forget=${forget} onFixed=${onFixed} onDismissed=${onDismissed} />`)}
         ${cleared.map((refusal) => html`<tr key=${refusal.id} class="cleared" data-refusal=${refusal.id}>
-          <td>${recordName(directory, refusal.recordType, refusal.recordId)}</td><td>${words(refusal.code)}</td>
+          <td>${refusedRecord(directory, refusal)}</td><td>${words(refusal.code)}</td>
           <td>${deviceName(directory, refusal.deviceId)}</td><td>${refusal.attempts}</td>
           <td class="status">${badge(refusal.status)}</td></tr>`)}
       </tbody></table>`}
@@ -114,7 +122,7 @@ function RefusalRow({ refusal, directory, records, rep, isOpen, toggle, waiting,
   const status = waiting ? html`<mark class="badge WAITING">Fixed · waiting for ${rep.name}'s next sync</mark>` : badge(refusal.status);
   return html`
     <tr class=${`refusal ${fresh ? "flash" : ""} ${isOpen ? "open" : ""}`} data-refusal=${refusal.id} onClick=${toggle}>
-      <td><a href="#" onClick=${(e) => e.preventDefault()}>${recordName(directory, refusal.recordType, refusal.recordId)}</a>
+      <td><a href="#" onClick=${(e) => e.preventDefault()}>${refusedRecord(directory, refusal)}</a>
         <br /><small>${when(refusal.createdAt)}</small></td>
       <td><strong>${words(refusal.code)}</strong><br />${refusal.reason}</td>
       <td>${deviceName(directory, refusal.deviceId)}</td>
