@@ -3,7 +3,7 @@
 import { subscribe } from "./api.js";
 import { useEffect, useRef } from "./ui.js";
 
-const QUIET_MS = 250;
+const QUIET_MS = 400;
 
 // `subscriptions`: [[query, onEvent or null], ...]; `refresh` runs once the events stop for a moment.
 export function useLive(subscriptions, refresh) {
