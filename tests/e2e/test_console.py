@@ -127,8 +127,8 @@ async def shot(page: Any, shots: Path, name: str) -> None:
 
 
 async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any, server: Server, shots: Path):
-    _, ali = phone(server, "Ali", "dev-ali", "Ali's Galaxy A14")
-    write(server, "OUTLET", "kedai-ali", {"name": "Kedai Ali"})
+    ali_id, ali = phone(server, "Ali", "dev-ali", "Ali's Galaxy A14")
+    write(server, "OUTLET", "kedai-ali", {"name": "Kedai Ali", "repIds": [ali_id]})
     check_in = visit("c1", "v1", "kedai-ali", status="CHECKED_IN", checkInLatitude=3.0731, checkInLongitude=101.5183)
     assert await push(server, ali, "dev-ali", [check_in, visit("c2", "v2", "kedai-ali")]) == ["REFUSED", "BLOCKED"]
 
@@ -174,9 +174,26 @@ async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any,
     assert "we do not serve" in str(events["syncHistory"]["edges"][0]["node"]["detail"])
 
 
+async def test_assigning_the_outlet_to_the_rep_clears_an_outlet_not_assigned_refusal(page: Any, server: Server):
+    _, dewi = phone(server, "Dewi", "dev-dewi", "Dewi's Pixel 7")
+    write(server, "OUTLET", "toko-baru", {"name": "Toko Baru"})  # assigned to nobody yet
+    planned = visit("d1", "v-dewi", "toko-baru")
+    assert await push(server, dewi, "dev-dewi", [planned]) == ["REFUSED"]
+
+    await sign_in(page, server)
+    rep = page.locator("article.rep", has_text="Dewi")
+    await rep.locator("tr.refusal", has_text="Outlet not assigned").click()
+    await page.click("text=Assign this outlet to Dewi")
+    await rep.locator(".badge.WAITING").wait_for()
+    outlet = server.data('query{record(recordType:OUTLET, recordId:"toko-baru"){fields}}')["record"]["fields"]
+    assert len(outlet["repIds"]) == 1
+    assert await push(server, dewi, "dev-dewi", [planned]) == ["APPLIED"]
+    await rep.locator("tr.cleared .badge.RESOLVED").wait_for()
+
+
 async def test_devices_conflicts_history_and_a_dst_day_in_the_sync_report(page: Any, server: Server, shots: Path):
     nur_id, nur = phone(server, "Nur", "dev-nur", "Nur's iPhone SE")
-    write(server, "OUTLET", "o-nur", {"name": "Toko Nur"})
+    write(server, "OUTLET", "o-nur", {"name": "Toko Nur", "repIds": [nur_id]})
     assert await push(server, nur, "dev-nur", [visit("n1", "v-nur", "o-nur", notes="first")]) == ["APPLIED"]
     office = {"outletId": "o-nur", "repId": nur_id, "status": "CANCELLED", "notes": "office"}
     write(server, "VISIT", "v-nur", office, base=1)  # seed 002: someone in the office edits it meanwhile
