@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/fieldsync serve
 
 DEMO_TOKEN := demo-admin-token
+DEMO_PASSWORD := demo-manager-password
 DEMO_PORT ?= 8000
 DEMO_URL := http://127.0.0.1:$(DEMO_PORT)
 
@@ -30,7 +31,9 @@ demo: $(STAMP)
 	trap 'kill $$server 2>/dev/null' EXIT INT TERM; \
 	until $(BIN)/python -c "import httpx; httpx.get('$(DEMO_URL)/readyz').raise_for_status()" 2>/dev/null; do sleep 0.5; done; \
 	$(BIN)/fieldsync simulate --url $(DEMO_URL) --token $(DEMO_TOKEN) --reps 6 --outlets 10 --steps 12 --leave-open && \
-	echo "Console: $(DEMO_URL)/dashboard/ (token $(DEMO_TOKEN)). Ctrl-C stops the service." && wait $$server
+	echo "$(DEMO_PASSWORD)" | $(BIN)/fieldsync users create --name demo --role MANAGER --password --data-dir data-demo \
+	  > /dev/null && \
+	echo "Console: $(DEMO_URL)/ (sign in as demo, password $(DEMO_PASSWORD)). Ctrl-C stops the service." && wait $$server
 
 test: $(STAMP) $(JS_CLIENTS)
 	$(BIN)/ruff check service crdt fieldsync_client tests bench scripts
