@@ -37,9 +37,29 @@ from crdt.field_rule import (
     seen_by_item,
     winner,
 )
-from crdt.yjs_update import ANY, DELETED, JSON_CONTENT, Item, ItemId, Update, UpdateFormatError, decode_update
+from crdt.text_edits import TextEdit, text_edits
+from crdt.yjs_update import (
+    ANY,
+    DELETED,
+    JSON_CONTENT,
+    Item,
+    ItemId,
+    Update,
+    UpdateFormatError,
+    decode_update,
+    gc_runs,
+)
 
 FIELDS, TAGS, NOTES = "fields", "tags", "notes"
+COMPACTED = "(compacted history)"  # where the key index puts clocks compaction turned into GC runs
+MISSING_HISTORY = (
+    "the update depends on changes the server does not have: send it against the server's state vector "
+    "(or, if the record was compacted since, with the crdtEpoch it was made on)"
+)
+COMPACTED_HISTORY = (
+    "the update builds on history the server has compacted; start again from the record's crdtState "
+    "and send the crdtEpoch each update was made on"
+)
 _MAP_ROOTS = (FIELDS, TAGS)
 _UNSET = object()
 
@@ -133,33 +153,66 @@ class SharedDocument:
 
         All or nothing: an update that is refused leaves the document as it was.
         """
-        try:
-            decoded = decode_update(update)
-        except UpdateFormatError as error:
-            raise CrdtDecodeError(str(error)) from None
-        known = _clocks(self._doc.get_state())
-        new_items = [item for item in decoded.items if item.clock + item.length > known.get(item.client, 0)]
         saved = self.state(), dict(self._frontiers)
         try:
-            keys = self._key_index()
-            keys.add_items(new_items)
-            fields_written = self._take_in(update, decoded, new_items, keys)
-            writes = [
-                (key, item)
-                for item in _in_dependency_order(new_items)
-                if (key := keys.field_key(item.id)) is not None and item.kind != DELETED
-            ]
-            horizon = known.get(SERVER_CLIENT, 0)
-            for key, item in writes:
-                write = Write(_value(item), stamp, version, horizon, item.id)
-                self._take(key, write, seen_by_item(item.id, item.origin))
-            self._enforce(fields_written)
-        except BaseException as error:
+            taken = self._integrate(update)
+            self._take_writes(taken, stamp, version, taken.horizon)
+            self._enforce(taken.fields_written)
+        except BaseException:
             self._load(*saved)  # the key index is built again when next needed
-            if isinstance(error, CrdtDecodeError | KeyboardInterrupt | SystemExit):
-                raise
-            raise CrdtDecodeError(f"not a Yjs update: {error}") from None
-        return Merge(self.state() != saved[0] or self._frontiers != saved[1], frozenset(fields_written))
+            raise
+        return Merge(self.state() != saved[0] or self._frontiers != saved[1], frozenset(taken.fields_written))
+
+    def merge_archived(self, archive: SharedDocument, update: bytes, stamp: Stamp, version: int) -> Merge:
+        """Take in an update made on an earlier epoch of this document, kept as ``archive``.
+
+        The update joins the archive, where the items it builds on are. What it changed there is
+        written here: its field writes under the merge rule (what they saw is known by item ids,
+        which compaction keeps), its tag and notes edits as server edits. All or nothing, for both.
+        """
+        saved, archived = (self.state(), dict(self._frontiers)), (archive.state(), dict(archive._frontiers))
+        try:
+            tags, notes = archive._tag_set(), str(archive._notes)
+            taken = archive._integrate(update)
+            self._take_writes(taken, stamp, version, _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0))
+            self._enforce(taken.fields_written)
+            after = archive._tag_set()
+            self.set_tags({**dict.fromkeys(tags - after, False), **dict.fromkeys(after - tags, True)})
+            self._edit_notes(text_edits(notes, str(archive._notes), str(self._notes)))
+        except BaseException:
+            self._load(*saved)
+            archive._load(*archived)
+            raise
+        return Merge(self.state() != saved[0] or self._frontiers != saved[1], frozenset(taken.fields_written))
+
+    def worth_compacting(self, threshold: int) -> bool:
+        """The state is past ``threshold`` bytes and mostly history: over twice the size of its content."""
+        size = len(self.state())
+        if size <= threshold:
+            return False
+        return size > 2 * len(materialize_json(self))
+
+    def compact(self) -> None:
+        """Drop the history: the server writes the content again in a new document, its own clocks
+        going on from where they were (one GC run), so the state holds the content and nothing else.
+
+        Replicas of the old document cannot merge with the new one: they start over from it, with a
+        new client id (the protocol's ``crdtEpoch``). Frontiers are kept: they name writes by item
+        id and the server's clock, which the new document never reuses.
+        """
+        fields = {key: self._fields[key] for key in sorted(self._fields)}
+        tags, notes = sorted(self._tag_set()), str(self._notes)
+        doc: Doc = Doc(client_id=SERVER_CLIENT)
+        doc.apply_update(gc_runs({SERVER_CLIENT: _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0)}))
+        new_fields, new_tags, new_notes = doc.get(FIELDS, type=Map), doc.get(TAGS, type=Map), doc.get(NOTES, type=Text)
+        with doc.transaction():
+            for key, value in fields.items():
+                new_fields[key] = _plain(value)
+            for tag in tags:
+                new_tags[tag] = True
+            if notes:
+                new_notes += notes
+        self._load(doc.get_update(), self._frontiers)
 
     def write_fields(self, patch: Mapping[str, Any], stamp: Stamp, version: int, base_version: int | None) -> None:
         """A plain patch (a device's, or a web write) of scalar fields, made on ``base_version``."""
@@ -187,7 +240,25 @@ class SharedDocument:
             del self._notes[:]
             self._notes += text
 
+    def _edit_notes(self, edits: list[TextEdit]) -> None:
+        """Server edits of the notes at given places, the last place first."""
+        if not edits:
+            return
+        with self._server_edit(NOTES, [None] if any(edit.insert for edit in edits) else []):
+            for edit in edits:
+                if edit.delete:
+                    del self._notes[edit.at : edit.at + edit.delete]
+                if edit.insert:
+                    self._notes.insert(edit.at, edit.insert)
+
+    def _tag_set(self) -> set[str]:
+        return {tag for tag in self._tags if self._tags[tag] is True}
+
     # -- the rule ----------------------------------------------------------
+
+    def _take_writes(self, taken: _Integrated, stamp: Stamp, version: int, horizon: int) -> None:
+        for key, item in taken.writes:
+            self._take(key, Write(_value(item), stamp, version, horizon, item.id), seen_by_item(item.id, item.origin))
 
     def _take(self, key: str, write: Write, saw: Any) -> None:
         frontier = self._frontiers.get(key)
@@ -227,8 +298,39 @@ class SharedDocument:
     def _key_index(self) -> _KeyIndex:
         if self._keys is None:
             self._keys = _KeyIndex()
-            self._keys.add_items(decode_update(self.state()).items)
+            state = decode_update(self.state())
+            for client, clock, length in state.skipped:
+                self._keys.add(client, clock, length, COMPACTED, None)
+            self._keys.add_items(state.items)
         return self._keys
+
+    def _integrate(self, update: bytes) -> _Integrated:
+        """Check the layout of an update's new items and apply it; what it wrote.
+
+        Raises on a refused update; the caller restores the document (it may be half changed).
+        """
+        try:
+            decoded = decode_update(update)
+        except UpdateFormatError as error:
+            raise CrdtDecodeError(str(error)) from None
+        known = _clocks(self._doc.get_state())
+        new_items = [item for item in decoded.items if item.clock + item.length > known.get(item.client, 0)]
+        try:
+            keys = self._key_index()
+            keys.add_items(new_items)
+            fields_written = self._take_in(update, decoded, new_items, keys)
+            writes = [
+                (key, item)
+                for item in _in_dependency_order(new_items)
+                if (key := keys.field_key(item.id)) is not None and item.kind != DELETED
+            ]
+            for _, item in writes:
+                _value(item)  # a binary value is refused here, before anything is taken in
+        except BaseException as error:
+            if isinstance(error, CrdtDecodeError | KeyboardInterrupt | SystemExit):
+                raise
+            raise CrdtDecodeError(f"not a Yjs update: {error}") from None
+        return _Integrated(writes, fields_written, known.get(SERVER_CLIENT, 0))
 
     def _take_in(self, update: bytes, decoded: Update, new_items: list[Item], keys: _KeyIndex) -> set[str]:
         """Check the layout of the new items, apply the update; the fields it writes."""
@@ -237,6 +339,8 @@ class SharedDocument:
             if item.client == SERVER_CLIENT:
                 raise CrdtLayoutError(f"client id {SERVER_CLIENT} is the server's own; devices cannot write as it")
             root, key = keys.place(item.id)
+            if root == COMPACTED:
+                raise CrdtIncompleteError(COMPACTED_HISTORY)
             if root not in (FIELDS, TAGS, NOTES):
                 raise CrdtLayoutError(f"the update writes to {root!r}; the layout has only fields, tags and notes")
             if (root in _MAP_ROOTS) != (key is not None):
@@ -253,9 +357,18 @@ class SharedDocument:
         )
         if held_back:
             raise CrdtIncompleteError(
-                "the update depends on changes the server never received; send it against the server's state vector"
+                MISSING_HISTORY
             )
         return fields_written
+
+
+@dataclass(frozen=True)
+class _Integrated:
+    """What an update integrated into a document wrote."""
+
+    writes: list[tuple[str, Item]]  # (field, item) in dependency order
+    fields_written: set[str]
+    horizon: int  # the server's clock before the update
 
 
 class _KeyIndex:
@@ -280,7 +393,7 @@ class _KeyIndex:
                     self.add(item.client, item.clock, item.length, *place)
             if len(unresolved) == len(pending):
                 raise CrdtIncompleteError(
-                    "the update depends on changes the server never received; send it against the server's state vector"
+                    MISSING_HISTORY
                 )
             pending = unresolved
 

@@ -143,6 +143,27 @@ def id_runs(update: Update) -> Iterator[tuple[int, int, int]]:
     yield from update.skipped
 
 
+def gc_runs(clocks: dict[int, int]) -> bytes:
+    """A v1 update holding, for each client, one GC run over its clocks ``[0, clocks[client])``.
+
+    Applied to an empty document, it makes every one of those clocks known and gone: what
+    compaction starts the new document from, so that the server's clocks are never reused.
+    """
+    out = bytearray(_uint(len(clocks)))
+    for client, clock in sorted(clocks.items(), reverse=True):  # Yjs writes clients in descending order
+        out += _uint(1) + _uint(client) + _uint(0) + bytes([0]) + _uint(clock)
+    return bytes(out + _uint(0))  # and an empty delete set
+
+
+def _uint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 class _Reader:
     """lib0 decoding: unsigned and signed varints, strings, ``any`` values."""
 
