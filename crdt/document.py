@@ -356,9 +356,7 @@ class SharedDocument:
             clock + length > after.get(client, 0) for client, clock, length in decoded.deletions
         )
         if held_back:
-            raise CrdtIncompleteError(
-                MISSING_HISTORY
-            )
+            raise CrdtIncompleteError(MISSING_HISTORY)
         return fields_written
 
 
@@ -392,9 +390,7 @@ class _KeyIndex:
                 else:
                     self.add(item.client, item.clock, item.length, *place)
             if len(unresolved) == len(pending):
-                raise CrdtIncompleteError(
-                    MISSING_HISTORY
-                )
+                raise CrdtIncompleteError(MISSING_HISTORY)
             pending = unresolved
 
     def _place_of(self, item: Item) -> tuple[str, str | None] | None:
