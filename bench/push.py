@@ -121,24 +121,38 @@ def crdt_merge_cost(history: int, samples: int = 300, writers: int = 20) -> dict
     """Service CPU to merge one device's Yjs update into a hot outlet with ``history`` earlier edits.
 
     The history is mixed (half device Yjs updates from ``writers`` phones with random client ids,
-    half plain patches); each sample is one phone's edit made on the server's state, merged as the
-    service does (rule, materialize, encode the state, the answer's diff), beside a raw pycrdt
-    apply of the same update to a plain document of the same history.
+    half plain patches); the server compacts the document past the service's threshold, as the
+    service does, and a phone starts over from the server's state when it sees a new epoch. Each
+    sample is one phone's edit made on the server's state, merged as the service does (rule,
+    materialize, encode the state, the answer's diff, compaction when due), beside a raw pycrdt
+    apply of the same update to a plain document holding the same state.
     """
     import random
 
     from crdt import SharedDocument, Stamp
+    from service.domain.rules import RuleSettings
 
+    threshold = RuleSettings().crdt_compact_bytes
     rng = random.Random(history)
-    server, raw = SharedDocument(), Doc()
-    phones = [Doc(client_id=rng.getrandbits(32)) for _ in range(writers)]
+    server, epoch = SharedDocument(), 0
+    phones: dict[int, tuple[int, Doc]] = {}
 
     def phone_edit(version: int) -> tuple[Doc, bytes]:
-        phone = rng.choice(phones)
+        index = rng.randrange(writers)
+        started, phone = phones.get(index, (-1, None))
+        if phone is None or started != epoch:  # a new epoch: the phone starts over, with a new client id
+            phone = Doc(client_id=rng.getrandbits(32))
+            phones[index] = (epoch, phone)
         phone.apply_update(server.missing_for(phone.get_state()))
         before = phone.get_state()
         phone.get("fields", type=Map)[rng.choice(("name", "city", "phone"))] = f"v{version}"
         return phone, phone.get_update(before)
+
+    def compacted_when_due() -> None:
+        nonlocal epoch
+        if server.worth_compacting(threshold):
+            server.compact()
+            epoch += 1
 
     for version in range(1, history + 1):
         stamp = Stamp(version, f"dev-{version % writers}")
@@ -146,22 +160,26 @@ def crdt_merge_cost(history: int, samples: int = 300, writers: int = 20) -> dict
             server.write_fields({"phone": f"p{version}"}, stamp, version, version - 1)
         else:
             server.merge_update(phone_edit(version)[1], stamp, version)
-    raw.apply_update(server.state())
+        compacted_when_due()
     service_cpu = raw_cpu = 0.0
     for sample in range(samples):
         version = history + 1 + sample
         phone, update = phone_edit(version)
+        raw = Doc()
+        raw.apply_update(server.state())
         started = time.process_time()
         server.merge_update(update, Stamp(version, "dev-bench"), version)
         server.materialize()
         server.state()
         server.missing_for(phone.get_state())
+        compacted_when_due()
         service_cpu += time.process_time() - started
         started = time.process_time()
         raw.apply_update(update)
         raw_cpu += time.process_time() - started
     return {
         "earlier_edits": history,
+        "epochs": epoch,
         "state_bytes": len(server.state()),
         "service_merge_us": round(service_cpu / samples * 1e6, 1),
         "raw_pycrdt_apply_us": round(raw_cpu / samples * 1e6, 1),

@@ -41,6 +41,7 @@ from service.services import Services
 from service.settings import Settings
 from service.store import (
     conflicts,
+    crdt_archives,
     history,
     identity,
     readiness,
@@ -68,6 +69,7 @@ log = logging.getLogger("fieldsync")
 def declared_indexes(settings: Settings) -> dict[str, list]:
     return {
         records.COLLECTION: records.INDEXES,
+        crdt_archives.COLLECTION: crdt_archives.INDEXES,
         receipts.COLLECTION: receipts.INDEXES,
         conflicts.COLLECTION: conflicts.INDEXES,
         refusals.COLLECTION: refusals.INDEXES,
@@ -90,6 +92,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         rules=RuleSettings(
             default_geofence_radius_m=settings.default_geofence_radius_m,
             max_record_bytes=settings.max_record_bytes,
+            crdt_compact_bytes=settings.crdt_compact_bytes,
             max_crdt_update_bytes=settings.max_crdt_update_bytes,
             max_clock_skew=timedelta(hours=settings.max_clock_skew_hours),
         ),

@@ -37,6 +37,7 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     max_crdt_update_bytes: int = 256 * 1024
     max_record_bytes: int = 256 * 1024
+    crdt_compact_bytes: int = 4096
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000

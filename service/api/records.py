@@ -20,6 +20,10 @@ class RecordEnvelope:
     deleted: bool
     fields: JSON | None
     crdt_state: Base64 | None
+    crdt_epoch: int = strawberry.field(
+        description="SHARED: how many times the CRDT state was compacted. A replica of an older epoch "
+        "starts over from crdtState, with a new Yjs client id; updates it made before are still taken."
+    )
     updated_at: DateTime
     updated_by: strawberry.ID | None
     out_of_scope: bool = strawberry.field(
@@ -40,6 +44,7 @@ class RecordEnvelope:
             deleted=record.deleted,
             fields=record.fields,
             crdt_state=crdt if crdt is not None else record.crdt_state,
+            crdt_epoch=record.crdt_epoch,
             updated_at=record.updated_at,
             updated_by=strawberry.ID(record.updated_by) if record.updated_by else None,
         )
@@ -54,6 +59,7 @@ class RecordEnvelope:
             deleted=False,
             fields=None,
             crdt_state=None,
+            crdt_epoch=0,
             updated_at=exit_.at,
             updated_by=None,
             out_of_scope=True,

@@ -31,6 +31,10 @@ class ChangeInput:
     fields: JSON | None = None
     crdt_update: Base64 | None = None
     state_vector: Base64 | None = None
+    crdt_epoch: int | None = strawberry.field(
+        default=None,
+        description="SHARED: the record's crdtEpoch the crdtUpdate and stateVector were made on (null: 0)",
+    )
     latitude: float | None = None
     longitude: float | None = None
 
@@ -171,9 +175,16 @@ def to_change(change: ChangeInput) -> Change:
         fields=fields,
         crdt_update=change.crdt_update,
         state_vector=change.state_vector,
+        crdt_epoch=_check_epoch(change),
         latitude=change.latitude,
         longitude=change.longitude,
     )
+
+
+def _check_epoch(change: ChangeInput) -> int | None:
+    if change.crdt_epoch is not None and change.crdt_epoch < 0:
+        raise BadRequest(f"change {change.offline_id}: crdtEpoch cannot be negative")
+    return change.crdt_epoch
 
 
 async def push_changes(info: Info, input: PushInput) -> PushResult:

@@ -32,6 +32,7 @@ class Change:
     fields: dict[str, Any] | None = None
     crdt_update: bytes | None = None
     state_vector: bytes | None = None
+    crdt_epoch: int | None = None  # the record's epoch the crdtUpdate and stateVector were made on (None: 0)
     latitude: float | None = None
     longitude: float | None = None
 
@@ -57,6 +58,8 @@ class Change:
             _by_value(self.latitude),
             _by_value(self.longitude),
         ]
+        if self.crdt_epoch is not None:  # only when sent, so the digests of changes without it stay as they were
+            said.append(self.crdt_epoch)
         return hashlib.sha256(json.dumps(said, sort_keys=True, default=str).encode()).hexdigest()
 
     def as_sent(self) -> dict[str, Any]:
@@ -68,10 +71,15 @@ class Change:
             "baseVersion": self.base_version,
             "fields": self.fields,
             "crdtUpdate": base64.b64encode(self.crdt_update).decode() if self.crdt_update is not None else None,
+            "crdtEpoch": self.crdt_epoch,
             "capturedAt": self.captured_at.isoformat(),
             "latitude": self.latitude,
             "longitude": self.longitude,
         }
+
+    @property
+    def made_on_epoch(self) -> int:
+        return self.crdt_epoch or 0
 
     def references(self) -> list[RecordKey]:
         """Records this change points at through its reference fields."""

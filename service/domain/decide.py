@@ -240,11 +240,18 @@ def _decide_shared(
     # A device's patch saw its baseVersion; a web write without one saw the current version.
     base = change.base_version if actor.device_id is not None or change.base_version is not None else version - 1
     document = documents.get(change.key, current)
+    epoch = current.crdt_epoch if current is not None else 0
+    made_on = min(change.made_on_epoch, epoch)  # an epoch the record never had: taken as its current one
     before = document.state() if current is not None else None
     materialized_before = document.materialize() if current is not None else None
     frontiers_before = document.frontiers()
     try:
-        if change.crdt_update is not None:
+        if change.crdt_update is not None and made_on < epoch:
+            archive = documents.archive((change.key, made_on))
+            if archive is None:
+                raise CrdtIncompleteError(f"epoch {made_on} of this record is not kept; start again from its crdtState")
+            merge = document.merge_archived(archive, change.crdt_update, stamp, version)
+        elif change.crdt_update is not None:
             merge = document.merge_update(change.crdt_update, stamp, version)
             if actor.device_id is not None and MANAGER_FIELDS & merge.fields_written:
                 documents.discard(change.key)
@@ -258,8 +265,13 @@ def _decide_shared(
         fields = document.materialize()
         check_fields(change.record_type, {k: v for k, v in fields.items() if k not in ("tags", "notes")}, whole=False)
         check_tags((materialized_before or {}).get("tags", []), fields.get("tags", []))
+        if document.worth_compacting(settings.crdt_compact_bytes):
+            documents.start_epoch(change.key, epoch, document.state())
+            document.compact()
+            epoch += 1
         state = document.state()
-        diff = document.missing_for(change.state_vector)
+        # What the device lacks; the whole state for a device on another epoch (it starts over from it).
+        diff = document.missing_for(change.state_vector if made_on == epoch else None)
     except CrdtLayoutError as error:
         documents.discard(change.key)
         return _refused("CRDT_LAYOUT", f"{_name(change)}: the CRDT update does not fit the outlet layout ({error}).")
@@ -284,14 +296,15 @@ def _decide_shared(
             "crdtUpdate",
         )
     frontiers = frontiers_of(document)
+    documents.keep_archives(change.key)
     if current is not None and fields == materialized_before:
         if state == before and document.frontiers() == frontiers_before:
             return Decision(ChangeStatus.UNCHANGED, record=current, crdt_diff=diff)
         # Nothing a reader sees changed, but the rule must remember this write: kept without a new version.
-        kept = dataclasses.replace(current, crdt_state=state, crdt_frontiers=frontiers)
+        kept = dataclasses.replace(current, crdt_state=state, crdt_frontiers=frontiers, crdt_epoch=epoch)
         return Decision(ChangeStatus.UNCHANGED, record=kept, written=True, crdt_diff=diff)
     record = _new_version(change, current, actor, now, fields, deleted=fields.get("deleted") is True, crdt_state=state)
-    record = dataclasses.replace(record, crdt_frontiers=frontiers)
+    record = dataclasses.replace(record, crdt_frontiers=frontiers, crdt_epoch=epoch)
     return Decision(ChangeStatus.MERGED, record=record, written=True, crdt_diff=diff)
 
 

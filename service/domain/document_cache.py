@@ -1,11 +1,18 @@
-"""Hot shared documents kept decoded in memory, keyed by (record, version, seq)."""
+"""Hot shared documents kept decoded in memory, keyed by (record, version, seq).
+
+A batch checks its documents out (``WorkingDocuments``), with the archives of earlier
+epochs its changes were made on.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from crdt import SharedDocument, Write
 from service.domain.records import Record, RecordKey
+
+ArchiveKey = tuple[RecordKey, int]  # (record, epoch)
 
 
 def decode(record: Record) -> SharedDocument:
@@ -50,11 +57,15 @@ class DocumentCache:
 
 
 class WorkingDocuments:
-    """The shared documents one batch is changing, checked out of the cache."""
+    """The shared documents one batch is changing, checked out of the cache, and the archives of
+    earlier epochs its changes were made on (``crdt.SharedDocument.merge_archived``)."""
 
     def __init__(self, cache: DocumentCache) -> None:
         self._cache = cache
         self._documents: dict[RecordKey, SharedDocument] = {}
+        self._archives: dict[ArchiveKey, bytes] = {}  # as loaded, or as the batch's decided changes left them
+        self._open_archives: dict[ArchiveKey, SharedDocument] = {}  # changed by the change being decided
+        self._changed_archives: set[ArchiveKey] = set()
 
     def get(self, key: RecordKey, record: Record | None) -> SharedDocument:
         if key not in self._documents:
@@ -62,8 +73,34 @@ class WorkingDocuments:
         return self._documents[key]
 
     def discard(self, key: RecordKey) -> None:
-        """Forget changes made to a document; the next get decodes the record again."""
+        """Forget changes made to a document (and its archives); the next get decodes the record again."""
         self._documents.pop(key, None)
+        for archive in [archive for archive in self._open_archives if archive[0] == key]:
+            del self._open_archives[archive]
+
+    def know_archives(self, archives: Mapping[ArchiveKey, bytes]) -> None:
+        self._archives.update(archives)
+
+    def archive(self, key: ArchiveKey) -> SharedDocument | None:
+        """The archive of a record's epoch, None when it is not kept."""
+        if key not in self._open_archives and key in self._archives:
+            self._open_archives[key] = SharedDocument(self._archives[key])
+        return self._open_archives.get(key)
+
+    def start_epoch(self, key: RecordKey, ended: int, state: bytes) -> None:
+        """The record's epoch ``ended`` ends with ``state``, kept as its archive."""
+        self._open_archives[(key, ended)] = SharedDocument(state)
+
+    def keep_archives(self, key: RecordKey) -> None:
+        """The change being decided on ``key`` stands: what it did to archives is to be written."""
+        for archive in [archive for archive in self._open_archives if archive[0] == key]:
+            state = self._open_archives.pop(archive).state()
+            if self._archives.get(archive) != state:
+                self._archives[archive] = state
+                self._changed_archives.add(archive)
+
+    def archives_to_write(self) -> dict[ArchiveKey, bytes]:
+        return {archive: self._archives[archive] for archive in self._changed_archives}
 
     def commit(self, records: dict[RecordKey, Record]) -> None:
         """Return the documents of committed records to the cache."""

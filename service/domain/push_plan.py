@@ -17,7 +17,7 @@ from crdt import CrdtDecodeError
 from service.domain.changes import Change
 from service.domain.conflicts import Conflict, ConflictStatus, changed_fields
 from service.domain.decide import Actor, decide_change
-from service.domain.document_cache import WorkingDocuments
+from service.domain.document_cache import ArchiveKey, WorkingDocuments
 from service.domain.history import REFUSAL_RESOLVED, SyncEvent
 from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.receipts import Receipt
@@ -52,6 +52,7 @@ class PushSnapshot:
     conflicts: dict[str, Conflict]  # by id: this device's open conflicts and those receipts name
     left_scope: dict[RecordKey, str] = field(default_factory=dict)  # records that left the rep's scope -> assignee
     reused: dict[str, Refusal] = field(default_factory=dict)  # by id: refusals of other content under used offlineIds
+    archives: dict[ArchiveKey, bytes] = field(default_factory=dict)  # earlier epochs this push's updates were made on
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class PushPlan:
     refusals: dict[str, Refusal] = field(default_factory=dict)  # by id, last state wins
     events: list[SyncEvent] = field(default_factory=list)
     scope_exits: list[ScopeExit] = field(default_factory=list)
+    archives: dict[ArchiveKey, bytes] = field(default_factory=dict)  # CRDT states of ended epochs, new or grown
 
     def write(self, record: Record, expected_version: int | None, left_scope_of: Iterable[str] = ()) -> None:
         """Write ``record`` over ``expected_version``; it leaves the scope of the reps ``left_scope_of``."""
@@ -133,6 +135,7 @@ def plan_push(changes: list[Change], snapshot: PushSnapshot, context: PushContex
     view = dict(snapshot.records)
     loaded_versions = {key: record.version for key, record in snapshot.records.items()}
     blocks = _Blocks(context.blocking)
+    context.documents.know_archives(snapshot.archives)
     resent = {change.offline_id for change in changes}
     for refusal in sorted(snapshot.refusals.values(), key=lambda r: r.created_at):
         # A refused change sent again is validated again where it stands in the queue;
@@ -176,6 +179,7 @@ def plan_push(changes: list[Change], snapshot: PushSnapshot, context: PushContex
                 detail=_event_detail(outcome),
             )
         )
+    plan.archives = context.documents.archives_to_write()
     return plan
 
 
@@ -281,7 +285,7 @@ def _duplicate(
     """The stored outcome again; the record only while it is still the rep's to see."""
     current = context.scope.shown(current)  # it may have left the rep's scope since (reassigned, unassigned)
     diff = None
-    if current is not None and current.crdt_state is not None:
+    if current is not None and current.crdt_state is not None and change.made_on_epoch == current.crdt_epoch:
         try:
             diff = context.documents.get(change.key, current).missing_for(change.state_vector)
         except CrdtDecodeError:

@@ -24,6 +24,7 @@ class Record:
     created_by_rep: str | None = None  # the rep whose device created the record (an outlet is in its scope)
     crdt_state: bytes | None = None  # SHARED records: the compacted Yjs document
     crdt_frontiers: dict[str, list[list[Any]]] | None = None  # SHARED: each field's unseen writes (crdt.Write)
+    crdt_epoch: int = 0  # SHARED: how many times the CRDT state was compacted (replicas of older ones start over)
     writer_since: int = 1  # first version of updated_by's current run of writes
     seq: int = 0  # position in the global change sequence (pull cursors)
 

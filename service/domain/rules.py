@@ -26,6 +26,7 @@ ACK, FIX = RefusalAction.ACKNOWLEDGE, RefusalAction.FIX_DATA
 class RuleSettings:
     default_geofence_radius_m: float = 200.0
     max_record_bytes: int = 256 * 1024
+    crdt_compact_bytes: int = 4096  # a shared record's CRDT state past this, mostly history, is compacted
     max_crdt_update_bytes: int = 256 * 1024
     max_clock_skew: timedelta = timedelta(hours=24)  # how far ahead of the server a capture may be
 

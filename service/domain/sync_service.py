@@ -289,7 +289,7 @@ class SyncService:
                 case ChangeStatus.UNCHANGED if not decision.written:
                     return WriteResult(ChangeStatus.UNCHANGED, current), None
             assert decision.record is not None
-            plan = PushPlan()
+            plan = PushPlan(archives=documents.archives_to_write())
             leaving = await self.access.leaving(decision.record, decision.left_scope_of, tx)
             plan.write(decision.record, current.version if current else None, leaving)
             plan.events.append(

@@ -43,6 +43,7 @@ def to_document(record: Record, seq: int, refs: Iterable[RecordKey] = ()) -> dic
         "reps": assigned_reps(record),  # the reps whose outlet scope holds it by itself
         "crdt": Binary(record.crdt_state) if record.crdt_state is not None else None,
         "crdtFrontiers": record.crdt_frontiers,
+        "crdtEpoch": record.crdt_epoch,
         "updatedAt": record.updated_at,
         "updatedBy": record.updated_by,
         "writerSince": record.writer_since,
@@ -66,6 +67,7 @@ def from_document(document: dict[str, Any]) -> Record:
         created_by_rep=document.get("creatorRep"),
         crdt_state=bytes(crdt) if crdt is not None else None,
         crdt_frontiers=document.get("crdtFrontiers"),
+        crdt_epoch=document.get("crdtEpoch", 0),
         writer_since=document.get("writerSince", 1),
         seq=document["seq"],
     )

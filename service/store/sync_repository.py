@@ -19,7 +19,17 @@ from service.domain.record_types import RecordType
 from service.domain.records import Record, RecordKey, references_of
 from service.domain.refusals import Refusal, record_refusal_id, reused_refusal_id
 from service.domain.scope_exits import ScopeExit
-from service.store import conflicts, history, identity, receipts, records, refusals, scope_exits, sequence
+from service.store import (
+    conflicts,
+    crdt_archives,
+    history,
+    identity,
+    receipts,
+    records,
+    refusals,
+    scope_exits,
+    sequence,
+)
 from service.store.database import Store
 from service.store.outlet_scopes import OutletScopes
 from service.store.transactions import UnitOfWork
@@ -55,8 +65,21 @@ class MongoSyncRepository:
         found_conflicts = await conflicts.load_for_push(self._store, device_id, conflict_ids, record_ids, tx)
         others = [key for key, record in found_records.items() if record.owner not in (None, rep_id)]
         left_scope = await self._assignees(await scope_exits.left(self._store, rep_id, others, tx), found_records)
+        earlier_epochs = [  # updates made on an epoch a compaction has ended since
+            (change.key, change.made_on_epoch)
+            for change in changes
+            if change.crdt_update is not None
+            and change.key in found_records
+            and change.made_on_epoch < found_records[change.key].crdt_epoch
+        ]
         return PushSnapshot(
-            found_records, found_receipts, by_offline_id, found_conflicts, left_scope=left_scope, reused=reused
+            found_records,
+            found_receipts,
+            by_offline_id,
+            found_conflicts,
+            left_scope=left_scope,
+            reused=reused,
+            archives=await crdt_archives.load(self._store, earlier_epochs, tx),
         )
 
     async def _assignees(self, keys: set[RecordKey], found: dict[RecordKey, Record]) -> dict[RecordKey, str]:
@@ -81,6 +104,7 @@ class MongoSyncRepository:
             ],
             tx,
         )
+        await crdt_archives.save(self._store, plan.archives, tx)
         await photo_refs.note_references(self._store, stored.values(), tx)
         await scope_exits.save(self._store, list(zip(exits, exit_seqs, strict=True)), tx)
         await receipts.save(self._store, list(plan.receipts.values()), tx)

@@ -44,9 +44,12 @@ class Change:
     patch: dict[str, Any] | None = None
     made_on_base: bool = False  # a patch made on the round's base version (else on nothing)
 
-    def apply(self, server: SharedDocument, version: int, base_version: int) -> None:
+    def apply(self, server: SharedDocument, version: int, base_version: int, archive: SharedDocument | None) -> None:
+        """``archive``: the document as it was before the server compacted it, when it did (updates were made on it)."""
         stamp = Stamp(self.time_ms, self.writer)
-        if self.update is not None:
+        if self.update is not None and archive is not None:
+            server.merge_archived(archive, self.update, stamp, version)
+        elif self.update is not None:
             server.merge_update(self.update, stamp, version)
         else:
             assert self.patch is not None
@@ -100,14 +103,19 @@ def in_queue_order(round_: Round, order: list[int]) -> list[int]:
     return order
 
 
-def serve(round_: Round, order: list[int], reload: list[bool]) -> SharedDocument:
+def serve(round_: Round, order: list[int], reload: list[bool], compact_after: int | None = None) -> SharedDocument:
+    """The round's changes in ``order``; the server compacts the document after ``compact_after`` of them."""
     server = SharedDocument()
     server.write_fields(dict.fromkeys(FIELD_NAMES, "base"), Stamp(-5, "user:hq"), 1, None)
     assert server.state() == round_.base
+    archive = None
     for version, (index, again) in enumerate(zip(order, reload, strict=True), start=2):
-        round_.changes[index].apply(server, version, 1)
+        round_.changes[index].apply(server, version, 1, archive)
         if again:  # stored and decoded again, as between two pushes
             server = SharedDocument(server.state(), server.frontiers())
+        if version - 1 == compact_after:
+            archive = SharedDocument(server.state())
+            server.compact()
     return server
 
 
@@ -120,7 +128,8 @@ def test_any_arrival_order_gives_the_record_the_rule_names(round_: Round, data: 
         order = in_queue_order(round_, data.draw(st.permutations(range(count))))
         order += data.draw(st.lists(st.sampled_from(range(count)), max_size=2))  # duplicates change nothing
         reload = data.draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order)))
-        server = serve(round_, order, reload)
+        compact_after = data.draw(st.none() | st.integers(1, len(order)))  # updates made before it use the archive
+        server = serve(round_, order, reload, compact_after)
         record = materialize_json(server)
         reference = reference or record
         assert record == reference

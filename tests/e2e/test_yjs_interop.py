@@ -23,8 +23,8 @@ def device_token(server: Server, rep_token: str, device_id: str) -> str:
     )["registerDevice"]["token"]
 
 
-def test_yjs_documents_and_a_patch_converge_to_the_rule_in_both_arrival_orders(serve) -> None:
-    server = serve("--memory")
+def test_yjs_documents_and_a_patch_converge_and_a_phone_lives_through_a_compaction(serve) -> None:
+    server = serve("--memory", FIELDSYNC_CRDT_COMPACT_BYTES="512")
     rep = server.data('mutation{createUser(input:{name:"Siti", role:REP}){token}}')["createUser"]["token"]
     tokens = {f"DEVICE_{name}_TOKEN": device_token(server, rep, f"js-{name.lower()}") for name in "ABC"}
     result = subprocess.run(
@@ -35,4 +35,4 @@ def test_yjs_documents_and_a_patch_converge_to_the_rule_in_both_arrival_orders(s
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "# pass 2" in result.stdout, result.stdout
+    assert "# pass 3" in result.stdout, result.stdout

@@ -23,14 +23,14 @@ async function graphql (token, query, variables) {
 
 async function push (token, deviceId, change) {
   const data = await graphql(token, `mutation($input: PushInput!) { pushChanges(input: $input) {
-      results { status refusal { code reason } record { version fields crdtState } } } }`,
+      results { status refusal { code reason } record { version fields crdtState crdtEpoch } } } }`,
   { input: { deviceId, changes: [{ offlineId: `js-${++offline}`, recordType: 'OUTLET', operation: 'UPSERT', ...change }] } })
   return data.pushChanges.results[0]
 }
 
 async function serverOutlet (token, recordId) {
   const data = await graphql(token, `query($id: ID!) { record(recordType: OUTLET, recordId: $id) {
-      version fields crdtState } }`, { id: recordId })
+      version fields crdtState crdtEpoch } }`, { id: recordId })
   return data.record
 }
 
@@ -76,3 +76,45 @@ for (const [label, order] of [['Yjs A first', ['a', 'patch', 'b']], ['Yjs B firs
     }
   })
 }
+
+test('a phone offline across a compaction: its queued edits count, then it starts over on the new epoch', async () => {
+  // The server runs with FIELDSYNC_CRDT_COMPACT_BYTES=512, so a few dozen manager edits end the outlet's epoch.
+  const recordId = 'js-outlet-compacted'
+  const created = await push(DEVICE_A_TOKEN, 'js-a', { recordId, capturedAt: at(3600), fields: { name: 'Base', city: 'Ipoh' } })
+  const phone = new Y.Doc()
+  Y.applyUpdate(phone, bytes(created.record.crdtState))
+  const epoch = created.record.crdtEpoch
+  const before = Y.encodeStateVector(phone)
+  phone.getMap('fields').set('phone', '+60 5 111') // offline, on the first epoch
+  phone.getMap('tags').set('vip', true)
+  phone.getText('notes').insert(0, 'Back door.')
+  const queued = Y.encodeStateAsUpdate(phone, before)
+
+  for (let i = 0; i < 70; i++) {
+    const fields = i % 2 ? { city: `City ${i}` } : { name: `Kedai ${i}` }
+    await graphql(MANAGER_TOKEN, `mutation($input: WriteRecordInput!) { writeRecord(input: $input) { status } }`,
+      { input: { recordType: 'OUTLET', recordId, fields } })
+  }
+  const compacted = await serverOutlet(MANAGER_TOKEN, recordId)
+  assert.ok(compacted.crdtEpoch > epoch, `epoch ${compacted.crdtEpoch}`)
+
+  const merged = await push(DEVICE_A_TOKEN, 'js-a', { recordId, capturedAt: at(20), crdtUpdate: base64(queued), crdtEpoch: epoch })
+  assert.equal(merged.status, 'MERGED', JSON.stringify(merged))
+  assert.equal(merged.record.crdtEpoch, compacted.crdtEpoch)
+  assert.deepEqual([merged.record.fields.phone, merged.record.fields.name, merged.record.fields.city],
+    ['+60 5 111', 'Kedai 68', 'City 69'])
+  assert.deepEqual([merged.record.fields.tags, merged.record.fields.notes], [['vip'], 'Back door.'])
+
+  const restarted = new Y.Doc() // a new document: a new client id
+  Y.applyUpdate(restarted, bytes(merged.record.crdtState))
+  const sv = Y.encodeStateVector(restarted)
+  restarted.getMap('fields').set('phone', '+60 5 222')
+  const next = await push(DEVICE_A_TOKEN, 'js-a', {
+    recordId, capturedAt: at(1), crdtUpdate: base64(Y.encodeStateAsUpdate(restarted, sv)), stateVector: base64(sv), crdtEpoch: merged.record.crdtEpoch
+  })
+  assert.equal(next.status, 'MERGED', JSON.stringify(next))
+  Y.applyUpdate(restarted, bytes(next.record.crdtState))
+  assert.deepEqual(scalarFields(restarted), withoutTagsAndNotes(next.record.fields))
+  assert.equal(restarted.getText('notes').toString(), next.record.fields.notes)
+  assert.ok(bytes(next.record.crdtState).length < 512, 'the answer carries only what the phone lacks')
+})

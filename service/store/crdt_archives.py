@@ -1,0 +1,43 @@
+"""The ``crdtArchives`` collection: a shared record's CRDT state as it was when an epoch ended.
+
+Compaction starts a record's next epoch; updates phones made on an earlier one are merged
+through that epoch's archive (``crdt.SharedDocument.merge_archived``), which keeps what they add.
+Read by ``_id`` only, for the few changes of a push made on an earlier epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from bson import Binary
+from pymongo import ReplaceOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from service.domain.document_cache import ArchiveKey
+from service.store.database import Store
+from service.store.records import record_id
+
+COLLECTION = "crdtArchives"
+INDEXES: list = []  # looked up by _id only
+
+
+def _id(key: ArchiveKey) -> str:
+    record, epoch = key
+    return f"{record_id(record)}@{epoch}"
+
+
+async def load(store: Store, keys: Iterable[ArchiveKey], session: AsyncClientSession) -> dict[ArchiveKey, bytes]:
+    by_id = {_id(key): key for key in keys}
+    if not by_id:
+        return {}
+    cursor = store.db[COLLECTION].find({"_id": {"$in": sorted(by_id)}}, session=session)
+    return {by_id[document["_id"]]: bytes(document["state"]) async for document in cursor}
+
+
+async def save(store: Store, archives: Mapping[ArchiveKey, bytes], session: AsyncClientSession) -> None:
+    if archives:
+        operations = [
+            ReplaceOne({"_id": _id(key)}, {"_id": _id(key), "state": Binary(state)}, upsert=True)
+            for key, state in sorted(archives.items(), key=lambda item: _id(item[0]))
+        ]
+        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
