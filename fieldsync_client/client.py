@@ -5,7 +5,8 @@ rename) after every change to it, so the app can be killed at any moment:
 
 - ``queue``: the offline changes not yet decided, oldest first (refused ones first);
 - ``server``: each record as the server last sent it (``version``, ``fields``);
-- ``outlets``: each shared outlet as a Yjs document (pycrdt), edited through Yjs updates;
+- ``outlets``: each shared outlet as a Yjs document (pycrdt), edited through Yjs updates, and
+  ``outletEpochs``: the server's ``crdtEpoch`` each document belongs to (a new one: start over);
 - ``cursor``: where the next pull starts;
 - ``decided`` / ``dropped``: the outcome of every change the device let go of.
 """
@@ -29,7 +30,7 @@ OUTLET = "OUTLET"
 FINAL = {"APPLIED", "MERGED", "UNCHANGED"}
 BATCH = 100
 
-ENVELOPE = "recordType recordId version deleted fields crdtState outOfScope"
+ENVELOPE = "recordType recordId version deleted fields crdtState crdtEpoch outOfScope"
 CONFLICT = "id recordType recordId status serverVersion deviceFields serverFields changedFields"
 REFUSAL = "id code reason action status note"
 PUSH = f"""mutation($input: PushInput!) {{ pushChanges(input: $input) {{ syncId results {{
@@ -83,15 +84,17 @@ class Device:
         self.clock = clock
         if self.path.exists():
             self.state = json.loads(self.path.read_text())
+            self.state.setdefault("outletEpochs", {})  # files written before epochs existed
         else:
             self.state = {
                 "deviceId": device_id,
-                "yjsClientId": yjs_client_id if yjs_client_id is not None else int.from_bytes(os.urandom(4)) >> 1,
+                "yjsClientId": yjs_client_id if yjs_client_id is not None else _new_client_id(),
                 "nextSeq": 1,
                 "cursor": None,
                 "queue": [],
                 "server": {},
                 "outlets": {},
+                "outletEpochs": {},
                 "decided": {},
                 "dropped": {},
             }
@@ -135,7 +138,8 @@ class Device:
                 notes += append_notes
         update = doc.get_update(before)
         self.state["outlets"][outlet_id] = _b64(doc.get_update())
-        return self._enqueue(OUTLET, outlet_id, "UPSERT", {"crdtUpdate": _b64(update), **geo})
+        epoch = self.state["outletEpochs"].get(outlet_id, 0)
+        return self._enqueue(OUTLET, outlet_id, "UPSERT", {"crdtUpdate": _b64(update), "crdtEpoch": epoch, **geo})
 
     def view(self, record_type: str, record_id: str) -> dict[str, Any] | None:
         """The record as the rep sees it: its latest queued edit, else the server's copy."""
@@ -177,8 +181,10 @@ class Device:
         batch = self.queue[:BATCH]
         changes = [{k: v for k, v in c.items() if not k.startswith("_")} for c in batch]
         for change in changes:
-            if change["recordType"] == OUTLET and change["recordId"] in self.docs:
-                change["stateVector"] = _b64(self.docs[change["recordId"]].get_state())
+            outlet_id = change["recordId"]
+            held_epoch = self.state["outletEpochs"].get(outlet_id, 0)
+            if change["recordType"] == OUTLET and outlet_id in self.docs and change.get("crdtEpoch") == held_epoch:
+                change["stateVector"] = _b64(self.docs[outlet_id].get_state())
         data = self.transport.execute(
             PUSH,
             {"input": {"deviceId": self.device_id, "changes": changes, "queueDepth": len(self.queue) - len(batch)}},
@@ -286,10 +292,18 @@ class Device:
     def _take(self, envelope: dict[str, Any] | None) -> None:
         if envelope is None:
             return
-        if envelope["recordType"] == OUTLET and envelope["crdtState"]:  # Yjs updates apply in any order
-            doc = self._doc(envelope["recordId"])
+        outlet_id, epoch = envelope["recordId"], envelope.get("crdtEpoch") or 0
+        held_epoch = self.state["outletEpochs"].get(outlet_id, 0)
+        if envelope["recordType"] == OUTLET and envelope["crdtState"] and epoch >= held_epoch:  # any order
+            if epoch > held_epoch:
+                # The server compacted the outlet: start over from its state, with a new Yjs client id.
+                # Edits still queued were made on the old epoch and say so; the server merges them.
+                self.docs.pop(outlet_id, None)
+                self.state["yjsClientId"] = _new_client_id()
+                self.state["outletEpochs"][outlet_id] = epoch
+            doc = self._doc(outlet_id)
             doc.apply_update(base64.b64decode(envelope["crdtState"]))
-            self.state["outlets"][envelope["recordId"]] = _b64(doc.get_update())
+            self.state["outlets"][outlet_id] = _b64(doc.get_update())
         key = _key(envelope["recordType"], envelope["recordId"])
         held = self.state["server"].get(key)
         if held and held["version"] > envelope["version"]:
@@ -303,6 +317,7 @@ class Device:
         self.state["server"].pop(_key(record_type, record_id), None)
         if record_type == OUTLET:
             self.state["outlets"].pop(record_id, None)
+            self.state["outletEpochs"].pop(record_id, None)
             self.docs.pop(record_id, None)
 
     def _doc(self, outlet_id: str) -> Doc:
@@ -318,6 +333,10 @@ class Device:
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(self.state, sort_keys=True))
         os.replace(temporary, self.path)
+
+
+def _new_client_id() -> int:
+    return int.from_bytes(os.urandom(4)) >> 1
 
 
 def outlet_fields(doc: Doc) -> dict[str, Any]:

@@ -185,3 +185,37 @@ def test_a_rate_limited_request_waits_retry_after_then_gives_up_as_offline(serve
     finally:
         transport.close()
     assert len(waits) == 3 and all(wait >= 5 for wait in waits), waits  # 6 a minute: Retry-After is several seconds
+
+
+def test_phones_editing_one_outlet_through_many_compactions_end_equal(serve, device) -> None:
+    """Two phones and a manager edit one outlet hundreds of times; the server compacts it again and
+    again (a 384-byte threshold). A phone that was offline meanwhile still gets its edits in, starts
+    over on the new epoch, and both phones end equal to the server, whose state stays small."""
+    server = serve("--memory", FIELDSYNC_CRDT_COMPACT_BYTES="384")
+    rep, tokens = rep_with_devices(server, "phone-a", "phone-b")
+    outlet = str(uuid.uuid4())
+    write(server, "OUTLET", outlet, {"name": "Kedai Ali", "city": "Ipoh", "repIds": [rep]})
+    a, b = device(server, tokens["phone-a"], "phone-a"), device(server, tokens["phone-b"], "phone-b")
+    for phone in (a, b):
+        phone.sync()
+    b.edit_outlet(outlet, {"contactName": "Ali"}, add_tags=("24h",), append_notes="Back door. ")  # offline
+    rng = random.Random(5)
+    for round_ in range(90):
+        a.edit_outlet(outlet, {rng.choice(("name", "phone", "channel")): f"a{round_}"})
+        write(server, "OUTLET", outlet, {rng.choice(("city", "phone")): f"hq{round_}"})
+        assert set(a.sync().statuses) <= {"MERGED", "UNCHANGED"}  # UNCHANGED: the manager wrote the same field later
+    query = "query($id: ID!){record(recordType: OUTLET, recordId: $id){fields crdtState crdtEpoch}}"
+    before = server.data(query, {"id": outlet})["record"]
+    assert before["crdtEpoch"] >= 2
+    b.sync()  # its edits were made on epoch 0
+    a.sync()
+    after = server.data(query, {"id": outlet})["record"]
+    assert (after["fields"]["contactName"], after["fields"]["tags"], after["fields"]["notes"]) == (
+        "Ali",
+        ["24h"],
+        "Back door. ",
+    )
+    for phone in (a, b):
+        assert outlet_fields(phone.docs[outlet]) == after["fields"]
+        assert phone.state["outletEpochs"][outlet] == after["crdtEpoch"]
+    assert len(after["crdtState"]) < 4 * 384  # base64 of a state that holds content, not 180 edits
