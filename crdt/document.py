@@ -48,6 +48,7 @@ from crdt.yjs_update import (
     UpdateFormatError,
     decode_update,
     gc_runs,
+    uints,
 )
 
 FIELDS, TAGS, NOTES = "fields", "tags", "notes"
@@ -105,10 +106,11 @@ class SharedDocument:
         self._frontiers = frontiers
         self._keys: _KeyIndex | None = None  # built when a device update first needs it
         self._encoded: bytes | None = state or None  # the state, encoded, while it is unchanged
+        self._materialized: dict[str, Any] | None = None  # the record, while the document is unchanged
         self._subscription = self._doc.observe(self._changed)
 
     def _changed(self, event: object) -> None:
-        self._encoded = None
+        self._encoded = self._materialized = None
 
     # -- reading -----------------------------------------------------------
 
@@ -137,14 +139,16 @@ class SharedDocument:
 
     def materialize(self) -> dict[str, Any]:
         """The record as plain JSON: fields (integral numbers as integers), sorted tags, notes."""
-        try:
-            with self._doc.transaction():  # one read transaction, not one per value
-                fields = {key: plain_number(_plain(self._fields[key])) for key in sorted(self._fields)}
-                fields["tags"] = sorted(tag for tag in self._tags if self._tags[tag] is True)
-                fields["notes"] = str(self._notes)
-        except (ValueError, TypeError, KeyError) as error:
-            raise CrdtDecodeError(f"the document holds content that is not JSON: {error}") from None
-        return fields
+        if self._materialized is None:
+            try:
+                with self._doc.transaction():  # one read transaction, not one per value
+                    fields = {key: plain_number(_plain(self._fields[key])) for key in sorted(self._fields)}
+                    fields["tags"] = sorted(tag for tag in self._tags if self._tags[tag] is True)
+                    fields["notes"] = str(self._notes)
+            except (ValueError, TypeError, KeyError) as error:
+                raise CrdtDecodeError(f"the document holds content that is not JSON: {error}") from None
+            self._materialized = fields
+        return {**self._materialized, "tags": list(self._materialized["tags"])}  # the caller's to change
 
     # -- writing -----------------------------------------------------------
 
@@ -270,12 +274,14 @@ class SharedDocument:
     def _enforce(self, keys: Iterable[str]) -> None:
         """Where the document shows another value than the rule's winner, write the winner."""
         wrong = {}
-        for key in keys:
-            best = winner(self._frontiers.get(key, ()))
-            if best is None:
-                continue
-            if key not in self._fields or canonical(self._fields.get(key)) != canonical(best.value):
-                wrong[key] = best.value
+        with self._doc.transaction():  # one read transaction, not one per value
+            for key in keys:
+                best = winner(self._frontiers.get(key, ()))
+                if best is None:
+                    continue
+                shown = self._fields.get(key, _UNSET)
+                if shown is _UNSET or canonical(shown) != canonical(best.value):
+                    wrong[key] = best.value
         if wrong:
             with self._server_edit(FIELDS, list(wrong)):
                 for key, value in wrong.items():
@@ -456,21 +462,6 @@ def _plain(value: Any) -> Any:
 
 
 def _clocks(state_vector: bytes) -> dict[int, int]:
-    data, at = state_vector, 0
-
-    def uint() -> int:
-        nonlocal at
-        value = shift = 0
-        while True:
-            byte = data[at]
-            at += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return value
-            shift += 7
-
-    clocks: dict[int, int] = {}
-    for _ in range(uint()):
-        client = uint()
-        clocks[client] = uint()
-    return clocks
+    """A Yjs state vector (a count, then client and clock varints) as {client: clock}."""
+    values = uints(state_vector)
+    return dict(zip(values[1::2], values[2::2], strict=True))

@@ -75,17 +75,43 @@ def decode_update(data: bytes) -> Update:
                     items.append(item)
                     length = item.length
                 clock += length
-        deletions: list[tuple[int, int, int]] = []
-        for _ in range(reader.uint()):
-            client = reader.uint()
-            for _ in range(reader.uint()):
-                clock = reader.uint()
-                deletions.append((client, clock, reader.uint()))
+        deletions = _delete_set(uints(data, reader.at))  # the rest is varints only: read at once
     except (IndexError, UnicodeDecodeError, json.JSONDecodeError, struct.error, RecursionError) as error:
         raise UpdateFormatError(f"not a Yjs v1 update ({type(error).__name__})") from None
-    if not reader.at_end():
-        raise UpdateFormatError("not a Yjs v1 update (bytes left over; v2 updates are not taken)")
     return Update(tuple(items), tuple(skipped), tuple(deletions))
+
+
+def uints(data: bytes, start: int = 0) -> list[int]:
+    """Every lib0 unsigned varint in ``data[start:]``, which must hold varints and nothing else."""
+    values: list[int] = []
+    value = shift = 0
+    for byte in data[start:] if start else data:
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            values.append(value)
+            value = shift = 0
+        else:
+            shift += 7
+            if shift > 70:
+                raise IndexError("varint too long")
+    if shift:
+        raise IndexError("cut short")
+    return values
+
+
+def _delete_set(values: list[int]) -> list[tuple[int, int, int]]:
+    """(client, clock, length) runs of a delete set read as varints; anything left over is an error."""
+    deletions: list[tuple[int, int, int]] = []
+    at = 1
+    for _ in range(values[0]):
+        client, runs = values[at], values[at + 1]
+        at += 2
+        for _ in range(runs):
+            deletions.append((client, values[at], values[at + 1]))
+            at += 2
+    if at != len(values):
+        raise UpdateFormatError("not a Yjs v1 update (bytes left over; v2 updates are not taken)")
+    return deletions
 
 
 def _read_item(reader: _Reader, info: int, client: int, clock: int) -> Item:
@@ -170,8 +196,9 @@ class _Reader:
     def __init__(self, data: bytes) -> None:
         self._data, self._at = data, 0
 
-    def at_end(self) -> bool:
-        return self._at == len(self._data)
+    @property
+    def at(self) -> int:
+        return self._at
 
     def byte(self) -> int:
         value = self._data[self._at]
