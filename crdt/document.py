@@ -107,10 +107,11 @@ class SharedDocument:
         self._keys: _KeyIndex | None = None  # built when a device update first needs it
         self._encoded: bytes | None = state or None  # the state, encoded, while it is unchanged
         self._materialized: dict[str, Any] | None = None  # the record, while the document is unchanged
+        self._known: dict[int, int] | None = None  # the state vector, read, while the document is unchanged
         self._subscription = self._doc.observe(self._changed)
 
     def _changed(self, event: object) -> None:
-        self._encoded = self._materialized = None
+        self._encoded = self._materialized = self._known = None
 
     # -- reading -----------------------------------------------------------
 
@@ -122,6 +123,12 @@ class SharedDocument:
 
     def state_vector(self) -> bytes:
         return self._doc.get_state()
+
+    def _clocks(self) -> dict[int, int]:
+        """Each client's next clock (the state vector as a dict)."""
+        if self._known is None:
+            self._known = _clocks(self._doc.get_state())
+        return self._known
 
     def frontiers(self) -> dict[str, Frontier]:
         return dict(self._frontiers)
@@ -178,7 +185,7 @@ class SharedDocument:
         try:
             tags, notes = archive._tag_set(), str(archive._notes)
             taken = archive._integrate(update)
-            self._take_writes(taken, stamp, version, _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0))
+            self._take_writes(taken, stamp, version, self._clocks().get(SERVER_CLIENT, 0))
             self._enforce(taken.fields_written)
             after = archive._tag_set()
             self.set_tags({**dict.fromkeys(tags - after, False), **dict.fromkeys(after - tags, True)})
@@ -207,7 +214,7 @@ class SharedDocument:
         fields = {key: self._fields[key] for key in sorted(self._fields)}
         tags, notes = sorted(self._tag_set()), str(self._notes)
         doc: Doc = Doc(client_id=SERVER_CLIENT)
-        doc.apply_update(gc_runs({SERVER_CLIENT: _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0)}))
+        doc.apply_update(gc_runs({SERVER_CLIENT: self._clocks().get(SERVER_CLIENT, 0)}))
         new_fields, new_tags, new_notes = doc.get(FIELDS, type=Map), doc.get(TAGS, type=Map), doc.get(NOTES, type=Text)
         with doc.transaction():
             for key, value in fields.items():
@@ -220,7 +227,7 @@ class SharedDocument:
 
     def write_fields(self, patch: Mapping[str, Any], stamp: Stamp, version: int, base_version: int | None) -> None:
         """A plain patch (a device's, or a web write) of scalar fields, made on ``base_version``."""
-        horizon = _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0)
+        horizon = self._clocks().get(SERVER_CLIENT, 0)
         saw = seen_at_version(base_version)
         for key, value in patch.items():
             self._take(key, Write(plain_number(value), stamp, version, horizon), saw)
@@ -290,12 +297,12 @@ class SharedDocument:
     @contextmanager
     def _server_edit(self, root: str, keys: Iterable[str | None]) -> Iterator[None]:
         """One transaction of server writes, each one clock of the server's (text: one per character)."""
-        clock = _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0)
+        clock = self._clocks().get(SERVER_CLIENT, 0)
         with self._doc.transaction():
             yield
         if self._keys is not None:
             for key in keys:
-                after = _clocks(self._doc.get_state()).get(SERVER_CLIENT, 0) if key is None else clock + 1
+                after = self._clocks().get(SERVER_CLIENT, 0) if key is None else clock + 1
                 self._keys.add(SERVER_CLIENT, clock, after - clock, root, key)
                 clock = after
 
@@ -319,7 +326,7 @@ class SharedDocument:
             decoded = decode_update(update)
         except UpdateFormatError as error:
             raise CrdtDecodeError(str(error)) from None
-        known = _clocks(self._doc.get_state())
+        known = self._clocks()
         new_items = [item for item in decoded.items if item.clock + item.length > known.get(item.client, 0)]
         try:
             keys = self._key_index()
@@ -357,7 +364,7 @@ class SharedDocument:
             if root == FIELDS and key is not None:
                 fields_written.add(key)
         self._doc.apply_update(update)
-        after = _clocks(self._doc.get_state())
+        after = self._clocks()
         held_back = any(item.clock + item.length > after.get(item.client, 0) for item in new_items) or any(
             clock + length > after.get(client, 0) for client, clock, length in decoded.deletions
         )
