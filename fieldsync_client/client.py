@@ -7,6 +7,7 @@ rename) after every change to it, so the app can be killed at any moment:
 - ``server``: each record as the server last sent it (``version``, ``fields``);
 - ``outlets``: each shared outlet as a Yjs document (pycrdt), edited through Yjs updates, and
   ``outletEpochs``: the server's ``crdtEpoch`` each document belongs to (a new one: start over);
+- ``photos``: photos taken offline and not yet sent (their bytes in a folder beside the file);
 - ``cursor``: where the next pull starts;
 - ``decided`` / ``dropped``: the outcome of every change the device let go of.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,11 +26,13 @@ from typing import Any
 
 from pycrdt import Doc, Map, Text
 
+from fieldsync_client.photos import PhotoUploads
 from fieldsync_client.transport import Transport
 
 OUTLET = "OUTLET"
 FINAL = {"APPLIED", "MERGED", "UNCHANGED"}
 BATCH = 100
+PHOTO_CHUNK = 256 * 1024  # bytes per tus PATCH: small enough to lose little when the signal drops
 
 ENVELOPE = "recordType recordId version deleted fields crdtState crdtEpoch outOfScope"
 CONFLICT = "id recordType recordId status serverVersion deviceFields serverFields changedFields"
@@ -61,6 +65,8 @@ class SyncStats:
     refusals: int = 0
     pulled: int = 0
     removed: int = 0
+    photos_sent: int = 0
+    photos_refused: dict[str, int] = field(default_factory=dict)  # attachmentId -> HTTP status
 
     def count(self, status: str) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -85,6 +91,7 @@ class Device:
         if self.path.exists():
             self.state = json.loads(self.path.read_text())
             self.state.setdefault("outletEpochs", {})  # files written before epochs existed
+            self.state.setdefault("photos", {})
         else:
             self.state = {
                 "deviceId": device_id,
@@ -95,14 +102,24 @@ class Device:
                 "server": {},
                 "outlets": {},
                 "outletEpochs": {},
+                "photos": {},
                 "decided": {},
                 "dropped": {},
             }
         self.docs: dict[str, Doc] = {}
         for outlet_id, encoded in self.state["outlets"].items():
             self._doc(outlet_id).apply_update(base64.b64decode(encoded))
+        photo_folder = self.path.with_name(f"{self.path.stem}-photos")
+        self.photos = PhotoUploads(transport, photo_folder, self.state["photos"], PHOTO_CHUNK)
 
     # -- what the rep does, offline ------------------------------------------------
+
+    def take_photo(self, data: bytes, **geo: float) -> dict[str, Any]:
+        """Keep a photo until it is sent; the entry a record's ``photos`` list points at it with."""
+        attachment_id = str(uuid.uuid4())
+        sha256 = self.photos.keep(attachment_id, data)
+        self._save()
+        return {"attachmentId": attachment_id, "sha256": sha256, "capturedAt": self.clock().isoformat(), **geo}
 
     def save(self, record_type: str, record_id: str, fields: dict[str, Any], **geo: float) -> str:
         """Queue an owned record (visit, order, work order) as the device now has it, whole."""
@@ -166,7 +183,7 @@ class Device:
     # -- sync ----------------------------------------------------------------------
 
     def sync(self) -> SyncStats:
-        """Push the queue until it drains or waits on someone, then pull what changed."""
+        """Push the queue until it drains or waits on someone, pull what changed, then send the photos."""
         stats = SyncStats()
         while self.queue:
             if not self._push(stats):
@@ -174,6 +191,7 @@ class Device:
         if self.queue:
             self.transport.execute(STATUS, {"input": {"deviceId": self.device_id, "queueDepth": len(self.queue)}})
         self.pull(stats)
+        stats.photos_sent, stats.photos_refused = self.photos.upload_pending(self._save)
         return stats
 
     def _push(self, stats: SyncStats) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import tempfile
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -28,10 +29,12 @@ from fieldsync_client.transport import Offline, Transport
 LOCAL = timezone(timedelta(hours=8))
 CENTRE = (3.139, 101.687)
 GEOFENCE_M = 150
+STEP = timedelta(minutes=20)  # one step of the simulated day
 BACKOFF = 0.02  # seconds: simulated phones back off fast (Retry-After is still waited in full)
 DECIDING = ["APPLIED", "MERGED", "UNCHANGED", "CONFLICT"]
 WRITE = """mutation($i: WriteRecordInput!) { writeRecord(input: $i) { status refusal { code reason } } }"""
 RECORD = "query($t: RecordType!, $id: ID!) { record(recordType: $t, recordId: $id) { version fields } }"
+PHOTOS = "query($id: ID!) { record(recordType: VISIT, recordId: $id) { photos { attachmentId status } } }"
 HISTORY = """query($f: SyncHistoryFilter, $after: String) { syncHistory(filter: $f, first: 500, after: $after) {
   edges { node { offlineId action } } pageInfo { hasNextPage endCursor } } }"""
 OPEN_REFUSALS = """query($after: String) { refusals(filter: {status: [OPEN], kind: RECORD}, first: 100, after: $after) {
@@ -58,6 +61,7 @@ class Day:
     faults: bool = True
     online: float = 0.6  # chance a phone has signal at a step
     settle: bool = True  # at the end, dismiss what is still refused and sync every phone until quiet
+    speed: float = 0.0  # simulated time over wall time (60: a 20-minute step takes 20 s); 0: no waiting
 
 
 class Simulation:
@@ -75,6 +79,7 @@ class Simulation:
         self.outlets: list[dict[str, Any]] = []
         self.products: list[str] = []
         self.planned: dict[str, str] = {}  # visit id -> rep id (as the manager assigned it)
+        self.photos: dict[str, str] = {}  # attachmentId -> the visit a phone pointed at it from
         self.summary: Counter[str] = Counter()
         self.networks: list[FlakyNetwork] = []
 
@@ -188,12 +193,15 @@ class Simulation:
         for rep in self.reps:
             self._sync(rep)
         for _ in range(self.day.steps):
-            self.now += timedelta(minutes=20)
+            started = time.monotonic()
+            self.now += STEP
             for rep in self.reps:
                 self._work(rep)
                 if self.rng.random() < self.day.online:
                     self._sync(rep)
             self._manage()
+            if self.day.speed > 0:  # the step's share of wall time, whatever it took to simulate
+                time.sleep(max(0.0, STEP.total_seconds() / self.day.speed - (time.monotonic() - started)))
         if self.day.settle:
             self._close_the_day()
 
@@ -222,7 +230,11 @@ class Simulation:
                 self.summary["check-ins" + (" far from the outlet" if far else "")] += 1
                 return
             if current["status"] == "CHECKED_IN":
-                phone.save("VISIT", visit_id, {**current, "status": "COMPLETED", "completedAt": self._local(phone)})
+                shelf = phone.take_photo(self._photo(), latitude=current["checkInLatitude"],
+                                         longitude=current["checkInLongitude"])  # fmt: skip
+                self.photos[shelf["attachmentId"]] = visit_id
+                completed = {"status": "COMPLETED", "completedAt": self._local(phone), "photos": [shelf]}
+                phone.save("VISIT", visit_id, {**current, **completed})
                 lines = [
                     {"productId": product, "quantity": self.rng.randint(1, 12), "unitPrice": 5.0}
                     for product in self.rng.sample(self.products, k=self.rng.randint(1, min(3, len(self.products))))
@@ -300,7 +312,7 @@ class Simulation:
 
     def _close_the_day(self) -> None:
         """Every phone gets signal: whatever is still refused is dismissed, and all phones sync until quiet."""
-        self.now += timedelta(minutes=20)
+        self.now += STEP
         for _ in range(4):
             for refusal in self._open_refusals():
                 self._dismiss(refusal["id"])
@@ -321,6 +333,8 @@ class Simulation:
         self.summary["conflicts"] += stats.conflicts
         self.summary["refusals"] += stats.refusals
         self.summary["removed by pull (outOfScope)"] += stats.removed
+        self.summary["photos sent"] += stats.photos_sent
+        self.summary["photos refused"] += len(stats.photos_refused)
         for status, count in stats.statuses.items():
             self.summary[f"status {status}"] += count
 
@@ -356,6 +370,7 @@ class Simulation:
             for outlet_id, doc in phone.docs.items():
                 if outlet_fields(doc) != held_records.get(f"OUTLET/{outlet_id}", {}).get("fields"):
                     failures.append(f"{phone.device_id}: outlet {outlet_id}'s Yjs document differs from the server")
+        failures += self._check_photos()
         for outlet in self.outlets:
             copies = {
                 rep.phone.device_id: outlet_fields(rep.phone.docs[outlet["id"]])
@@ -366,6 +381,17 @@ class Simulation:
             for device_id, fields in copies.items():
                 if fields != server:
                     failures.append(f"outlet {outlet['id']} on {device_id} differs from the server")
+        return failures
+
+    def _check_photos(self) -> list[str]:
+        """No phone holds a photo back, and every photo a visit on the server points at has arrived."""
+        failures = [f"{rep.phone.device_id} still holds {len(rep.phone.state['photos'])} photos"
+                    for rep in self.reps if rep.phone.state["photos"]]  # fmt: skip
+        for visit_id in sorted(set(self.photos.values())):
+            record = self.manager.execute(PHOTOS, {"id": visit_id})["record"]
+            for photo in (record or {}).get("photos") or []:
+                if photo["status"] != "AVAILABLE":
+                    failures.append(f"visit {visit_id}: photo {photo['attachmentId']} is {photo['status']}")
         return failures
 
     def _scope(self, phone: Device) -> dict[str, dict[str, Any]]:
@@ -439,6 +465,10 @@ class Simulation:
             {"id": refusal_id},
         )
         self.summary["refusals dismissed"] += 1
+
+    def _photo(self) -> bytes:
+        """A shelf photo: a JPEG's first bytes, then 20-60 KB of the seeded generator's."""
+        return b"\xff\xd8\xff\xe0" + self.rng.randbytes(self.rng.randint(20_000, 60_000))
 
     def _outlet(self, outlet_id: str) -> dict[str, Any]:
         return next(o for o in self.outlets if o["id"] == outlet_id)

@@ -69,12 +69,12 @@ class Transport:
                     headers={"Authorization": f"Bearer {self.token}"},
                 )
             except httpx.TransportError:
-                self._pause(attempt, None)
+                self.pause(attempt, None)
                 continue
             body = _json(response)
             errors = body.get("errors") if body else None
             if response.status_code in (429, 503) or (errors and _retryable(errors)) or body is None:
-                self._pause(attempt, _retry_after(response, errors))
+                self.pause(attempt, retry_after(response, errors))
                 continue
             if errors:
                 raise GraphQLError(errors)
@@ -84,7 +84,8 @@ class Transport:
     def close(self) -> None:
         self.http.close()
 
-    def _pause(self, attempt: int, retry_after: float | None) -> None:
+    def pause(self, attempt: int, retry_after: float | None) -> None:
+        """Wait before sending again: ``Retry-After`` when named, else backing off (doubling, jittered, capped)."""
         backoff = min(self.backoff_cap, self.backoff_base * 2**attempt) * (0.5 + self.rng.random() / 2)
         wait = max(retry_after, backoff) if retry_after is not None else backoff
         self.waits.append(wait)
@@ -103,7 +104,7 @@ def _retryable(errors: list[dict[str, Any]]) -> bool:
     return any((e.get("extensions") or {}).get("code") in RETRYABLE_CODES for e in errors)
 
 
-def _retry_after(response: httpx.Response, errors: list[dict[str, Any]] | None) -> float | None:
+def retry_after(response: httpx.Response, errors: list[dict[str, Any]] | None) -> float | None:
     header = response.headers.get("Retry-After")
     if header is not None:
         try:

@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     simulate.add_argument("--steps", type=int, default=8, help="20-minute steps in the day")
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--no-faults", action="store_true", help="a perfect network")
+    simulate.add_argument(
+        "--speed", type=float, default=0.0, help="simulated over wall time (60: a 20-minute step in 20 s); 0: flat out"
+    )
     simulate.add_argument("--check", action="store_true", help="verify the invariants against the server")
     simulate.add_argument(
         "--leave-open", action="store_true", help="leave refusals for a person to fix (a demo); no --check"
@@ -119,6 +122,7 @@ def _simulate(args: argparse.Namespace) -> None:
         seed=args.seed,
         faults=not args.no_faults,
         settle=not args.leave_open,
+        speed=args.speed,
     )
     simulation = Simulation(args.url, args.token, day)
     try:
@@ -132,7 +136,7 @@ def _simulate(args: argparse.Namespace) -> None:
             if failures:
                 sys.exit(1)
             print("check: every decided change is in history exactly once; every phone equals its scope; "
-                  "every outlet is identical on all phones and the server")  # fmt: skip
+                  "every outlet is identical on all phones and the server; every photo arrived")  # fmt: skip
     finally:
         simulation.close()
 

@@ -173,6 +173,41 @@ def test_lost_answers_and_duplicate_sends_apply_each_change_once(serve, tmp_path
     assert outlet_fields(phone.docs[outlet]) == server_notes["record"]["fields"]
 
 
+def test_photos_taken_offline_reach_the_server_over_tus_through_a_patchy_network(serve, tmp_path: Path) -> None:
+    server = serve("--memory")
+    rep, tokens = rep_with_devices(server, "phone-p")
+    outlet = str(uuid.uuid4())
+    write(server, "OUTLET", outlet, {"name": "Kedai Foto", "latitude": 3.0, "longitude": 101.0, "repIds": [rep]})
+    network = FlakyNetwork(random.Random(3), lose_request=0.1, lose_answer=0.2, send_twice=0.1)
+    http = httpx.Client(transport=network)
+    transport = Transport(server.url, tokens["phone-p"], http=http, backoff_base=0.05, max_attempts=20)
+    phone = Device(transport, "phone-p", tmp_path / "phone-p.json", clock=lambda: datetime.now(MYT))
+    shelf = b"\xff\xd8\xff\xe0" + random.Random(1).randbytes(700_000)  # a JPEG's first bytes: three PATCHes
+    try:
+        phone.sync()
+        visit = str(uuid.uuid4())
+        photos = [phone.take_photo(shelf, latitude=3.0, longitude=101.0), phone.take_photo(shelf)]  # twice: one content
+        not_a_photo = phone.take_photo(b"just text, no picture")
+        now = datetime.now(MYT).isoformat()
+        phone.save("VISIT", visit, {"outletId": outlet, "repId": rep, "status": "CHECKED_IN", "plannedAt": now,
+                                    "checkInAt": now, "checkInLatitude": 3.0, "checkInLongitude": 101.0,
+                                    "photos": photos})  # fmt: skip
+        stats = phone.sync()
+    finally:
+        phone.close()
+    assert stats.photos_sent == 2 and stats.photos_refused == {not_a_photo["attachmentId"]: 415}
+    assert not phone.state["photos"] and not list((tmp_path / "phone-p-photos").iterdir())
+    assert network.faults["lost answers"]
+    record = server.data(
+        "query($id: ID!){record(recordType: VISIT, recordId: $id){photos{attachmentId status size}}}", {"id": visit}
+    )["record"]
+    assert [(p["attachmentId"], p["status"], p["size"]) for p in record["photos"]] == [
+        (photo["attachmentId"], "AVAILABLE", len(shelf)) for photo in photos
+    ]
+    stored = httpx.get(f"{server.url}/files/{photos[1]['attachmentId']}", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert stored.content == shelf
+
+
 def test_a_rate_limited_request_waits_retry_after_then_gives_up_as_offline(serve) -> None:
     server = serve("--memory", FIELDSYNC_RATE_LIMIT_PER_MINUTE="6", FIELDSYNC_RATE_LIMIT_BURST="2")
     waits: list[float] = []

@@ -27,12 +27,15 @@ def test_seeded_days_with_faults_pass_the_check_and_the_check_sees_a_phone_that_
         assert simulation.check() == [], report
         assert simulation.summary["pushes"] and simulation.summary["status APPLIED"], report
         assert "network: lost answers" in report and "status DUPLICATE" in report, report
+        assert simulation.summary["photos sent"] == len(simulation.photos) > 0, report
 
         phone = simulation.reps[0].phone
         key = next(k for k in phone.state["server"] if k.startswith("VISIT/"))
         phone.state["server"][key]["fields"] = {**phone.state["server"][key]["fields"], "status": "CANCELLED"}
         phone.state["decided"]["forged:1"] = "APPLIED"
+        phone.state["photos"]["never-sent"] = {"sha256": "0" * 64, "location": None}
         failures = simulation.check()
         assert any("data differs" in f for f in failures) and any("history" in f for f in failures), failures
+        assert any("still holds 1 photos" in f for f in failures), failures
     finally:
         simulation.close()
