@@ -26,6 +26,7 @@ from service.api.view import FieldSyncGraphQL
 from service.api.websocket import ExposeTransport
 from service.auth.access import AccessService
 from service.auth.sign_in import SignInService
+from service.domain.anomaly_service import AnomalyService
 from service.domain.document_cache import DocumentCache
 from service.domain.health import HealthThresholds
 from service.domain.initial_sync import InitialWindow
@@ -38,8 +39,10 @@ from service.events.hub import EventHub
 from service.metrics import Metrics
 from service.request_limits import BodySizeLimit
 from service.services import Services
-from service.settings import Settings
+from service.settings import Settings, anomaly_thresholds
 from service.store import (
+    anomalies,
+    anomaly_baselines,
     conflicts,
     crdt_archives,
     history,
@@ -73,6 +76,8 @@ def declared_indexes(settings: Settings) -> dict[str, list]:
         receipts.COLLECTION: receipts.INDEXES,
         conflicts.COLLECTION: conflicts.INDEXES,
         refusals.COLLECTION: refusals.INDEXES,
+        anomalies.COLLECTION: anomalies.INDEXES,
+        anomaly_baselines.COLLECTION: [],
         scope_exits.COLLECTION: scope_exits.INDEXES,
         transactions.COLLECTION: transactions.INDEXES,
         sequence.COLLECTION: sequence.INDEXES,
@@ -102,6 +107,7 @@ def build_services(settings: Settings, store: Store) -> Services:
             future=timedelta(days=settings.initial_sync_future_days),
         ),
         outlet_access=OutletAccess(settings.outlet_access),
+        anomalies=anomaly_thresholds(settings),
     )
     metrics = Metrics()
     priority = PushPriority()
@@ -112,6 +118,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         sync=SyncService(
             repository, sync_settings, documents=DocumentCache(settings.document_cache_size), publish=hub.publish
         ),
+        anomalies=AnomalyService(repository, publish=hub.publish),
         access=AccessService(
             store, token_ttl=timedelta(days=settings.token_ttl_days) if settings.token_ttl_days else None
         ),

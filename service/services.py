@@ -11,6 +11,7 @@ from service.auth.sign_in import SignInService
 if TYPE_CHECKING:
     from service.api.broadcasts import Broadcasts
     from service.api.rate_limit import RateLimiter
+from service.domain.anomaly_service import AnomalyService
 from service.domain.sync_service import SyncService
 from service.events.hub import EventHub
 from service.metrics import Metrics
@@ -28,6 +29,7 @@ class Services:
     store: Store
     sync_repository: MongoSyncRepository
     sync: SyncService
+    anomalies: AnomalyService  # flags: list, read, review (pushes flag through ``sync``)
     access: AccessService
     sign_in: SignInService
     health: HealthService

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from service.domain.anomalies.thresholds import AnomalyThresholds
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -67,6 +69,23 @@ class Settings:
     upload_burst_bytes: int = 8 * 1024 * 1024
     upload_concurrency: int = 4  # uploads at once per device (0: no limit)
     photo_pending_after_hours: float = 24  # a referenced photo not uploaded this long shows in Sync Health
+    # Anomaly flags (docs/anomalies.md): each anomaly_<name> is AnomalyThresholds.<name>.
+    anomaly_flags: bool = True  # false: pushes flag nothing
+    anomaly_max_ground_speed_kmh: float = 200.0
+    anomaly_flight_speed_kmh: float = 900.0
+    anomaly_flight_overhead_hours: float = 1.5
+    anomaly_jump_min_km: float = 3.0
+    anomaly_null_island_km: float = 1.0
+    anomaly_repeat_memory: int = 50
+    anomaly_delay_floor_hours: float = 8.0
+    anomaly_delay_mads: float = 4.0
+    anomaly_delay_without_baseline_hours: float = 24.0
+    anomaly_baseline_min_pushes: int = 5
+    anomaly_baseline_pushes: int = 30
+    anomaly_queue_growth_days: float = 2.0
+    anomaly_duplicate_window_minutes: float = 15.0
+    anomaly_clock_skew_minutes: float = 10.0
+    anomaly_clock_skew_pushes: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -80,6 +99,14 @@ class Settings:
                 values[field.name] = _parse(raw, field.type)
         values.update({name: value for name, value in overrides.items() if value is not None})
         return cls(**values)
+
+
+def anomaly_thresholds(settings: Settings) -> AnomalyThresholds | None:
+    """The flags' thresholds from their ``anomaly_*`` settings; None when flagging is off."""
+    if not settings.anomaly_flags:
+        return None
+    names = (field.name for field in dataclasses.fields(AnomalyThresholds))
+    return AnomalyThresholds(**{name: getattr(settings, f"anomaly_{name}") for name in names})
 
 
 def _parse(raw: str, kind: Any) -> Any:

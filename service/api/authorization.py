@@ -77,6 +77,7 @@ AUTHORIZATION: dict[str, dict[Caller, Access]] = {
     "syncReport": _staff(
         "every rep's counts for the day", allow("its own counts only"), integrator=allow("every rep's counts")
     ),
+    "anomalies": _staff("every flag (filter)", allow(OWN_REP_ONLY), integrator=allow("every flag, read only")),
     # -- mutations ------------------------------------------------------------
     "createUser": {
         ADMIN: allow("any user of any role; returns its first token"),
@@ -145,8 +146,10 @@ AUTHORIZATION: dict[str, dict[Caller, Access]] = {
         INTEGRATOR: DENY,
         DEVICE: allow("its own device only"),
     },
+    "reviewAnomaly": _staff("any flag: CONFIRMED or DISMISSED, with a note", DENY),
     # -- subscriptions ----------------------------------------------------------
     "refusalEvents": _staff("every rep's refusal events (filter by repId)", allow(OWN_REP_ONLY)),
+    "anomalyEvents": _staff("every rep's flags as raised and reviewed (filter by repId)", allow(OWN_REP_ONLY)),
     "syncStatus": _staff("every device's status events (filter by repId, deviceId)", allow(OWN_REP_ONLY)),
 }
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 
 import strawberry
 
 from service.api import input_limits as limits
+from service.api.anomalies import Anomaly
 from service.api.context import BadRequest, Forbidden, Info
 from service.api.identity import Device, User
+from service.api.pages import PageInfo, decode_time_cursor, encode_time_cursor
 from service.api.refusals import Refusal
 from service.api.scalars import DateTime, require_offset
 from service.auth.roles import Role
@@ -44,6 +44,9 @@ class RepSyncHealth:
     open_conflicts: int
     last_sync_at: DateTime | None
     pending_photos: int = strawberry.field(description="Overdue photos over all its devices")
+    open_anomalies: list[Anomaly] = strawberry.field(
+        description="Open anomaly flags, newest first; any HIGH one makes the rep NEEDS_ATTENTION"
+    )
 
 
 @strawberry.type
@@ -81,6 +84,7 @@ async def sync_health(info: Info, rep_id: strawberry.ID | None = None) -> SyncHe
                 open_conflicts=h.open_conflicts,
                 last_sync_at=h.last_sync_at,
                 pending_photos=h.pending_photos,
+                open_anomalies=[Anomaly.of(a) for a in h.open_anomalies],
             )
             for h in reps
         ],
@@ -102,12 +106,6 @@ class RefusalFilter:
 
 
 @strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
 class RefusalEdge:
     cursor: str
     node: Refusal
@@ -118,19 +116,6 @@ class RefusalConnection:
     edges: list[RefusalEdge]
     page_info: PageInfo
     total_count: int
-
-
-def _cursor(created_at: datetime, refusal_id: str) -> str:
-    payload = json.dumps([created_at.isoformat(), refusal_id]).encode()
-    return base64.urlsafe_b64encode(payload).decode()
-
-
-def _after(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, refusal_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(refusal_id)
-    except (ValueError, TypeError):
-        raise BadRequest("after is not a cursor this server gave out") from None
 
 
 async def refusals(
@@ -173,13 +158,13 @@ async def refusals(
     collection = info.context.services.store.db[refusal_store.COLLECTION]
     total = await collection.count_documents(query)
     if after:
-        created, last_id = _after(after)
+        created, last_id = decode_time_cursor(after)
         query = {
             "$and": [query, {"$or": [{"createdAt": {"$gt": created}}, {"createdAt": created, "_id": {"$gt": last_id}}]}]
         }
     documents = await collection.find(query).sort([("createdAt", 1), ("_id", 1)]).limit(first + 1).to_list()
     found = [refusal_store.from_document(d) for d in documents[:first]]
-    edges = [RefusalEdge(cursor=_cursor(r.created_at, r.id), node=Refusal.of(r)) for r in found]
+    edges = [RefusalEdge(cursor=encode_time_cursor(r.created_at, r.id), node=Refusal.of(r)) for r in found]
     return RefusalConnection(
         edges=edges,
         page_info=PageInfo(has_next_page=len(documents) > first, end_cursor=edges[-1].cursor if edges else None),

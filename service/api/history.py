@@ -8,14 +8,15 @@ import datetime as dt
 import strawberry
 
 from service.api.context import BadRequest, Forbidden, Info
-from service.api.health import PageInfo
+from service.api.pages import PageInfo
 from service.api.scalars import JSON, DateTime, require_offset
 from service.auth.roles import Role
 from service.domain import report
+from service.domain.anomalies import AnomalyCode
 from service.domain.history import SyncAction
 from service.domain.history import SyncEvent as DomainEvent
 from service.domain.record_types import RecordType
-from service.store import history, identity
+from service.store import anomalies, history, identity
 
 strawberry.enum(SyncAction, description="What happened: a change outcome, or a push, resolution or web write.")
 
@@ -155,6 +156,16 @@ class ActionCount:
         return cls(action=SyncAction[count.action], label=count.label, count=count.count)
 
 
+@strawberry.type(description="How many anomaly flags of one code were raised.")
+class AnomalyCount:
+    code: AnomalyCode
+    count: int
+
+    @classmethod
+    def of(cls, count: report.CodeCount) -> AnomalyCount:
+        return cls(code=AnomalyCode(count.code), count=count.count)
+
+
 @strawberry.type(description="One rep's day.")
 class RepSyncReport:
     rep_id: strawberry.ID
@@ -163,6 +174,7 @@ class RepSyncReport:
     devices_synced: int
     devices_silent: int
     silent_device_ids: list[strawberry.ID]
+    anomalies: list[AnomalyCount] = strawberry.field(description="Flags raised that day, by code (none: empty).")
 
 
 @strawberry.type(description="What happened on one local day: counts per action, in total and per rep.")
@@ -180,6 +192,7 @@ class SyncReport:
         description="Registered devices, not revoked by the day's end, that did not push that day."
     )
     silent_device_ids: list[strawberry.ID]
+    anomalies: list[AnomalyCount] = strawberry.field(description="Flags raised that day, by code, over every rep.")
 
     @classmethod
     def of(cls, day: report.DailyReport) -> SyncReport:
@@ -200,12 +213,14 @@ class SyncReport:
                     devices_synced=len(rep.devices_synced),
                     devices_silent=len(rep.devices_silent),
                     silent_device_ids=[strawberry.ID(d) for d in rep.devices_silent],
+                    anomalies=[AnomalyCount.of(count) for count in rep.anomalies],
                 )
                 for rep in day.reps
             ],
             devices_synced=len(day.devices_synced),
             devices_silent=len(day.devices_silent),
             silent_device_ids=[strawberry.ID(d) for d in day.devices_silent],
+            anomalies=[AnomalyCount.of(count) for count in day.anomalies],
         )
 
 
@@ -224,4 +239,5 @@ async def sync_report(info: Info, date: dt.date, timezone: str | None = "UTC") -
         report.DeviceRegistration(d.id, d.user_id, d.registered_at, d.revoked_at)
         for d in await identity.list_devices(store, rep_id)
     ]
-    return SyncReport.of(report.build_report(window, tallies, pushed, devices))
+    flags = await anomalies.count_flagged(store, window.start, window.end, rep_id)
+    return SyncReport.of(report.build_report(window, tallies, pushed, devices, flags))

@@ -9,6 +9,7 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from service.api import anomalies as anomaly_api
 from service.api import health, history, identity, refusals, subscriptions, sync
 from service.api.scalars import SCALARS
 from service.settings import Settings
@@ -26,6 +27,7 @@ class Query:
     refusals: health.RefusalConnection = strawberry.field(resolver=health.refusals)
     sync_history: history.SyncEventConnection = strawberry.field(resolver=history.sync_history)
     sync_report: history.SyncReport = strawberry.field(resolver=history.sync_report)
+    anomalies: anomaly_api.AnomalyConnection = strawberry.field(resolver=anomaly_api.anomalies)
 
 
 @strawberry.type
@@ -42,12 +44,14 @@ class Mutation:
     acknowledge_refusal: refusals.Refusal = strawberry.mutation(resolver=refusals.acknowledge_refusal)
     dismiss_refusal: refusals.Refusal = strawberry.mutation(resolver=refusals.dismiss_refusal)
     report_device_status: identity.Device = strawberry.mutation(resolver=health.report_device_status)
+    review_anomaly: anomaly_api.Anomaly = strawberry.mutation(resolver=anomaly_api.review_anomaly)
 
 
 @strawberry.type
 class Subscription:
     refusal_events = strawberry.subscription(resolver=subscriptions.refusal_events)
     sync_status = strawberry.subscription(resolver=subscriptions.sync_status)
+    anomaly_events = strawberry.subscription(resolver=subscriptions.anomaly_events)
 
 
 class FieldSyncSchema(strawberry.Schema):

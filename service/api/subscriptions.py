@@ -1,4 +1,4 @@
-"""Live feeds for dashboards: refusal events and device sync status."""
+"""Live feeds for dashboards: refusal events, device sync status and anomaly flags."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 import strawberry
 from graphql import GraphQLError
 
+from service.api.anomalies import EVENT_TYPES as ANOMALY_EVENT_TYPES
+from service.api.anomalies import Anomaly, AnomalyEvent
 from service.api.context import Forbidden, Info
 from service.api.identity import Device, User
 from service.api.refusals import Refusal
 from service.api.scalars import JSON, DateTime
 from service.auth.roles import Principal, Role
 from service.domain import history
+from service.domain.anomalies import Anomaly as Flag
 from service.domain.health import HealthStatus
 from service.domain.history import SyncEvent
 from service.domain.outcomes import ChangeStatus
@@ -126,6 +129,21 @@ async def sync_status(
         _raise_end(subscription)
 
 
+async def anomaly_events(info: Info, rep_id: strawberry.ID | None = None) -> AsyncGenerator[AnomalyEvent]:
+    """Flags as they are raised and reviewed; a rep receives its own only."""
+    principal, rep = _scope(info, rep_id)
+
+    def accepts(event: SyncEvent) -> bool:
+        return event.action in ANOMALY_EVENT_TYPES and rep in (None, event.rep_id)
+
+    view = View("anomaly", partial(_anomalies, info.context.services))
+    async with _subscribe(info, principal, accepts, view) as subscription:
+        async for delivery in subscription.events():
+            event = delivery.event
+            yield AnomalyEvent(type=ANOMALY_EVENT_TYPES[event.action], anomaly=Anomaly.of(delivery.shown), at=event.at)
+        _raise_end(subscription)
+
+
 @asynccontextmanager
 async def _subscribe(info: Info, principal: Principal, accepts: Predicate, view: View) -> AsyncIterator[Subscription]:
     async with info.context.services.events.subscribe(
@@ -151,6 +169,11 @@ def _raise_end(subscription: Subscription) -> None:
 async def _refusals(services: Services, events: list[SyncEvent]) -> list[refusals.Refusal | None]:
     found = await refusals.get_many(services.store, (str(e.detail.get("refusalId", "")) for e in events))
     return [found.get(str(e.detail.get("refusalId", ""))) for e in events]
+
+
+async def _anomalies(services: Services, events: list[SyncEvent]) -> list[Flag | None]:
+    found = await services.anomalies.get_many([str(e.detail.get("anomalyId", "")) for e in events])
+    return [found.get(str(e.detail.get("anomalyId", ""))) for e in events]
 
 
 async def _device_statuses(services: Services, events: list[SyncEvent]) -> list[_DeviceStatus | None]:

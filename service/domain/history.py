@@ -20,6 +20,9 @@ RECORD_WRITTEN = "RECORD_WRITTEN"  # a manager's writeRecord
 PUSH = "PUSH"  # a device pushed (one per committed batch of a push)
 STATUS_REPORTED = "STATUS_REPORTED"  # a device reported its queue depth
 UPLOAD_COMPLETED = "UPLOAD_COMPLETED"  # a photo's upload finished (detail: attachmentId, sha256, size, durationMs)
+ANOMALY_FLAGGED = "ANOMALY_FLAGGED"  # a change or push was flagged (detail: anomalyId, code, severity)
+ANOMALY_CONFIRMED = "ANOMALY_CONFIRMED"  # a manager confirmed a flag (detail: anomalyId, code, note)
+ANOMALY_DISMISSED = "ANOMALY_DISMISSED"  # a manager dismissed a flag (detail: anomalyId, code, note)
 
 
 class SyncAction(Enum):
@@ -42,6 +45,9 @@ class SyncAction(Enum):
     REFUSAL_DISMISSED = REFUSAL_DISMISSED
     RECORD_WRITTEN = RECORD_WRITTEN
     UPLOAD_COMPLETED = UPLOAD_COMPLETED
+    ANOMALY_FLAGGED = ANOMALY_FLAGGED
+    ANOMALY_CONFIRMED = ANOMALY_CONFIRMED
+    ANOMALY_DISMISSED = ANOMALY_DISMISSED
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from service.domain.anomalies import Anomaly, Baselines
+from service.domain.anomalies.query import AnomalyCursor, AnomalyPage, AnomalyQuery
 from service.domain.changes import Change
 from service.domain.conflicts import Conflict
 from service.domain.history import SyncEvent
@@ -58,6 +60,16 @@ class SyncRepository(ScopeRepository, Protocol):
     async def get_conflict(self, conflict_id: str, tx: Any = None) -> Conflict | None: ...
 
     async def get_refusal(self, refusal_id: str, tx: Any = None) -> Refusal | None: ...
+
+    async def load_baselines(self, rep_id: str, device_id: str, tx: Any) -> Baselines:
+        """What flagging learned of the rep and the device (one read)."""
+        ...
+
+    async def get_anomaly(self, anomaly_id: str, tx: Any = None) -> Anomaly | None: ...
+
+    async def get_anomalies(self, anomaly_ids: list[str]) -> dict[str, Anomaly]: ...
+
+    async def anomaly_page(self, query: AnomalyQuery, after: AnomalyCursor | None, limit: int) -> AnomalyPage: ...
 
     async def pull_page(
         self, rep_id: str, after_seq: int, watermark: int | None, limit: int, window: tuple[datetime, datetime]

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import Enum
 
 from crdt import CrdtDecodeError
+from service.domain.anomalies import Anomaly, Baselines, Flagging, flagged_event
 from service.domain.changes import Change
 from service.domain.conflicts import Conflict, ConflictStatus, changed_fields
 from service.domain.decide import Actor, decide_change
@@ -71,11 +72,20 @@ class PushPlan:
     events: list[SyncEvent] = field(default_factory=list)
     scope_exits: list[ScopeExit] = field(default_factory=list)
     archives: dict[ArchiveKey, bytes] = field(default_factory=dict)  # CRDT states of ended epochs, new or grown
+    anomalies: dict[str, Anomaly] = field(default_factory=dict)  # by id, last state wins
+    baselines: Baselines | None = None  # what flagging learned, written back
 
     def write(self, record: Record, expected_version: int | None, left_scope_of: Iterable[str] = ()) -> None:
         """Write ``record`` over ``expected_version``; it leaves the scope of the reps ``left_scope_of``."""
         self.writes[record.key] = RecordWrite(record, expected_version)
         self.scope_exits += scope_exits(record, left_scope_of)
+
+    def flag(self, flagging: Flagging) -> None:
+        """Record the push's flags (each with its history event) and the baselines they learned."""
+        self.baselines = flagging.baselines
+        for anomaly in flagging.anomalies:
+            self.anomalies[anomaly.id] = anomaly
+            self.events.append(flagged_event(anomaly))
 
 
 @dataclass

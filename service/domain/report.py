@@ -28,6 +28,9 @@ ACTIONS: tuple[str, ...] = (
     history.REFUSAL_DISMISSED,
     history.RECORD_WRITTEN,
     history.UPLOAD_COMPLETED,
+    history.ANOMALY_FLAGGED,
+    history.ANOMALY_CONFIRMED,
+    history.ANOMALY_DISMISSED,
 )
 
 # The words of a classic CRM synchronization summary (seed 003) for each action.
@@ -49,6 +52,9 @@ LABELS: dict[str, str] = {
     history.REFUSAL_DISMISSED: "Validation error dismissed",
     history.RECORD_WRITTEN: "Updated on the web",
     history.UPLOAD_COMPLETED: "Photo uploaded",
+    history.ANOMALY_FLAGGED: "Anomaly flagged",
+    history.ANOMALY_CONFIRMED: "Anomaly confirmed",
+    history.ANOMALY_DISMISSED: "Anomaly dismissed",
 }
 
 _NOT_ZONES = frozenset({"localtime", "posixrules"})  # files in the zone database that name no zone
@@ -116,6 +122,15 @@ class ActionTally:
 
 
 @dataclass(frozen=True)
+class FlagTally:
+    """How many flags of ``code`` a rep got in the window (counted by the store)."""
+
+    rep_id: str
+    code: str
+    count: int
+
+
+@dataclass(frozen=True)
 class DeviceRegistration:
     device_id: str
     rep_id: str
@@ -138,11 +153,26 @@ class ActionCount:
 
 
 @dataclass(frozen=True)
+class CodeCount:
+    code: str
+    count: int
+
+
+def code_counts(tallies: Iterable[FlagTally]) -> tuple[CodeCount, ...]:
+    """Counts per code, codes in name order."""
+    counts: dict[str, int] = {}
+    for tally in tallies:
+        counts[tally.code] = counts.get(tally.code, 0) + tally.count
+    return tuple(CodeCount(code, count) for code, count in sorted(counts.items()))
+
+
+@dataclass(frozen=True)
 class RepDay:
     rep_id: str
     actions: tuple[ActionCount, ...]  # only the actions that happened
     devices_synced: tuple[str, ...]
     devices_silent: tuple[str, ...]
+    anomalies: tuple[CodeCount, ...] = ()  # flags raised that day, by code
 
     @property
     def total(self) -> int:
@@ -156,6 +186,7 @@ class DailyReport:
     reps: tuple[RepDay, ...]  # by rep id
     devices_synced: tuple[str, ...]
     devices_silent: tuple[str, ...]
+    anomalies: tuple[CodeCount, ...] = ()  # flags raised that day, by code, over every rep
 
     @property
     def total(self) -> int:
@@ -167,6 +198,7 @@ def build_report(
     tallies: Iterable[ActionTally],
     pushed: Iterable[tuple[str, str | None]],
     devices: Iterable[DeviceRegistration],
+    flags: Iterable[FlagTally] = (),
 ) -> DailyReport:
     """The day's report from the store's counts.
 
@@ -192,6 +224,7 @@ def build_report(
         if device.expected_in(window) and device.device_id not in synced_ids:
             silent.setdefault(device.rep_id, set()).add(device.device_id)
     order = {action: n for n, action in enumerate(ACTIONS)}
+    flags = list(flags)
     reps = tuple(
         RepDay(
             rep_id=rep_id,
@@ -202,8 +235,9 @@ def build_report(
             ),
             devices_synced=tuple(sorted(synced.get(rep_id, ()))),
             devices_silent=tuple(sorted(silent.get(rep_id, ()))),
+            anomalies=code_counts(f for f in flags if f.rep_id == rep_id),
         )
-        for rep_id in sorted(per_rep.keys() | synced.keys() | silent.keys())
+        for rep_id in sorted(per_rep.keys() | synced.keys() | silent.keys() | {f.rep_id for f in flags})
     )
     return DailyReport(
         window=window,
@@ -211,4 +245,5 @@ def build_report(
         reps=reps,
         devices_synced=tuple(sorted(synced_ids)),
         devices_silent=tuple(sorted(device for devices in silent.values() for device in devices)),
+        anomalies=code_counts(flags),
     )

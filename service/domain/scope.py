@@ -122,6 +122,20 @@ class Scope:
 UNBOUND = Scope(rep_id=None)  # a caller not bound to a rep: staff, integrators, web writes
 
 
+class OutOfScope(PermissionError):
+    """A rep asked for another rep's data."""
+
+
+def rep_seen(scope_rep: str | None, wanted: str | None) -> str | None:
+    """The rep a read about reps' data (flags, events) is narrowed to: a rep sees only itself, and
+    asking for another is ``OutOfScope``; callers not bound to a rep see ``wanted`` (None: every rep)."""
+    if scope_rep is None:
+        return wanted
+    if wanted not in (None, scope_rep):
+        raise OutOfScope("a rep sees only its own")
+    return scope_rep
+
+
 def _subject(change: Change) -> str:
     return f"{change.record_type.value.replace('_', ' ').title()} {change.record_id}"
 

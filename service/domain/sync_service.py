@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from service.domain.anomalies import AnomalyThresholds, PushFacts, flag_push
 from service.domain.changes import Change, Operation
 from service.domain.conflicts import Conflict, ConflictStatus, Resolution, device_change, web_conflict
 from service.domain.decide import Actor, Decision, decide_change
@@ -31,7 +32,7 @@ from service.domain.ports import Committed, PullPage, SyncInfo, SyncRepository
 from service.domain.pull_cursor import InvalidCursor, decode_cursor, encode_cursor
 from service.domain.push_plan import BlockingMode, PushContext, PushPlan, plan_push
 from service.domain.record_types import RecordType
-from service.domain.records import Record
+from service.domain.records import Record, RecordKey
 from service.domain.refusals import Refusal, RefusalAction, RefusalKind, RefusalStatus
 from service.domain.rules import RuleSettings
 from service.domain.scope import UNBOUND, OutletAccess, RecordAccess, touched_keys
@@ -48,6 +49,7 @@ class SyncSettings:
     chunk_size: int = 100  # changes decided and committed per transaction
     initial_window: InitialWindow = field(default_factory=InitialWindow)
     outlet_access: OutletAccess = OutletAccess.SCOPE  # which outlets reps may change and reference
+    anomalies: AnomalyThresholds | None = field(default_factory=AnomalyThresholds)  # None: no flagging
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class SyncService:
                 scope=scope,
             )
             plan = plan_push(changes, snapshot, context)
+            await self._flag(plan, changes, snapshot.records, sync, context.now, tx)
             if session_counts is not None:
                 counts = session_counts + Counter(outcome.status.value for outcome in plan.outcomes)
                 plan.events.append(_session_event(PUSH, sync, context.now, counts))
@@ -162,6 +165,23 @@ class SyncService:
         plan, committed = await self._in_unit_of_work(work)
         self.committed_changes += len(changes)
         return [_with_stored_record(outcome, committed) for outcome in plan.outcomes]
+
+    async def _flag(
+        self,
+        plan: PushPlan,
+        changes: list[Change],
+        stored: dict[RecordKey, Record],
+        sync: SyncInfo,
+        now: datetime,
+        tx: object,
+    ) -> None:
+        """Flag what the push brought in, in its transaction: one read of baselines, never per change."""
+        thresholds = self._settings.anomalies
+        if thresholds is None:
+            return
+        baselines = await self._repository.load_baselines(sync.rep_id, sync.device_id, tx)
+        facts = PushFacts(sync.sync_id, sync.device_id, sync.rep_id, now, sync.queue_depth)
+        plan.flag(flag_push(changes, plan.outcomes, stored, baselines, facts, thresholds))
 
     def now(self) -> datetime:
         return self._clock()
@@ -173,6 +193,7 @@ class SyncService:
 
         async def work(tx: object, documents: WorkingDocuments) -> tuple[Any, Committed]:
             plan = PushPlan()
+            await self._flag(plan, [], {}, sync, now, tx)
             plan.events.append(_session_event(STATUS_REPORTED, sync, now, Counter()))
             committed = await self._repository.commit(plan, sync, tx)
             return committed.device, committed

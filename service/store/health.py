@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from service.auth.roles import Role
+from service.domain.anomalies import Anomaly, Severity
 from service.domain.conflicts import ConflictStatus
 from service.domain.health import SEVERITY, HealthStatus, HealthThresholds, device_health, worst
 from service.domain.refusals import Refusal, RefusalKind, RefusalStatus
-from service.store import conflicts, identity, refusals
+from service.store import anomalies, conflicts, identity, refusals
 from service.store.database import Store
 from service.store.identity import Device, User
 from service.uploads import photo_refs
@@ -38,6 +39,7 @@ class RepHealth:
     open_conflicts: int
     last_sync_at: datetime | None
     pending_photos: int = 0  # overdue photos over all its devices
+    open_anomalies: list[Anomaly] = field(default_factory=list)  # newest first; a HIGH one needs attention
 
 
 class HealthService:
@@ -114,6 +116,7 @@ class HealthService:
         refusals_by_device = Counter(r.device_id for r in open_refusals if r.kind is RefusalKind.RECORD)
         conflicts_by_device = Counter(c.device_id for c in open_conflicts)
         photos = await self._overdue_photos("repId", rep_ids)
+        flags = await anomalies.open_for_reps(self._store, rep_ids)
         result = []
         for rep in reps:
             rep_devices = [
@@ -127,7 +130,8 @@ class HealthService:
                 (r for r in mine if r.kind is RefusalKind.PUSH), key=lambda r: r.created_at, reverse=True
             )
             statuses = [d.status for d in rep_devices] or [HealthStatus.STALE]  # never synced from any device
-            if record_refusals or push_refusals:
+            rep_flags = [a for a in flags if a.rep_id == rep.id]
+            if record_refusals or push_refusals or any(a.severity is Severity.HIGH for a in rep_flags):
                 statuses.append(HealthStatus.NEEDS_ATTENTION)
             syncs = [d.device.last_sync_at for d in rep_devices if d.device.last_sync_at]
             result.append(
@@ -140,6 +144,7 @@ class HealthService:
                     open_conflicts=sum(1 for c in open_conflicts if c.rep_id == rep.id),
                     last_sync_at=max(syncs, default=None),
                     pending_photos=sum(d.photos.count for d in rep_devices if d.photos),
+                    open_anomalies=rep_flags,
                 )
             )
         return sorted(result, key=lambda h: (SEVERITY.index(h.status), h.rep.name))

@@ -10,6 +10,8 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from service.domain.anomalies import Anomaly, Baselines
+from service.domain.anomalies.query import AnomalyCursor, AnomalyPage, AnomalyQuery
 from service.domain.changes import Change
 from service.domain.conflicts import Conflict, ConflictStatus
 from service.domain.initial_sync import OPEN_STATUSES, WINDOWED
@@ -20,6 +22,8 @@ from service.domain.records import Record, RecordKey, references_of
 from service.domain.refusals import Refusal, record_refusal_id, reused_refusal_id
 from service.domain.scope_exits import ScopeExit
 from service.store import (
+    anomalies,
+    anomaly_baselines,
     conflicts,
     crdt_archives,
     history,
@@ -110,6 +114,9 @@ class MongoSyncRepository:
         await receipts.save(self._store, list(plan.receipts.values()), tx)
         await conflicts.save(self._store, plan.conflicts, tx)
         await refusals.save(self._store, plan.refusals.values(), tx)
+        await anomalies.save(self._store, plan.anomalies.values(), tx)
+        if plan.baselines is not None:
+            await anomaly_baselines.save(self._store, plan.baselines, tx)
         events = await history.append(self._store, plan.events, event_seqs, tx)
         if sync is not None:
             now = plan.events[-1].at if plan.events else sync.received_at
@@ -148,6 +155,18 @@ class MongoSyncRepository:
 
     async def get_refusal(self, refusal_id: str, tx: AsyncClientSession | None = None) -> Refusal | None:
         return await refusals.get(self._store, refusal_id, tx)
+
+    async def load_baselines(self, rep_id: str, device_id: str, tx: AsyncClientSession) -> Baselines:
+        return await anomaly_baselines.load(self._store, rep_id, device_id, tx)
+
+    async def get_anomaly(self, anomaly_id: str, tx: AsyncClientSession | None = None) -> Anomaly | None:
+        return await anomalies.get(self._store, anomaly_id, tx)
+
+    async def get_anomalies(self, anomaly_ids: list[str]) -> dict[str, Anomaly]:
+        return await anomalies.get_many(self._store, anomaly_ids)
+
+    async def anomaly_page(self, query: AnomalyQuery, after: AnomalyCursor | None, limit: int) -> AnomalyPage:
+        return await anomalies.page(self._store, query, after, limit)
 
     async def current_seq(self) -> int:
         return await sequence.current(self._store)

@@ -42,6 +42,7 @@ PROBES: dict[str, tuple[str, dict[str, Any]]] = {
     "refusals": ("query{refusals{totalCount}}", {}),
     "syncHistory": ("query{syncHistory{pageInfo{hasNextPage}}}", {}),
     "syncReport": ('query{syncReport(date:"2026-11-20"){total}}', {}),
+    "anomalies": ("query{anomalies{totalCount}}", {}),
     "createUser": ('mutation{createUser(input:{name:"Probe", role:REP}){user{id}}}', {}),
     "changePassword": ('mutation{changePassword(input:{currentPassword:"x", newPassword:"y"}){id}}', {}),
     "registerDevice": ('mutation{registerDevice(input:{deviceId:"dev1", name:"P", platform:"ios"}){device{id}}}', {}),
@@ -54,8 +55,10 @@ PROBES: dict[str, tuple[str, dict[str, Any]]] = {
     "acknowledgeRefusal": ('mutation{acknowledgeRefusal(id:"no-such"){id}}', {}),
     "dismissRefusal": ('mutation{dismissRefusal(id:"no-such"){id}}', {}),
     "reportDeviceStatus": ('mutation{reportDeviceStatus(input:{deviceId:"dev1", queueDepth:0}){id}}', {}),
+    "reviewAnomaly": ('mutation{reviewAnomaly(id:"no-such", status:DISMISSED){id}}', {}),
     "refusalEvents": ("subscription{refusalEvents{type}}", {}),
     "syncStatus": ("subscription{syncStatus{status}}", {}),
+    "anomalyEvents": ("subscription{anomalyEvents{type}}", {}),
 }
 AUTH_CODES = {"FORBIDDEN", "UNAUTHENTICATED"}
 
@@ -439,6 +442,7 @@ async def test_a_rep_is_kept_to_its_own_rep_within_the_operations_it_may_call(se
             f'query{{syncHealth(repId:"{siti_id}"){{generatedAt}}}}',
             f'query{{refusals(filter:{{repId:"{siti_id}"}}){{totalCount}}}}',
             f'query{{syncHistory(filter:{{repId:"{siti_id}"}}){{pageInfo{{hasNextPage}}}}}}',
+            f'query{{anomalies(filter:{{repId:"{siti_id}"}}){{totalCount}}}}',
         ):
             assert codes(await api.call(query, token=token)) == {"FORBIDDEN"}, query
         devices = await api.data(f'query{{devices(repId:"{siti_id}"){{id}}}}', token=token)
@@ -459,6 +463,7 @@ async def test_a_rep_is_kept_to_its_own_rep_within_the_operations_it_may_call(se
     for subscription in (
         f'subscription{{refusalEvents(repId:"{siti_id}"){{type}}}}',
         f'subscription{{syncStatus(repId:"{siti_id}"){{status}}}}',
+        f'subscription{{anomalyEvents(repId:"{siti_id}"){{type}}}}',
     ):
         message = await subscribe(served.app, ali_device, subscription)
         assert "FORBIDDEN" in json.dumps(message), message
