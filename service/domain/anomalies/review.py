@@ -35,6 +35,7 @@ def reviewed_event(anomaly: Anomaly) -> SyncEvent:
 
 
 def _event(action: str, anomaly: Anomaly, at: datetime, actor: str | None) -> SyncEvent:
+    """Not part of a sync session's events (the flag keeps its ``syncId``): a push's events stay its outcomes."""
     detail: dict[str, object] = {
         "anomalyId": anomaly.id,
         "code": anomaly.code.value,
@@ -45,7 +46,6 @@ def _event(action: str, anomaly: Anomaly, at: datetime, actor: str | None) -> Sy
     return SyncEvent(
         action=action,
         at=at,
-        sync_id=anomaly.sync_id if action == ANOMALY_FLAGGED else None,
         device_id=anomaly.device_id,
         rep_id=anomaly.rep_id,
         actor_id=actor,
