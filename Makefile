@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.uploads
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.anomalies
 
 schema: $(STAMP)
 	$(BIN)/fieldsync export-schema --output schema.graphql

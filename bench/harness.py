@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from pymongo import monitoring
 
@@ -40,10 +41,12 @@ class RoundTrips(monitoring.CommandListener):
 
 
 @asynccontextmanager
-async def bench_services(sqlite_dir: Path | None = None) -> AsyncIterator[tuple[Services, RoundTrips]]:
+async def bench_services(
+    sqlite_dir: Path | None = None, **settings_overrides: Any
+) -> AsyncIterator[tuple[Services, RoundTrips]]:
     embedded = start_embedded_store(sqlite_dir)
     listener = RoundTrips()
-    settings = Settings(mongodb_uri=embedded.uri, database=f"bench_{uuid.uuid4().hex[:8]}")
+    settings = Settings(mongodb_uri=embedded.uri, database=f"bench_{uuid.uuid4().hex[:8]}", **settings_overrides)
     store = connect(embedded.uri, settings.database, embedded=True, event_listeners=[listener])
     try:
         await ensure_indexes(store, declared_indexes(settings))

@@ -9,6 +9,9 @@ update (Hocuspocus) as ratios. Then, in process: changes/s, round trips per batc
 of 50 (counted with a PyMongo command listener) and the CRDT document cache hit
 ratio; then the service CPU to merge one phone's Yjs update into a hot outlet with
 10, 1,000 and 10,000 earlier edits, beside a raw pycrdt apply of the same update.
+Anomaly flagging: the mixed scenario again with flagging off (its round trips and time
+beside the flagged run), and the detectors' CPU per change and per push for batches of
+1, 50 and 500 geo-stamped visits and orders against baselines already learned.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from pycrdt import Doc, Map
 
 from bench.harness import bench_services, report
 from bench.served import Served, peer_ratios, served
+from service.domain.anomalies import AnomalyThresholds, Baselines, DeviceBaseline, PushFacts, RepBaseline, flag_push
 from service.domain.changes import Change, Operation
+from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.record_types import RecordType
 from service.services import Services
 
@@ -197,6 +202,63 @@ def crdt_merge_costs() -> None:
     )
 
 
+def field_batch(push: int, size: int) -> list[Change]:
+    """Geo-stamped check-ins and orders a rep captures along a day: what the detectors look at."""
+    start = T0 + timedelta(hours=push)
+    changes = []
+    for i in range(size):
+        at = start + timedelta(seconds=30 * i)
+        latitude, longitude = 3.1 + (i % 17) * 0.001 + push * 1e-5, 101.6 + (i % 13) * 0.001
+        if i % 2:
+            lines = [{"productId": f"p{(i + n) % 40}", "quantity": 1 + (push + i + n) % 9} for n in range(3)]
+            fields: dict[str, object] = {"outletId": f"o{i % HOT_OUTLETS}", "status": "SUBMITTED", "lines": lines}
+            record = (RecordType.ORDER, f"or-{push}-{i}")
+        else:
+            fields = {
+                "outletId": f"o{i % HOT_OUTLETS}",
+                "status": "CHECKED_IN",
+                "checkInAt": at.isoformat(),
+                "checkInLatitude": latitude,
+                "checkInLongitude": longitude,
+            }
+            record = (RecordType.VISIT, f"v-{push}-{i}")
+        changes.append(
+            Change(
+                f"f-{push}-{i}",
+                record[0],
+                record[1],
+                Operation.UPSERT,
+                at,
+                fields=fields,
+                latitude=latitude,
+                longitude=longitude,
+            )
+        )
+    return changes
+
+
+def flagging_cpu(size: int, pushes: int) -> None:
+    """The detectors' CPU for pushes of ``size`` changes, against baselines learned over 40 earlier pushes."""
+    thresholds = AnomalyThresholds()
+    baselines = Baselines(RepBaseline("rep1"), DeviceBaseline("dev1"))
+    cpu = 0.0
+    for push in range(40 + pushes):
+        changes = field_batch(push, size)
+        outcomes = [Outcome(c.offline_id, ChangeStatus.APPLIED) for c in changes]
+        facts = PushFacts(f"s{push}", "dev1", "rep1", changes[-1].captured_at + timedelta(minutes=2), 0)
+        started = time.process_time()
+        baselines = flag_push(changes, outcomes, {}, baselines, facts, thresholds).baselines
+        if push >= 40:
+            cpu += time.process_time() - started
+    report(
+        "push.flagging_cpu",
+        batch_size=size,
+        pushes=pushes,
+        us_per_push=round(cpu / pushes * 1e6, 1),
+        us_per_change=round(cpu / (pushes * size) * 1e6, 1),
+    )
+
+
 def wire_change(change: Change, captured_at: datetime | None = None) -> dict[str, object]:
     """The GraphQL ChangeInput a phone sends for ``change`` (captured at ``captured_at`` if given)."""
     return {
@@ -304,6 +366,11 @@ async def main() -> None:
             await scenario(services, listener, "owned", owned_batch, args.batches)
             await scenario(services, listener, "shared", shared_batch, args.batches)
             await scenario(services, listener, "mixed", mixed_batch, args.batches)
+        async with bench_services(Path(tmp) if args.sqlite else None, anomaly_flags=False) as (services, listener):
+            await seed(services)
+            await scenario(services, listener, "mixed.no_flagging", mixed_batch, args.batches)
+    for size, pushes in ((1, 2000), (50, 100), (500, 10)):
+        flagging_cpu(size, pushes)
     crdt_merge_costs()
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 MAD_SCALE = 1.4826  # a normal distribution's standard deviation from its median absolute deviation
 
 
-@dataclass
+@dataclass(frozen=True)
 class GeoStamp:
     latitude: float
     longitude: float
@@ -21,8 +22,13 @@ class GeoStamp:
     outlet_id: str | None
     label: str  # the record it was stamped on, as a manager reads it ("visit v1")
 
+    @cached_property
+    def place(self) -> tuple[int, int]:
+        """The coordinates to the micro-degree (about 10 cm): equal places are the very same fix."""
+        return round(self.latitude * 1e6), round(self.longitude * 1e6)
 
-@dataclass
+
+@dataclass(frozen=True)
 class RecentOrder:
     offline_id: str
     record_id: str

@@ -6,7 +6,7 @@ blocked or duplicate change is not (a blocked one is, when it goes in).
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,8 +50,8 @@ def flag_push(
     thresholds: AnomalyThresholds,
 ) -> Flagging:
     """``stored``: the records as loaded before the push was decided."""
-    learned = copy.deepcopy(baselines)
-    rep, device = learned.rep, learned.device
+    # Detectors replace the baselines' fields (lists included), never change them in place: shallow copies do.
+    rep, device = dataclasses.replace(baselines.rep), dataclasses.replace(baselines.device)
     view = dict(stored)
     findings: list[Finding | None] = []
     looked_at: list[int] = []
@@ -78,7 +78,7 @@ def flag_push(
     if facts.queue_depth is not None:
         findings.append(check_queue(facts.queue_depth, facts.received_at, device, thresholds))
     anomalies = [_anomaly(finding, changes, facts) for finding in findings if finding is not None]
-    return Flagging(anomalies, learned)
+    return Flagging(anomalies, Baselines(rep, device))
 
 
 def _anomaly(finding: Finding, changes: Sequence[Change], facts: PushFacts) -> Anomaly:

@@ -47,12 +47,8 @@ def _null_island(stamp: GeoStamp) -> Finding:
     )
 
 
-def _same_place(a: GeoStamp, b: GeoStamp) -> bool:
-    return round(a.latitude, 6) == round(b.latitude, 6) and round(a.longitude, 6) == round(b.longitude, 6)
-
-
 def _repeated(stamp: GeoStamp, device: DeviceBaseline, t: AnomalyThresholds) -> Finding | None:
-    earlier = next((s for s in device.stamps if _same_place(s, stamp)), None)
+    earlier = next((s for s in device.stamps if s.place == stamp.place), None)
     if earlier is None:
         device.stamps = [*device.stamps, stamp][-t.repeat_memory :]
         return None
