@@ -17,6 +17,9 @@ import httpx
 import pytest
 
 ADMIN = "e2e-admin-token"
+# Changes in these tests are captured on fixed dates, days before the clock: a new rep's first pushes are
+# not held to the 24 h SYNC_DELAY line (tests/conftest.py does the same; test_anomaly_flags.py captures now).
+FIXED_DATES = {"FIELDSYNC_ANOMALY_DELAY_WITHOUT_BASELINE_HOURS": str(24 * 365)}
 
 
 def free_port() -> int:
@@ -114,6 +117,7 @@ class LoggedServer(Server):
 def server_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
     env["FIELDSYNC_ADMIN_TOKEN"] = ADMIN
+    env |= FIXED_DATES
     env["PYTHONPATH"] = str(Path(__file__).parents[2])
     return env
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ADMIN, Server
+from tests.e2e.conftest import ADMIN, FIXED_DATES, Server
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
@@ -31,7 +31,7 @@ PASSWORD = "mia-password-1"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One service for the module, with a manager who signs in and two reps with phones."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
-    env |= {"FIELDSYNC_ADMIN_TOKEN": ADMIN, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env |= {"FIELDSYNC_ADMIN_TOKEN": ADMIN, "PYTHONPATH": str(Path(__file__).parents[2]), **FIXED_DATES}
     started = Server(["--memory"], env).start()
     started.data(f'mutation{{createUser(input:{{name:"Mia", role:MANAGER, password:"{PASSWORD}"}}){{user{{id}}}}}}')
     yield started
