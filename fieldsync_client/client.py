@@ -82,12 +82,15 @@ class Device:
         on_conflict: ConflictPrompt = leave_open,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC).astimezone(),
         yjs_client_id: int | None = None,
+        clock_is_real: bool = True,
     ) -> None:
+        """``clock_is_real``: False for a phone living in simulated time, which must not send it as ``sentAt``."""
         self.transport = transport
         self.device_id = device_id
         self.path = Path(state_path)
         self.on_conflict = on_conflict
         self.clock = clock
+        self.clock_is_real = clock_is_real
         if self.path.exists():
             self.state = json.loads(self.path.read_text())
             self.state.setdefault("outletEpochs", {})  # files written before epochs existed
@@ -205,7 +208,14 @@ class Device:
                 change["stateVector"] = _b64(self.docs[outlet_id].get_state())
         data = self.transport.execute(
             PUSH,
-            {"input": {"deviceId": self.device_id, "changes": changes, "queueDepth": len(self.queue) - len(batch)}},
+            {
+                "input": {
+                    "deviceId": self.device_id,
+                    "changes": changes,
+                    "queueDepth": len(self.queue) - len(batch),
+                    "sentAt": self.clock().isoformat() if self.clock_is_real else None,
+                }
+            },
         )
         stats.pushes += 1
         held, refused, resolved = [], [], False

@@ -176,6 +176,7 @@ class Simulation:
             on_conflict=lambda conflict: rng.choice(("OVERWRITE", "DISCARD")),
             clock=lambda: (self.now + skew).astimezone(LOCAL),
             yjs_client_id=rng.getrandbits(31),
+            clock_is_real=False,  # the day replays hours already past
         )
         return Rep(created["user"]["id"], name, phone, skew)
 

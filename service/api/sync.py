@@ -45,6 +45,10 @@ class PushInput:
     changes: list[ChangeInput]
     queue_depth: int | None = None
     app_version: str | None = None
+    sent_at: DateTime | None = strawberry.field(
+        default=None,
+        description="The device's clock when it sent this push (with offset): how far off its clock runs (CLOCK_SKEW)",
+    )
 
 
 @strawberry.type
@@ -219,6 +223,7 @@ async def push_changes(info: Info, input: PushInput) -> PushResult:
         rep_id=principal.user_id,
         app_version=input.app_version,
         queue_depth=input.queue_depth,
+        sent_at=input.sent_at,
     )
     services.metrics.count_push([outcome.status for outcome in result.outcomes])
     return PushResult(

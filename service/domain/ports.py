@@ -30,6 +30,7 @@ class SyncInfo:
     received_at: datetime
     queue_depth: int | None = None
     is_push: bool = True  # False: a status report, which updates the device only
+    sent_at: datetime | None = None  # the device's clock when it sent the push
 
 
 @dataclass(frozen=True)

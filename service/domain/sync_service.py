@@ -125,9 +125,10 @@ class SyncService:
         rep_id: str,
         app_version: str | None = None,
         queue_depth: int | None = None,
+        sent_at: datetime | None = None,
     ) -> PushResult:
         received_at = self._clock()
-        sync = SyncInfo(str(uuid.uuid4()), device_id, rep_id, app_version, received_at, queue_depth)
+        sync = SyncInfo(str(uuid.uuid4()), device_id, rep_id, app_version, received_at, queue_depth, sent_at=sent_at)
         actor = Actor(writer=device_id, rep_id=rep_id, device_id=device_id)
         outcomes: list[Outcome] = []
         size = self._settings.chunk_size
@@ -180,7 +181,7 @@ class SyncService:
         if thresholds is None:
             return
         baselines = await self._repository.load_baselines(sync.rep_id, sync.device_id, tx)
-        facts = PushFacts(sync.sync_id, sync.device_id, sync.rep_id, now, sync.queue_depth)
+        facts = PushFacts(sync.sync_id, sync.device_id, sync.rep_id, now, sync.queue_depth, sync.sent_at)
         plan.flag(flag_push(changes, plan.outcomes, stored, baselines, facts, thresholds))
 
     def now(self) -> datetime:

@@ -44,13 +44,14 @@ class Phone:
         stored: Mapping[RecordKey, Record] | None = None,
         queue_depth: int | None = None,
         statuses: list[ChangeStatus] | None = None,
+        sent_at: datetime | None = None,
     ) -> list[Anomaly]:
         received = received or max([c.captured_at for c in changes], default=T0) + timedelta(seconds=5)
         outcomes = [
             Outcome(c.offline_id, status)
             for c, status in zip(changes, statuses or [ChangeStatus.APPLIED] * len(changes), strict=True)
         ]
-        facts = PushFacts(f"sync-{next(_syncs)}", "dev1", "rep1", received, queue_depth)
+        facts = PushFacts(f"sync-{next(_syncs)}", "dev1", "rep1", received, queue_depth, sent_at)
         flagging = flag_push(changes, outcomes, stored or {}, self.baselines, facts, self.thresholds)
         self.baselines = flagging.baselines
         return flagging.anomalies

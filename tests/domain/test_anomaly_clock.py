@@ -69,3 +69,25 @@ def test_a_change_made_on_an_older_version_says_nothing_about_the_clock():
             captured_at=T0 - timedelta(hours=1),
         )
         assert phone.push([edit], received=T0 + timedelta(hours=n), stored={stored.key: stored}) == []
+
+
+def test_a_push_that_says_when_it_was_sent_shows_a_clock_behind_or_ahead_directly():
+    for minutes, side in ((-30, "behind"), (45, "ahead of")):
+        phone = Phone()
+        flagged = []
+        for n in range(3):
+            received = at(n * 60)
+            sent = received + timedelta(minutes=minutes, seconds=-2)  # two seconds on the network
+            visit = change(VISIT, f"v{n}", {"outletId": "o1", "status": "PLANNED"}, captured_at=sent)
+            flagged.append(phone.push([visit], received=received, sent_at=sent))
+        assert [[f.code for f in flags] for flags in flagged] == [[], [], [AnomalyCode.CLOCK_SKEW]], side
+        assert f"{abs(minutes)} minutes {side} the server's" in flagged[2][0].reason
+
+
+def test_a_push_sent_a_few_minutes_off_or_with_nothing_in_it_still_reads_the_clock():
+    phone = Phone()
+    assert [phone.push([], received=at(n), sent_at=at(n - 9)) for n in range(4)] == [[]] * 4  # under the line
+    phone = Phone()
+    flags = [phone.push([], received=at(n), sent_at=at(n - 20)) for n in range(3)]
+    assert [[f.code for f in pushed] for pushed in flags] == [[], [], [AnomalyCode.CLOCK_SKEW]]
+    assert flags[2][0].offline_id is None  # the push shows it, not one change

@@ -1,9 +1,12 @@
 """CLOCK_SKEW: a device whose capture times run consistently ahead of or behind the server's.
 
-Each push gives one reading, in minutes. Ahead: its newest capture is later than the server
-received it (impossible on a right clock). Behind: a change made on a version the server
-wrote at ``t`` says it was captured before ``t`` (the device cannot have seen it then).
-Otherwise the push shows no skew (0). A device is flagged once its last
+Each push gives one reading, in minutes. A push that says when the device sent it
+(``PushInput.sentAt``) is read directly: its send time minus the server's receipt (network
+time is seconds; the line is minutes). Otherwise the changes tell what they can. Ahead: its
+newest capture is later than the server received it (impossible on a right clock). Behind:
+a change made on a version the server wrote at ``t`` says it was captured before ``t`` (the
+device cannot have seen it then); a clock behind is otherwise indistinguishable from a late
+sync. Failing both the push shows no skew (0). A device is flagged once its last
 ``clock_skew_pushes`` readings all lie beyond the line on the same side, and again only
 after a reading within the line.
 """
@@ -42,7 +45,12 @@ def reading(changes: Iterable[tuple[Change, Record | None]], received_at: dateti
     return -behind, behind_at
 
 
-def check_clock(minutes: float, index: int, device: DeviceBaseline, t: AnomalyThresholds) -> Finding | None:
+def read_clock(sent_at: datetime, received_at: datetime) -> float:
+    """The skew a push's ``sentAt`` shows, in minutes (+ ahead, - behind)."""
+    return (sent_at - received_at).total_seconds() / 60
+
+
+def check_clock(minutes: float, index: int | None, device: DeviceBaseline, t: AnomalyThresholds) -> Finding | None:
     device.skews = [*device.skews, round(minutes, 2)][-t.clock_skew_pushes :]
     if abs(minutes) < t.clock_skew_minutes:
         device.skew_flagged = False

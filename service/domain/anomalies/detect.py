@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from service.domain.anomalies.baselines import Baselines
-from service.domain.anomalies.clock import check_clock, reading
+from service.domain.anomalies.clock import check_clock, read_clock, reading
 from service.domain.anomalies.contradictions import check_contradiction
 from service.domain.anomalies.delay import check_delay, check_queue
 from service.domain.anomalies.duplicates import check_duplicate
@@ -33,6 +33,7 @@ class PushFacts:
     rep_id: str
     received_at: datetime
     queue_depth: int | None = None
+    sent_at: datetime | None = None  # the device's clock when it sent the push, when it says
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,11 @@ def flag_push(
     if looked_at:
         oldest = min(looked_at, key=lambda i: changes[i].captured_at)
         findings.append(check_delay(changes[oldest], oldest, facts.received_at, facts.sync_id, rep, thresholds))
-        minutes, at = reading([(changes[i], stored.get(changes[i].key)) for i in looked_at], facts.received_at)
-        findings.append(check_clock(minutes, looked_at[at], device, thresholds))
+        if facts.sent_at is None:
+            minutes, at = reading([(changes[i], stored.get(changes[i].key)) for i in looked_at], facts.received_at)
+            findings.append(check_clock(minutes, looked_at[at], device, thresholds))
+    if facts.sent_at is not None:  # the device's own clock, read directly: ahead or behind
+        findings.append(check_clock(read_clock(facts.sent_at, facts.received_at), None, device, thresholds))
     if facts.queue_depth is not None:
         findings.append(check_queue(facts.queue_depth, facts.received_at, device, thresholds))
     anomalies = [_anomaly(finding, changes, facts) for finding in findings if finding is not None]
