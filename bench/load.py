@@ -7,8 +7,10 @@ second ``serve`` on the same embedded store. Then, per instance count: one devic
 pushes for ``--seconds`` / 3 (the baseline), then ``--devices`` devices push for
 ``--seconds`` (spread over the instances), while one device pulls in a loop and 50
 WebSocket subscribers follow ``syncStatus``. Prints one JSON line per run: push latency
-p50/p99/max, errors by kind, throughput and its ratio to the lone device's, pulls done,
-status events received, and the RSS of every process. The machine is shared: compare
+p50/p99/max, errors by kind, throughput and its ratio to the lone device's, pulls done
+(p50 and max),
+status events received, CPU of every process (cores used, ms per change, from
+``/proc``) and its RSS. The machine is shared: compare
 the ratios taken within one run.
 """
 
@@ -29,11 +31,11 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
-from bench.scale import ADMIN, Serve, rss_mb
+from bench.scale import ADMIN, Serve, cpu_seconds, rss_mb
 
 PUSH = "mutation($i: PushInput!){pushChanges(input:$i){results{status}}}"
 PULL = "query($d: ID!, $s: String){pull(deviceId:$d, since:$s, limit:200){cursor hasMore}}"
-STATUS = "subscription{syncStatus{deviceId}}"
+STATUS = "subscription{syncStatus{device{id} status}}"
 OUTLET = 'mutation{writeRecord(input:{recordType:OUTLET, recordId:"load-o", fields:{name:"O"}}){status}}'
 REGISTER = 'mutation($d: ID!){registerDevice(input:{deviceId:$d, name:"P", platform:"android"}){token}}'
 TIMEOUT = 30.0
@@ -45,7 +47,7 @@ class Fleet:
         self.latencies: list[float] = []
         self.errors: Counter[str] = Counter()
         self.changes = 0
-        self.pulls = 0
+        self.pull_latencies: list[float] = []
         self.events = 0
 
     async def call(self, client: httpx.AsyncClient, url: str, query: str, variables: dict, token: str) -> Any:
@@ -88,15 +90,19 @@ class Fleet:
     async def puller(self, client: httpx.AsyncClient, token: str, until: float) -> None:
         cursor = None
         while time.monotonic() < until:
-            with contextlib.suppress(httpx.HTTPError, RuntimeError):
+            started = time.monotonic()
+            try:
                 page = (await self.call(client, self.urls[0], PULL, {"d": "load-d0", "s": cursor}, token))["pull"]
+            except (httpx.HTTPError, RuntimeError, ValueError) as error:
+                self.errors[f"pull {str(error)[:50] or type(error).__name__}"] += 1
+            else:
                 cursor = page["cursor"]
-                self.pulls += 1
+                self.pull_latencies.append(time.monotonic() - started)
             await asyncio.sleep(0.5)
 
     async def subscriber(self, n: int, until: float) -> None:
         url = self.urls[n % len(self.urls)].replace("http", "ws", 1) + "/graphql"
-        with contextlib.suppress(Exception):
+        try:
             async with connect(url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
                 hello = {"type": "connection_init", "payload": {"authorization": f"Bearer {ADMIN}"}}
                 await socket.send(json.dumps(hello))
@@ -109,10 +115,18 @@ class Fleet:
                             await socket.send(json.dumps({"type": "pong"}))
                         elif message.get("type") == "next":
                             self.events += 1
+                        elif message.get("type") in ("error", "complete"):
+                            self.errors[f"subscription {message['type']}"] += 1
+                            return
+        except Exception as error:  # a subscriber that could not follow counts as an error
+            self.errors[f"subscriber {type(error).__name__}"] += 1
 
 
-async def run(urls: list[str], tokens: list[str], devices: int, batch: int, seconds: float, crowd: bool) -> dict:
+async def run(
+    urls: list[str], tokens: list[str], devices: int, batch: int, seconds: float, crowd: bool, pids: dict[str, int]
+) -> dict:
     fleet = Fleet(urls)
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     until = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=devices + 10)
     async with httpx.AsyncClient(timeout=TIMEOUT, limits=limits) as client:
@@ -122,7 +136,8 @@ async def run(urls: list[str], tokens: list[str], devices: int, batch: int, seco
         started = time.monotonic()
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
-    latencies = sorted(fleet.latencies)
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+    latencies, pulls = sorted(fleet.latencies), sorted(fleet.pull_latencies)
     return {
         "devices": devices,
         "pushes": len(latencies),
@@ -131,8 +146,12 @@ async def run(urls: list[str], tokens: list[str], devices: int, batch: int, seco
         "push_p99_s": round(latencies[max(0, math.ceil(len(latencies) * 0.99) - 1)], 2) if latencies else None,
         "push_max_s": round(latencies[-1], 2) if latencies else None,
         "errors": dict(fleet.errors),
-        "pulls": fleet.pulls,
+        "pulls": len(pulls),
+        "pull_p50_s": round(statistics.median(pulls), 2) if pulls else None,
+        "pull_max_s": round(pulls[-1], 2) if pulls else None,
         "status_events": fleet.events,
+        "cpu_cores": {name: round(seconds / elapsed, 2) for name, seconds in cpu.items()},
+        "cpu_ms_per_change": {name: round(1000 * seconds / max(fleet.changes, 1), 2) for name, seconds in cpu.items()},
     }
 
 
@@ -157,11 +176,11 @@ def main() -> None:
                     device = first.call(REGISTER, {"d": f"load-d{n}"}, rep["createUser"]["token"])
                     tokens.append(device["registerDevice"]["token"])
                 urls = [server.url for server in servers]
-                alone = asyncio.run(run(urls[:1], tokens, 1, args.batch, args.seconds / 3, crowd=False))
-                crowd = asyncio.run(run(urls, tokens, args.devices, args.batch, args.seconds, crowd=True))
+                pids = {f"service{n}": s.process.pid for n, s in enumerate(servers)} | {"store": first.store_pid}
+                alone = asyncio.run(run(urls[:1], tokens, 1, args.batch, args.seconds / 3, crowd=False, pids=pids))
+                crowd = asyncio.run(run(urls, tokens, args.devices, args.batch, args.seconds, crowd=True, pids=pids))
                 ratio = crowd["changes_per_s"] / alone["changes_per_s"] if alone["changes_per_s"] else None
-                rss = {f"service{n}": rss_mb(s.process.pid) for n, s in enumerate(servers)}
-                rss["store"] = rss_mb(first.store_pid)
+                rss = {name: rss_mb(pid) for name, pid in pids.items()}
                 print(json.dumps({"bench": "load.alone", "instances": instances, **alone}), flush=True)
                 line = {"bench": "load", "instances": instances, **crowd, "throughput_vs_one_device": ratio}
                 print(json.dumps({**line, "rss_mb": rss}), flush=True)
