@@ -1,12 +1,16 @@
 """Embedded store (mongoeco 4.11.0): transactions that behave as MongoDB's do for our client.
 
 1. Wait instead of failing (SQLite engine). The SQLite engine serves one transaction at a time on one connection, and
-answers every other session's command meanwhile with "... active transaction
-bound to another session". MongoDB would serve those reads and queue those
-writes. This patch makes the wire server do the same from the client's point
-of view: such a command waits, then runs once the transaction has finished.
-The error is raised before the command does any work, so running it again is
-safe; a command that still cannot run after ``TIMEOUT`` seconds fails as before.
+answers every other session's write meanwhile with "... active transaction
+bound to another session", and another session's ``startTransaction`` with
+"... already has an active transaction" (reads go to a connection of their own,
+see ``embedded_readers``). MongoDB would queue those writes. This patch makes the
+wire server do the same from the client's point of view: such a command waits
+until the transaction has ended (committed, aborted or reaped: each wakes the
+waiters at once), then runs. The error is raised before the command does any
+work, so running it again is safe; a command that still cannot run after
+``TIMEOUT`` seconds fails as before. Without this, a second service instance
+polled for its turn from the client side and gave up (HTTP 503) under load.
 
 2. A failed commit ends the transaction (memory engine). When a commit loses
 a write conflict, mongoeco 4.11.0 keeps the transaction open on the session;
@@ -27,12 +31,15 @@ and the unit of work runs again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import weakref
+from contextvars import ContextVar
 from typing import Any
 
-BUSY = "active transaction bound to another session"
+BUSY = "active transaction bound to another session"  # in both messages
 TIMEOUT = 60.0
+POLL = 0.05  # seconds between looks even when no end was signalled
 ABANDONED_AFTER = 10.0
 _stores: weakref.WeakSet[Any] = weakref.WeakSet()  # every WireSessionStore
 _last_seen: dict[str, float] = {}  # session key -> monotonic time of its last command
@@ -42,6 +49,36 @@ def apply() -> None:
     _wait_for_transactions()
     _abort_failed_commits()
     _track_sessions()
+
+
+class _Busy(BaseException):
+    """A command's ``startTransaction`` found another session's transaction (raised past the
+    proxy's own error handling, which would answer it as a failure)."""
+
+
+_deadline: ContextVar[float] = ContextVar("fieldsync_wait_deadline", default=0.0)
+_ended: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None  # set (and replaced) when a transaction ends
+
+
+def _transaction_ended() -> None:
+    """Wake every command waiting for a transaction (callable from any thread)."""
+    if _ended is not None:
+        loop, ended = _ended
+        with contextlib.suppress(RuntimeError):  # the loop has closed
+            loop.call_soon_threadsafe(ended.set)
+
+
+async def _next_turn(deadline: float) -> bool:
+    """Wait until a transaction ends (at most ``POLL`` seconds); False once past ``deadline``."""
+    global _ended
+    loop = asyncio.get_running_loop()
+    if loop.time() > deadline:
+        return False
+    if _ended is None or _ended[1].is_set() or _ended[0] is not loop:
+        _ended = (loop, asyncio.Event())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_ended[1].wait(), POLL)
+    return True
 
 
 def _track_sessions() -> None:
@@ -86,27 +123,60 @@ def reap_abandoned(now: float | None = None, after: float = ABANDONED_AFTER) -> 
 
 
 def _wait_for_transactions() -> None:
+    from mongoeco.engines._sqlite_session_runtime import SQLiteSessionRuntime
     from mongoeco.wire.executor import WireCommandExecutor
+    from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
-    original = WireCommandExecutor.execute_prepared
-    if getattr(original, "waits_for_transactions", False):
+    original_execute = WireCommandExecutor.execute_prepared
+    if getattr(original_execute, "waits_for_transactions", False):
         return
+    original_decode = AsyncMongoEcoProxyServer._decode_wire_context
+    original_dispatch = AsyncMongoEcoProxyServer._dispatch_wire_request
 
     async def execute_prepared(self: Any, context: Any) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + TIMEOUT
-        delay = 0.0005
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
         while True:
             try:
-                return await original(self, context)
+                return await original_execute(self, context)
             except Exception as error:
-                if BUSY not in str(error) or loop.time() > deadline:
+                if BUSY not in str(error) or not await _next_turn(deadline):
                     raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.01)
+
+    def _decode_wire_context(self: Any, *args: Any) -> Any:
+        try:
+            return original_decode(self, *args)
+        except Exception as error:  # startTransaction runs here, while the request is prepared
+            if BUSY in str(error) and asyncio.get_running_loop().time() < _deadline.get():
+                raise _Busy from error
+            raise
+
+    async def _dispatch_wire_request(self: Any, header: Any, payload: bytes, *, connection: Any) -> Any:
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        token = _deadline.set(deadline)
+        try:
+            while True:
+                try:
+                    return await original_dispatch(self, header, payload, connection=connection)
+                except _Busy:
+                    await _next_turn(deadline)
+        finally:
+            _deadline.reset(token)
+
+    def ends(original: Any) -> Any:
+        def end(self: Any, session: Any) -> None:
+            try:
+                original(self, session)
+            finally:
+                _transaction_ended()
+
+        return end
 
     execute_prepared.waits_for_transactions = True  # type: ignore[attr-defined]
     WireCommandExecutor.execute_prepared = execute_prepared  # type: ignore[method-assign]
+    AsyncMongoEcoProxyServer._decode_wire_context = _decode_wire_context  # type: ignore[method-assign]
+    AsyncMongoEcoProxyServer._dispatch_wire_request = _dispatch_wire_request  # type: ignore[method-assign]
+    for name in ("commit_session_transaction", "abort_session_transaction"):
+        setattr(SQLiteSessionRuntime, name, ends(getattr(SQLiteSessionRuntime, name)))
 
 
 def _abort_failed_commits() -> None:
