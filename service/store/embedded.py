@@ -129,13 +129,20 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     from mongoeco.engines import MemoryEngine, SQLiteEngine
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
-    from service.store import embedded_index_plans, embedded_patches, embedded_readers, embedded_transactions
+    from service.store import (
+        embedded_index_plans,
+        embedded_outbox,
+        embedded_patches,
+        embedded_readers,
+        embedded_transactions,
+    )
 
     # Before the engine exists: the patches keep inserts from scanning the collection.
     embedded_patches.apply()
     embedded_index_plans.apply()  # FieldSync's query shapes answered from an index
     embedded_transactions.apply()  # wait for a transaction instead of failing; abort failed commits
     embedded_readers.apply()  # reads outside a transaction on a connection of their own: they never wait
+    embedded_outbox.apply()  # no change-stream outbox: nothing reads it, and it cost as much as a push's writes
     # No cap on documents an aggregation may hold: a busy day's report groups more than mongoeco's default 50k.
     engine = (
         SQLiteEngine(sqlite_path, aggregation_materialization_limit=None)

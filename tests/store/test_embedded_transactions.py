@@ -59,3 +59,32 @@ def test_a_commit_that_loses_a_write_conflict_leaves_no_stale_transaction(tmp_pa
             assert sorted(d["_id"] for d in observer.db.things.find()) == ["later", "second"]
     finally:
         store.stop()
+
+
+def test_a_transaction_waits_for_another_sessions_transaction_and_starts_when_it_ends(tmp_path: Path):
+    store = start_embedded_store(tmp_path)  # the SQLite engine runs one transaction at a time
+    try:
+        with MongoClient(store.uri) as first, MongoClient(store.uri) as second:
+            ended: list[float] = []
+
+            def other_transaction() -> None:
+                with second.start_session() as session:
+                    session.start_transaction()
+                    second.db.things.insert_one({"_id": "second"}, session=session)
+                    session.commit_transaction()
+                ended.append(time.monotonic())
+
+            with first.start_session() as session:
+                session.start_transaction()
+                first.db.things.insert_one({"_id": "first"}, session=session)
+                waiting = threading.Thread(target=other_transaction)
+                waiting.start()
+                time.sleep(0.3)
+                assert waiting.is_alive()  # waiting in the store, not failed
+                session.commit_transaction()
+                committed = time.monotonic()
+            waiting.join(timeout=30)
+            assert ended and ended[0] - committed < 1  # woken by the commit, not by a client-side retry
+            assert sorted(d["_id"] for d in first.db.things.find()) == ["first", "second"]
+    finally:
+        store.stop()

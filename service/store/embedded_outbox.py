@@ -1,0 +1,46 @@
+"""Embedded store (mongoeco 4.11.0, SQLite engine): no change-stream outbox, which nothing reads.
+
+For change streams, the SQLite engine writes every inserted, updated and deleted
+document a second time, into a ``change_outbox`` table in the same transaction, and
+after each commit hands the new entries to its in-process change-stream hub: it takes
+a lease (a write and a commit on a second connection), starts a heartbeat thread, and
+writes a checkpoint and commits once per entry. A push of 20 changes writes some 60
+documents, so its commit cost as much as all its writes (48 ms of a 240 ms push,
+measured on the wire). The wire server refuses ``$changeStream`` (FieldSync follows the
+history collection instead), so no one ever reads these entries.
+
+This patch declares the engine as one without change delivery (mongoeco's ``"none"``,
+what engines without an outbox declare: no commit sequence is then expected of a write,
+and nothing is dispatched after a commit), and makes the outbox append a no-op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+PINNED_VERSION = "4.11.0"
+_ORIGINALS: dict[str, Any] = {}
+
+
+def apply() -> bool:
+    import mongoeco
+
+    if mongoeco.__version__ != PINNED_VERSION:
+        return False
+    if not _ORIGINALS:
+        _patch()
+    return True
+
+
+def _patch() -> None:
+    from mongoeco.engines import sqlite
+
+    engine_cls = sqlite.SQLiteEngine
+    _ORIGINALS.update(capabilities=engine_cls.capabilities, append=sqlite._sqlite_append_change)
+    engine_cls.capabilities = dataclasses.replace(engine_cls.capabilities, change_delivery="none")
+    sqlite._sqlite_append_change = _no_entry  # type: ignore[attr-defined]
+
+
+def _no_entry(*args: Any, **kwargs: Any) -> None:
+    return None
