@@ -198,6 +198,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.database,
             embedded=embedded is not None or settings.memory,
             timeout=settings.store_timeout_seconds,
+            serialize_transactions=settings.memory,
         )
         try:
             await ensure_indexes(store, declared_indexes(settings))

@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 class Store:
     client: AsyncMongoClient
     db: AsyncDatabase
-    serialize_transactions: bool  # the embedded store runs one transaction at a time
+    serialize_transactions: bool  # one transaction at a time from this process (the embedded memory engine)
 
     async def close(self) -> None:
         await self.client.close()
@@ -26,9 +26,13 @@ def connect(
     embedded: bool,
     event_listeners: Iterable[object] = (),
     timeout: float | None = None,
+    serialize_transactions: bool | None = None,
 ) -> Store:
     """``timeout``: seconds any one operation may take (PyMongo's ``timeoutMS``), so a wedged store
-    fails requests (UNAVAILABLE) instead of holding them forever."""
+    fails requests (UNAVAILABLE) instead of holding them forever. ``serialize_transactions`` (default:
+    ``embedded``): run this process's transactions one at a time. The embedded memory engine needs it
+    (concurrent transactions there all write the sequence and lose to each other at commit); the SQLite
+    engine queues transactions itself, first come first served across every instance on it."""
     client: AsyncMongoClient = AsyncMongoClient(
         uri,
         tz_aware=True,
@@ -37,7 +41,8 @@ def connect(
         serverSelectionTimeoutMS=2_000 if embedded else 10_000,
         timeoutMS=int(timeout * 1000) if timeout else None,
     )
-    return Store(client=client, db=client[database], serialize_transactions=embedded)
+    serialize = embedded if serialize_transactions is None else serialize_transactions
+    return Store(client=client, db=client[database], serialize_transactions=serialize)
 
 
 async def ensure_indexes(store: Store, declared: dict[str, list[IndexModel]]) -> None:

@@ -6,11 +6,12 @@ bound to another session", and another session's ``startTransaction`` with
 "... already has an active transaction" (reads go to a connection of their own,
 see ``embedded_readers``). MongoDB would queue those writes. This patch makes the
 wire server do the same from the client's point of view: such a command waits
-until the transaction has ended (committed, aborted or reaped: each wakes the
-waiters at once), then runs. The error is raised before the command does any
+in a first-come first-served queue; when the transaction ends (committed,
+aborted or reaped) the first waiting command runs at once. The error is raised before the command does any
 work, so running it again is safe; a command that still cannot run after
 ``TIMEOUT`` seconds fails as before. Without this, a second service instance
-polled for its turn from the client side and gave up (HTTP 503) under load.
+polled for its turn from the client side and gave up (HTTP 503) under load; the
+queue keeps one instance from starving another.
 
 2. A failed commit ends the transaction (memory engine). When a commit loses
 a write conflict, mongoeco 4.11.0 keeps the transaction open on the session;
@@ -34,12 +35,13 @@ import asyncio
 import contextlib
 import time
 import weakref
+from collections import deque
 from contextvars import ContextVar
 from typing import Any
 
 BUSY = "active transaction bound to another session"  # in both messages
 TIMEOUT = 60.0
-POLL = 0.05  # seconds between looks even when no end was signalled
+POLL = 1.0  # seconds a waiting command looks again even if its turn was not signalled
 ABANDONED_AFTER = 10.0
 _stores: weakref.WeakSet[Any] = weakref.WeakSet()  # every WireSessionStore
 _last_seen: dict[str, float] = {}  # session key -> monotonic time of its last command
@@ -57,28 +59,52 @@ class _Busy(BaseException):
 
 
 _deadline: ContextVar[float] = ContextVar("fieldsync_wait_deadline", default=0.0)
-_ended: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None  # set (and replaced) when a transaction ends
+_queue: deque[asyncio.Future[None]] = deque()  # commands waiting for the transaction, first come first served
+_loop: asyncio.AbstractEventLoop | None = None
+_held = False  # a SQLite transaction is open
 
 
 def _transaction_ended() -> None:
-    """Wake every command waiting for a transaction (callable from any thread)."""
-    if _ended is not None:
-        loop, ended = _ended
+    """The transaction ended: the first waiting command goes next (callable from any thread)."""
+    global _held
+    _held = False
+    if _loop is not None:
         with contextlib.suppress(RuntimeError):  # the loop has closed
-            loop.call_soon_threadsafe(ended.set)
+            _loop.call_soon_threadsafe(_wake_next)
 
 
-async def _next_turn(deadline: float) -> bool:
-    """Wait until a transaction ends (at most ``POLL`` seconds); False once past ``deadline``."""
-    global _ended
-    loop = asyncio.get_running_loop()
-    if loop.time() > deadline:
-        return False
-    if _ended is None or _ended[1].is_set() or _ended[0] is not loop:
-        _ended = (loop, asyncio.Event())
+def _wake_next() -> None:
+    while _queue:
+        turn = _queue.popleft()
+        if not turn.done():
+            turn.set_result(None)
+            return
+
+
+async def _next_turn(deadline: float, turn: asyncio.Future[None] | None) -> asyncio.Future[None] | None:
+    """Wait in the queue for this command's turn (at most ``POLL`` seconds, keeping its place); its
+    place in the queue, or None once past ``deadline``.
+
+    A command that got its turn and still found a transaction (taken by a command that
+    never waited) goes back to the head of the queue."""
+    global _loop
+    _loop = asyncio.get_running_loop()
+    if _loop.time() > deadline:
+        return None
+    if turn is None or turn.done():
+        (_queue.append if turn is None else _queue.appendleft)(turn := _loop.create_future())
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(_ended[1].wait(), POLL)
-    return True
+        await asyncio.wait_for(asyncio.shield(turn), POLL)
+    return turn
+
+
+def _leave(turn: asyncio.Future[None] | None) -> None:
+    """After a command that waited: leave the queue; if no transaction is open, the next one goes."""
+    if turn is None:
+        return
+    turn.cancel()  # still queued (it ran after a look, not a signal): the queue skips it
+    if not _held:
+        _wake_next()
 
 
 def _track_sessions() -> None:
@@ -134,13 +160,17 @@ def _wait_for_transactions() -> None:
     original_dispatch = AsyncMongoEcoProxyServer._dispatch_wire_request
 
     async def execute_prepared(self: Any, context: Any) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + TIMEOUT
-        while True:
-            try:
-                return await original_execute(self, context)
-            except Exception as error:
-                if BUSY not in str(error) or not await _next_turn(deadline):
-                    raise
+        deadline, turn = asyncio.get_running_loop().time() + TIMEOUT, None
+        try:
+            while True:
+                try:
+                    return await original_execute(self, context)
+                except Exception as error:
+                    if BUSY not in str(error) or (waiting := await _next_turn(deadline, turn)) is None:
+                        raise
+                    turn = waiting
+        finally:
+            _leave(turn)
 
     def _decode_wire_context(self: Any, *args: Any) -> Any:
         try:
@@ -151,16 +181,25 @@ def _wait_for_transactions() -> None:
             raise
 
     async def _dispatch_wire_request(self: Any, header: Any, payload: bytes, *, connection: Any) -> Any:
-        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        deadline, turn = asyncio.get_running_loop().time() + TIMEOUT, None
         token = _deadline.set(deadline)
         try:
             while True:
                 try:
                     return await original_dispatch(self, header, payload, connection=connection)
-                except _Busy:
-                    await _next_turn(deadline)
+                except _Busy:  # past the deadline, the next attempt answers the error
+                    turn = await _next_turn(deadline, turn) or turn
         finally:
             _deadline.reset(token)
+            _leave(turn)
+
+    def starts(original: Any) -> Any:
+        def start(self: Any, session: Any) -> None:
+            global _held
+            original(self, session)
+            _held = True
+
+        return start
 
     def ends(original: Any) -> Any:
         def end(self: Any, session: Any) -> None:
@@ -175,6 +214,7 @@ def _wait_for_transactions() -> None:
     WireCommandExecutor.execute_prepared = execute_prepared  # type: ignore[method-assign]
     AsyncMongoEcoProxyServer._decode_wire_context = _decode_wire_context  # type: ignore[method-assign]
     AsyncMongoEcoProxyServer._dispatch_wire_request = _dispatch_wire_request  # type: ignore[method-assign]
+    SQLiteSessionRuntime.start_session_transaction = starts(SQLiteSessionRuntime.start_session_transaction)  # type: ignore[method-assign]
     for name in ("commit_session_transaction", "abort_session_transaction"):
         setattr(SQLiteSessionRuntime, name, ends(getattr(SQLiteSessionRuntime, name)))
 
