@@ -20,6 +20,7 @@ from service.api import files
 from service.api import sign_in as sign_in_routes
 from service.api.broadcasts import Broadcasts
 from service.api.export import export_history
+from service.api.prepared import PreparedOperations
 from service.api.rate_limit import RateLimiter
 from service.api.schema import build_schema
 from service.api.view import FieldSyncGraphQL
@@ -240,6 +241,7 @@ def create_app(settings: Settings) -> Starlette:
                 embedded.stop()
 
     graphql = _LazyGraphQL(settings)
+    state["prepared"] = graphql.prepared
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -295,13 +297,14 @@ class _LazyGraphQL:
 
     def __init__(self, settings: Settings) -> None:
         self._schema = build_schema(settings)
+        self.prepared = PreparedOperations(self._schema._schema) if settings.prepared_operations else None
         self._view: FieldSyncGraphQL | None = None
         self.services: Services | None = None
 
     async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
         if self._view is None:
             assert self.services is not None, "the app has not started"
-            self._view = FieldSyncGraphQL(self.services, self._schema)
+            self._view = FieldSyncGraphQL(self.services, self._schema, self.prepared)
         await self._view(scope, receive, send)
 
 

@@ -46,6 +46,7 @@ class Settings:
     max_query_fields: int = 500  # fields an operation selects, fragments expanded (breadth/complexity)
     introspection: bool = True
     graphiql: bool = True
+    prepared_operations: bool = True  # pushChanges and pull without GraphQL execution (service/api/prepared.py)
     document_cache_size: int = 2048
     store_timeout_seconds: float = 30  # any one store operation (0: no limit); past it: UNAVAILABLE
     ready_timeout_seconds: float = 5  # /readyz: the store must answer a read and a write within this

@@ -31,6 +31,7 @@ from strawberry.types.graphql import OperationType
 from service.api.context import Context
 from service.api.credentials import Credential, authenticate
 from service.api.errors import error_response, failure_response, http_status
+from service.api.prepared import PreparedOperations
 from service.api.push_refusals import record_push_refusal, record_rejected_request
 from service.api.rate_limit import budget_key, retry_after
 from service.api.websocket import FieldSyncTransportWS
@@ -69,7 +70,7 @@ def rate_limited(seconds: float) -> Response:
 class FieldSyncGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = FieldSyncTransportWS
 
-    def __init__(self, services: Services, schema: Any) -> None:
+    def __init__(self, services: Services, schema: Any, prepared: PreparedOperations | None = None) -> None:
         settings = services.settings
         super().__init__(
             schema,
@@ -81,6 +82,7 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         )
         self.services = services
         self.limiter = services.limiter
+        self.prepared = prepared
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -181,7 +183,26 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
-        """Queries and mutations over POST only: subscriptions are served over WebSocket."""
+        """Queries and mutations over POST only: subscriptions are served over WebSocket.
+
+        A prepared operation (``service/api/prepared.py``) answers the hot documents once the
+        general path has validated them; anything it does not cover goes the general way.
+        """
+        prepared = self.prepared.get(request_data.query, request_data.operation_name) if self.prepared else None
+        result = None
+        if prepared is not None and request_adapter.method == "POST":
+            result = await prepared.execute(context, request_data.variables)
+        if result is None:
+            result = await self._execute(request_adapter, context, root_value, request_data)
+        status, headers = http_status(result.errors or [], has_data=result.data is not None)
+        if status != 200:  # a retryable failure is 503 with Retry-After; a failed operation 500
+            sub_response.status_code = status
+            sub_response.headers.update(headers)
+        return result
+
+    async def _execute(
+        self, request_adapter: Any, context: Context, root_value: Any, request_data: Any
+    ) -> ExecutionResult:
         try:
             result = await self.schema.execute(
                 request_data.query,
@@ -211,10 +232,8 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
                 error_code="BAD_REQUEST",
                 message=errors[0].message,
             )
-        status, headers = http_status(errors, has_data=result.data is not None)
-        if status != 200:  # a retryable failure is 503 with Retry-After; a failed operation 500
-            sub_response.status_code = status
-            sub_response.headers.update(headers)
+        elif self.prepared is not None and not request_level:  # validated: executed, or failed in a field
+            self.prepared.learn(request_data.query)
         return result
 
 

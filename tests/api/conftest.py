@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -72,9 +73,21 @@ PUSH = """mutation($i: PushInput!){ pushChanges(input:$i){ syncId serverTime res
   refusal{ id code reason field action status attempts related{recordType recordId} } } } }"""
 
 
+def through_both_paths():  # type: ignore[no-untyped-def]
+    """A ``settings`` fixture for a module: each of its tests runs with prepared operations and without."""
+
+    @pytest.fixture(params=[True, False], ids=["prepared", "general"])
+    def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+        return dataclasses.replace(settings, prepared_operations=request.param)
+
+    return settings
+
+
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
     app = create_app(settings)
+    if settings.prepared_operations:  # PUSH is valid: prepared before its first request, not after
+        app.state.fieldsync["prepared"].learn(PUSH)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://fieldsync.test") as http:

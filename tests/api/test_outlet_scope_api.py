@@ -9,7 +9,9 @@ import httpx
 
 from service.app import create_app
 from service.settings import Settings
-from tests.api.conftest import Api
+from tests.api.conftest import Api, through_both_paths
+
+settings = through_both_paths()
 
 AT = "2026-11-20T09:00:00+08:00"
 RECORD = "query($r: ID!){record(recordType:OUTLET, recordId:$r){recordId fields}}"

@@ -4,7 +4,9 @@ import base64
 
 from pycrdt import Doc, Map
 
-from tests.api.conftest import PUSH, Api
+from tests.api.conftest import PUSH, Api, through_both_paths
+
+settings = through_both_paths()
 
 AT = "2026-11-20T09:00:00+08:00"
 

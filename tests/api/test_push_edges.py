@@ -9,8 +9,10 @@ import httpx
 
 from service.app import create_app
 from service.settings import Settings
-from tests.api.conftest import Api
+from tests.api.conftest import Api, through_both_paths
 from tests.api.test_push_api import rep_with_device, visit
+
+settings = through_both_paths()
 
 PULL = 'query($s: String){pull(deviceId:"dev1", since:$s){cursor}}'
 
