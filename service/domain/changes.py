@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from service.domain.record_types import RecordType
@@ -40,8 +41,9 @@ class Change:
     def key(self) -> RecordKey:
         return (self.record_type, self.record_id)
 
+    @cached_property
     def digest(self) -> str:
-        """What the change says, hashed: a retry has the same digest, a reused offlineId does not.
+        """What the change says, hashed (once): a retry has the same digest, a reused offlineId does not.
 
         Spelling does not count: ``capturedAt`` as an instant whatever its offset, numbers by
         value (``2`` = ``2.0``); the ``stateVector`` is how the answer is shaped, not content.

@@ -214,7 +214,7 @@ def _decide(
 ) -> tuple[Outcome, tuple[str, ...]]:
     """The outcome of one change, and the reps whose scope its write takes the record out of."""
     current = view.get(change.key)
-    if prior is not None and prior.decided and prior.digest not in (None, change.digest()):
+    if prior is not None and prior.decided and prior.digest not in (None, change.digest):
         return _reused(change, prior, snapshot, context, plan), ()
     if prior is not None and prior.decided:
         return _duplicate(change, prior, current, snapshot, context), ()
@@ -283,7 +283,7 @@ def _reused(change: Change, prior: Receipt, snapshot: PushSnapshot, context: Pus
         RefusalAction.ACKNOWLEDGE,
         field="offlineId",
     )
-    refusal_id = reused_refusal_id(context.actor.device_id, change.offline_id, change.digest())
+    refusal_id = reused_refusal_id(context.actor.device_id, change.offline_id, change.digest)
     refusal = _refusal(change, verdict, snapshot.reused.get(refusal_id), context, refusal_id)
     plan.refusals[refusal.id] = snapshot.reused[refusal.id] = refusal
     return Outcome(change.offline_id, ChangeStatus.REFUSED, refusal=refusal)
@@ -376,7 +376,7 @@ def _receipt(change: Change, prior: Receipt | None, outcome: Outcome, attempt: i
         record_id=change.record_id,
         version=record.version if record is not None else None,
         conflict_id=outcome.conflict.id if outcome.conflict else None,
-        digest=change.digest(),
+        digest=change.digest,
     )
 
 

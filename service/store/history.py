@@ -7,7 +7,7 @@ ends in ``seq`` (``docs/query-shapes.md``), so their cost does not grow with the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -93,7 +93,7 @@ async def append(store: Store, events: list[SyncEvent], seqs: range, session: As
     documents = [to_document(event, seq) for event, seq in zip(events, seqs, strict=True)]
     if documents:
         await store.db[COLLECTION].insert_many(documents, ordered=True, session=session)
-    return [from_document(document) for document in documents]
+    return [replace(event, id=seq) for event, seq in zip(events, seqs, strict=True)]
 
 
 async def record_sync(

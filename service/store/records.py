@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -99,7 +100,7 @@ async def write(
             operations.append(InsertOne(document))
         else:
             operations.append(ReplaceOne({"_id": document["_id"], "version": write_.expected_version}, document))
-        stored[write_.record.key] = from_document(document)
+        stored[write_.record.key] = dataclasses.replace(write_.record, seq=seq)
     result = await store.db[COLLECTION].bulk_write(operations, ordered=True, session=session)
     expected_updates = sum(1 for w, _, _ in writes if w.expected_version is not None)
     if result.matched_count != expected_updates:

@@ -57,7 +57,7 @@ class MongoSyncRepository:
         found_receipts = await receipts.load(self._store, device_id, offline_ids, tx)
         found_records = await records.load(self._store, keys, tx)
         refusal_ids = {record_refusal_id(device_id, change.offline_id): change.offline_id for change in changes}
-        reused_ids = [reused_refusal_id(device_id, change.offline_id, change.digest()) for change in changes]
+        reused_ids = [reused_refusal_id(device_id, change.offline_id, change.digest) for change in changes]
         by_offline_id, reused = {}, {}
         for refusal in await refusals.load_for_push(self._store, device_id, [*refusal_ids, *reused_ids], tx):
             if refusal.offline_id is not None and refusal.id == record_refusal_id(device_id, refusal.offline_id):

@@ -143,7 +143,7 @@ def test_with_access_all_reps_change_and_reference_every_outlet():
 
 def test_a_retry_answers_without_the_outlet_once_it_has_left_the_scope():
     sent = change(OUTLET, "o9", {"phone": "1"}, offline_id="done")
-    receipt = Receipt("dev1", "done", ChangeStatus.MERGED, 1, T0, OUTLET, "o9", 1, digest=sent.digest())
+    receipt = Receipt("dev1", "done", ChangeStatus.MERGED, 1, T0, OUTLET, "o9", 1, digest=sent.digest)
     result = plan([sent], [ELSEWHERE], receipts=[receipt])
     assert statuses(result) == ["DUPLICATE"]
     assert result.outcomes[0].record is None and result.outcomes[0].crdt_diff is None
