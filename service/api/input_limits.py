@@ -22,6 +22,8 @@ BIDI_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"} 
 
 def printable(value: str) -> bool:
     """No control characters, lone surrogates or bidirectional overrides."""
+    if value.isascii():  # ASCII holds no surrogates or overrides; its only non-printables are controls
+        return value.isprintable()
     return not any(
         unicodedata.category(c) in ("Cc", "Cs") or unicodedata.bidirectional(c) in BIDI_CONTROLS for c in value
     )

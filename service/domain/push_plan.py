@@ -228,8 +228,9 @@ def _decide(
 
     # Changes made on the version the device had when its conflict was resolved go on from the resolution.
     base = resolved.get((change.key, change.base_version), change.base_version)
+    on_base = change if base == change.base_version else dataclasses.replace(change, base_version=base)
     decision = decide_change(
-        dataclasses.replace(change, base_version=base),
+        on_base,
         view,
         context.actor,
         context.settings,
@@ -257,7 +258,7 @@ def _decide(
         plan.events.append(_refusal_event(REFUSAL_RESOLVED, earlier, change, context))
 
     if decision.status is ChangeStatus.CONFLICT:
-        conflict = _conflict(dataclasses.replace(change, base_version=base), decision.record, context)
+        conflict = _conflict(on_base, decision.record, context)
         plan.conflicts.append(conflict)
         blocks.records.setdefault(change.key, change.offline_id)
         return Outcome(change.offline_id, ChangeStatus.CONFLICT, conflict=conflict, record=current), ()
