@@ -7,7 +7,9 @@ and reads events only when it moved; it looks every 50 ms, or, on the store this
 service started, when the store says a write committed (and every 5 s besides). Numbers are taken inside the writing
 transaction and commit in order: once the head reads ``h``, every event up to
 ``h`` is committed, so reading ``seq > last`` in order never skips one. An idle
-follower therefore costs one point read per poll, whatever the history's size.
+follower therefore costs one point read per poll, whatever the history's size; while
+nobody subscribes it reads no events at all (a subscriber is shown what commits after
+the head read before it came).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class Follower:
 
     async def _tail(self, last: int, batch: int = 1000) -> int:
         head = await sequence.current(self._store)
+        if not self._hub.subscriber_count:
+            return head  # nobody follows: what committed up to the head is passed by, unread
         while last < head:
             events = await history.after(self._store, last, batch)
             if events:

@@ -76,6 +76,34 @@ async def test_a_woken_follower_reads_another_instances_commit_and_an_idle_one_r
         await follower.stop()
 
 
+async def test_with_nobody_subscribed_the_follower_reads_no_events(
+    store: Store, watched: tuple[Store, Finds], monkeypatch: pytest.MonkeyPatch
+):
+    follower_store, _ = watched
+    reads: list[int] = []
+    after = history.after
+
+    async def counted(store: Store, last: int, limit: int) -> list[SyncEvent]:
+        reads.append(last)
+        return await after(store, last, limit)
+
+    monkeypatch.setattr(history, "after", counted)
+    hub, wake = EventHub(), asyncio.Event()
+    follower = Follower(follower_store, hub, poll_interval=0.05, wake=wake)
+    await follower.start()
+    try:
+        await commit_event(store, "v1")
+        wake.set()
+        await asyncio.sleep(0.5)  # several looks
+        assert reads == []
+        async with hub.subscribe(lambda event: True, View("event", _as_published)) as subscription:
+            await commit_event(store, "v2")
+            delivery = await asyncio.wait_for(anext(subscription.events()), 5)
+            assert delivery.event.record_id == "v2"  # v1 committed before anyone followed: passed by
+    finally:
+        await follower.stop()
+
+
 async def test_the_embedded_store_says_when_a_write_commits():
     embedded = start_embedded_store(None)
     committed = asyncio.Event()
