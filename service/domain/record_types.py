@@ -17,6 +17,10 @@ class RecordType(Enum):
     ORDER = "ORDER"
     WORK_ORDER = "WORK_ORDER"
 
+    # Members are singletons compared by identity: hashing by identity (in C) keeps every record
+    # key lookup (``(type, id)`` tuples, many per change) out of Enum.__hash__'s Python call.
+    __hash__ = object.__hash__
+
 
 class Policy(Enum):
     SHARED = "SHARED"  # CRDT merge, no owner
