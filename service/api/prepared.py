@@ -252,7 +252,10 @@ def _output(type_: GraphQLOutputType, selection_set: SelectionSetNode | None) ->
     if isinstance(type_, GraphQLList):
         item = _output(type_.of_type, selection_set)
         return lambda value: None if value is None else [item(v) for v in value]
-    if isinstance(type_, GraphQLScalarType | GraphQLEnumType):
+    if isinstance(type_, GraphQLEnumType):  # strawberry's serialize searches the values: each member's name, once
+        enum, names = type_, {m: type_.serialize(m) for m in getattr(type_, "wrapped_cls", ())}
+        return lambda value: None if value is None else names.get(value) or enum.serialize(value)
+    if isinstance(type_, GraphQLScalarType):
         serialize = type_.serialize
         return lambda value: None if value is None else serialize(value)
     if isinstance(type_, GraphQLObjectType) and selection_set is not None:
