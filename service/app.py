@@ -162,6 +162,8 @@ def build_services(settings: Settings, store: Store) -> Services:
     metrics.gauges["fieldsync_subscription_executions"] = lambda: hub.subscriber_count
     metrics.gauges["fieldsync_events_delivered_total"] = lambda: hub.delivered
     metrics.gauges["fieldsync_subscribers_dropped_slow_total"] = lambda: hub.dropped_slow
+    metrics.gauges["fieldsync_frames_written_direct_total"] = lambda: services.broadcasts.deliveries.direct
+    metrics.gauges["fieldsync_frames_queued_total"] = lambda: services.broadcasts.deliveries.queued
     metrics.gauges["fieldsync_document_cache_hits"] = lambda: services.sync.documents.hits
     metrics.gauges["fieldsync_document_cache_misses"] = lambda: services.sync.documents.misses
     metrics.gauges["fieldsync_upload_wait_seconds"] = lambda: priority.waited_seconds

@@ -3,12 +3,15 @@
 A wall of dashboards opens the same subscription (same document, variables and token) many
 times over. Each such group shares one ``Broadcast``: one execution of the operation (one
 subscription in the event hub, one GraphQL execution and one JSON encoding per event),
-whose frames are queued to each follower. A follower never awaits another: its sender
-drains its own queue, and one more than ``backlog`` frames behind is dropped (its
-``on_overflow`` closes its connection, 1013). The broadcast belongs to the registry, not
-to the connection that started it: it runs while anyone follows it and stops with its
-last follower. Different tokens never share (what a token may see, and its revocation,
-stay its own).
+whose frames reach every follower from one loop. A follower whose connection can take a
+``next`` frame now gets it written straight onto its transport (``service.api.wire``: no
+task wake-up, no ASGI send, no compression); otherwise the frame is queued to it. A
+follower never awaits another: its sender drains its own queue, and one more than
+``backlog`` frames behind is dropped (its ``on_overflow`` closes its connection, 1013).
+A follower writes straight only with nothing queued or being sent, so its frames stay in
+order. The broadcast belongs to the registry, not to the connection that started it: it
+runs while anyone follows it and stops with its last follower. Different tokens never
+share (what a token may see, and its revocation, stay its own).
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ from typing import Any
 
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
+from service.api.wire import text_frame
+
 log = logging.getLogger("fieldsync.api")
 
 # ``schema.stream`` for the operation (ExecutionResults, a PreExecutionError first), given what to call once it is live
 Results = Callable[[Callable[[], None]], Awaitable[AsyncIterator[Any]]]
+# writes a framed message onto the follower's connection if it can take it now; False: it cannot (queue it)
+WriteNow = Callable[[bytes], bool]
 
 
 @dataclass(frozen=True)
@@ -36,10 +43,17 @@ class Frame:
 
     type: str  # next, error or complete
     payload: str = ""  # JSON text
+    _framed: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def text(self, operation_id: str) -> str:
         start = '{"id":' + json.dumps(operation_id) + ',"type":"' + self.type + '"'
         return start + ("}" if self.type == "complete" else ',"payload":' + self.payload + "}")
+
+    def framed(self, operation_id: str) -> bytes:
+        """The WebSocket frame of ``text``, built once per operation id (followers mostly share theirs)."""
+        if (frame := self._framed.get(operation_id)) is None:
+            frame = self._framed[operation_id] = text_frame(self.text(operation_id).encode())
+        return frame
 
     @property
     def final(self) -> bool:
@@ -49,12 +63,24 @@ class Frame:
 COMPLETE = Frame("complete")
 
 
+@dataclass
+class Deliveries:
+    """Frames handed to followers so far: written straight onto their connection, or queued to their sender."""
+
+    direct: int = 0
+    queued: int = 0
+
+
 @dataclass(eq=False)
 class Follower:
     backlog: int
     on_overflow: Callable[[], None] | None
+    operation_id: str
+    write_now: WriteNow | None  # None: every frame is queued
+    deliveries: Deliveries
     queue: asyncio.Queue[Frame] = field(init=False)
     dropped: bool = False
+    sending: bool = False  # its sender holds a frame it took from the queue
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.backlog + 1)  # + room for the final frame
@@ -62,8 +88,18 @@ class Follower:
     def offer(self, frame: Frame) -> None:
         if self.dropped:
             return
+        if (
+            not frame.final
+            and self.write_now is not None
+            and not self.sending
+            and self.queue.empty()
+            and self.write_now(frame.framed(self.operation_id))
+        ):
+            self.deliveries.direct += 1
+            return
         if frame.final or self.queue.qsize() < self.backlog:
             self.queue.put_nowait(frame)
+            self.deliveries.queued += 1
             return
         self.dropped = True
         log.info("dropping a subscriber too slow to take its events (%d waiting)", self.queue.qsize())
@@ -73,7 +109,9 @@ class Follower:
     async def frames(self) -> AsyncIterator[Frame]:
         while not self.dropped:
             frame = await self.queue.get()
+            self.sending = True
             yield frame
+            self.sending = False
             if frame.final:
                 return
 
@@ -129,6 +167,7 @@ class Broadcasts:
     def __init__(self, backlog: int) -> None:
         self._backlog = backlog
         self._live: dict[Hashable, Broadcast] = {}
+        self.deliveries = Deliveries()
 
     @property
     def follower_count(self) -> int:
@@ -141,13 +180,18 @@ class Broadcasts:
 
     @asynccontextmanager
     async def follow(
-        self, key: Hashable, results: Results, on_overflow: Callable[[], None] | None
+        self,
+        key: Hashable,
+        results: Results,
+        on_overflow: Callable[[], None] | None,
+        operation_id: str,
+        write_now: WriteNow | None,
     ) -> AsyncIterator[AsyncIterator[Frame]]:
         """Join the broadcast for ``key`` (started with ``results()`` when there is none) for as long as needed."""
         broadcast = self._live.get(key)
         if broadcast is None or broadcast.ended:
             broadcast = self._live[key] = Broadcast(results)
-        follower = Follower(self._backlog, on_overflow)
+        follower = Follower(self._backlog, on_overflow, operation_id, write_now, self.deliveries)
         broadcast.followers.add(follower)
         try:
             yield follower.frames()

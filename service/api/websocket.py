@@ -21,7 +21,9 @@
 - A client that goes away is one INFO line in the log.
 - Subscriptions follow a broadcast (``service.api.broadcasts``): every connection asking
   for the same document and variables with the same token shares one execution; each has
-  its own bounded queue of rendered frames.
+  its own bounded queue of rendered frames. A ``next`` frame the connection can take now is
+  written straight onto its transport instead (``service.api.wire``), unless the client
+  already completed the operation.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from service.api.context import Context
 from service.api.credentials import Credential, authenticate
 from service.api.errors import internal_error
 from service.api.rate_limit import retry_after
+from service.api.wire import DirectWriter
 from service.auth.access import AuthError
 from service.store.unavailable import as_unavailable
 
@@ -69,6 +72,8 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         self._dropping: asyncio.Task[None] | None = None
         self.context.extra["on_overflow"] = self._overflowed
         self._limit_send_buffer(self.view.services.settings.ws_send_buffer_bytes)
+        ws, transport = self._ws(), self._transport()
+        self._writer = DirectWriter(ws, transport) if ws is not None and transport is not None else None
         watchdog = asyncio.create_task(self._watch())
         try:
             await super().handle()
@@ -143,8 +148,11 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             principal.token_id if principal else None,
         )
         broadcasts = self.view.services.broadcasts
+        write_now = partial(self._write_now, operation, self._writer) if self._writer is not None else None
         try:
-            async with broadcasts.follow(key, partial(self._stream, operation), self._overflowed) as frames:
+            async with broadcasts.follow(
+                key, partial(self._stream, operation), self._overflowed, operation.id, write_now
+            ) as frames:
                 async for frame in frames:
                     if frame.final:  # the base class's bookkeeping: the id is free again
                         await operation.send_operation_message(json.loads(frame.text(operation.id)))
@@ -172,6 +180,10 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             root_value=self.root_value,
             operation_name=operation.operation_name,
         )
+
+    def _write_now(self, operation: Operation[Context, None], writer: DirectWriter, frame: bytes) -> bool:
+        """A frame straight onto the transport, while the operation runs (neither side completed it)."""
+        return self.operations.get(operation.id) is operation and not operation.completed and writer.write(frame)
 
     async def _send_text(self, text: str) -> None:
         ws = self._ws()
@@ -310,4 +322,3 @@ class ExposeTransport:
         if scope["type"] == "websocket":
             scope[TRANSPORT] = getattr(getattr(send, "__self__", None), "transport", None)
         await self.app(scope, receive, send)
-
