@@ -6,14 +6,15 @@ client negotiated permessage-deflate, a compression of its own. A broadcast inst
 a ``next`` frame for each follower at once, from one loop, as bytes framed here, when the
 connection can take it without waiting:
 
-- the application has not closed the connection and the client has not left (Starlette's
-  states), the transport is not closing, and less than ``WRITE_BOUND`` bytes wait in its
-  buffer. That bound is below uvicorn's low-water mark, so its protocol is not paused
-  and no frame of its own waits for room behind ours;
+- the application has not closed the connection (Starlette marks it closed before it hands
+  uvicorn the close frame, so no frame is ever written after one), the client has not
+  left, the transport is not closing, and less than ``WRITE_BOUND`` bytes wait in its
+  buffer (more means the kernel's buffer is full too: the client is behind);
 - otherwise the frame takes the ordinary path: the follower's queue, its bounded backlog
-  and the slow-subscriber drop (see ``service.api.broadcasts``), which also keeps each
-  connection's frames in order: a follower writes straight only with nothing queued or
-  being sent.
+  and the slow-subscriber drop (see ``service.api.broadcasts``);
+- an operation's frames stay in order: its follower writes straight only with nothing
+  queued or being sent, and its last frame (complete or error) is always queued. Only a
+  ping or another operation's message, which nothing orders against it, may be overtaken.
 
 The frames are what RFC 6455 has a server send: FIN, a text opcode, no mask. RSV1 is clear,
 which RFC 7692 (section 6) allows even on a connection that negotiated permessage-deflate:
@@ -52,7 +53,6 @@ class DirectWriter:
     def __init__(self, ws: WebSocket, transport: asyncio.Transport) -> None:
         self._ws = ws
         self._transport = transport
-        self.written = 0
 
     def write(self, frame: bytes) -> bool:
         transport = self._transport
@@ -64,5 +64,4 @@ class DirectWriter:
         ):
             return False
         transport.write(frame)
-        self.written += 1
         return True
