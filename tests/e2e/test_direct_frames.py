@@ -1,7 +1,8 @@
 """Frames a broadcast writes straight onto a connection's transport (``service.api.wire``), against a real
 ``fieldsync serve`` and a real client, with and without permessage-deflate negotiated: mixed with the frames
-uvicorn sends (acks, pings, a query's result), they arrive whole and in order. This fails if uvicorn or
-websockets change underneath the shortcut (the transport out of reach, the frames no longer valid).
+uvicorn sends (acks, pings, a query's result), they arrive whole and in order, and none arrives for an operation
+the client completed. This fails if uvicorn or websockets change underneath the shortcut (the transport out of
+reach, the frames no longer valid).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.conftest import ADMIN, LoggedServer
 from tests.e2e.graphql_ws import PROTOCOL
@@ -55,6 +56,20 @@ async def test_frames_written_straight_arrive_whole_and_in_order(
     server: LoggedServer, device: str, compression: str | None
 ):
     url = server.url.replace("http", "ws", 1) + "/graphql"
+    received: dict[str, list[Any]] = {"1": [], "2": [], "3": [], "q": []}
+    pings = 0
+
+    async def receive(socket_: ClientConnection, done: Callable[[], bool]) -> None:
+        nonlocal pings
+        async with asyncio.timeout(30):
+            while not done():
+                message = json.loads(await socket_.recv())
+                if message["type"] == "ping":  # sent by uvicorn meanwhile (compressed, if negotiated)
+                    pings += 1
+                    await socket_.send(json.dumps({"type": "pong"}))
+                else:
+                    received[message["id"]].append(message)
+
     async with connect(url, subprotocols=[PROTOCOL], compression=compression) as socket_:  # type: ignore[list-item]
         negotiated = socket_.response.headers.get("Sec-WebSocket-Extensions", "") if socket_.response else ""
         assert ("permessage-deflate" in negotiated) == (compression is not None), negotiated
@@ -66,25 +81,16 @@ async def test_frames_written_straight_arrive_whole_and_in_order(
         await until_subscribers(server, 3)
         before = await asyncio.to_thread(written_direct, server)
         await asyncio.to_thread(push, server, device, refused(f"a{compression}", 50))
+        await receive(socket_, lambda: len(received["2"]) == 50)
+        await socket_.send(json.dumps({"id": "2", "type": "complete"}))  # the client stops one: nothing more for it
         await socket_.send(json.dumps({"id": "q", "type": "subscribe", "payload": {"query": "{ __typename }"}}))
         await asyncio.to_thread(push, server, device, refused(f"b{compression}", 50))
+        await receive(socket_, lambda: sum(map(len, received.values())) == 2 * 100 + 50 + 2)
 
-        received: dict[str, list[Any]] = {"1": [], "2": [], "3": [], "q": []}
-        pings = 0
-        async with asyncio.timeout(30):
-            while sum(map(len, received.values())) < 3 * 100 + 2:
-                message = json.loads(await socket_.recv())
-                if message["type"] == "ping":  # sent by uvicorn meanwhile (compressed, if negotiated)
-                    pings += 1
-                    await socket_.send(json.dumps({"type": "pong"}))
-                    continue
-                received[message["id"]].append(message)
-        expected = [f"{p}{compression}-{i}" for p in "ab" for i in range(50)]
-        for operation_id in ("1", "2"):
-            assert [m["payload"]["data"]["refusalEvents"]["refusal"]["offlineId"] for m in received[operation_id]] == (
-                expected
-            )
-        assert [m["payload"]["data"]["refusalEvents"]["r2"]["offlineId"] for m in received["3"]] == expected
-        assert [m["type"] for m in received["q"]] == ["next", "complete"]
-        assert pings > 0
-    assert await asyncio.to_thread(written_direct, server) - before == 300  # all of them, none queued
+    expected = [f"{p}{compression}-{i}" for p in "ab" for i in range(50)]
+    assert [m["payload"]["data"]["refusalEvents"]["refusal"]["offlineId"] for m in received["1"]] == expected
+    assert [m["payload"]["data"]["refusalEvents"]["refusal"]["offlineId"] for m in received["2"]] == expected[:50]
+    assert [m["payload"]["data"]["refusalEvents"]["r2"]["offlineId"] for m in received["3"]] == expected
+    assert [m["type"] for m in received["q"]] == ["next", "complete"]
+    assert pings > 0
+    assert await asyncio.to_thread(written_direct, server) - before == 250  # all of them, none queued
