@@ -65,8 +65,9 @@ def rss_mb(pid: int) -> float:
 class Serve:
     """``fieldsync serve`` on a free port; ``uri`` is its embedded store's, read from its log."""
 
-    def __init__(self, engine: str, workdir: Path, uri: str | None = None) -> None:
-        """``uri``: join that store (a second instance) instead of starting one."""
+    def __init__(self, engine: str, workdir: Path, uri: str | None = None, extra: dict[str, str] | None = None) -> None:
+        """``uri``: join that store (a second instance) instead of starting one.
+        ``extra``: settings over the bench's own."""
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -74,6 +75,7 @@ class Serve:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_") and k != "MONGODB_URI"}
         env |= {"FIELDSYNC_ADMIN_TOKEN": ADMIN, "FIELDSYNC_RATE_LIMIT_PER_MINUTE": "1000000"}
         env |= {"FIELDSYNC_RATE_LIMIT_BURST": "100000", "FIELDSYNC_STORE_TIMEOUT_SECONDS": "600"}
+        env |= extra or {}
         if uri is not None:
             env["MONGODB_URI"], store = uri, []
         self.log = workdir / "serve.log"
