@@ -82,7 +82,7 @@ class Fleet:
     """The simulator's reps, each syncing on its own thread every ``every`` seconds, in real time."""
 
     def __init__(self, url: str, phones: int, every: float, seed: int = 1) -> None:
-        self.lock = threading.Lock()  # the simulation's bookkeeping is one rep at a time
+        self.lock = threading.RLock()  # the simulation's bookkeeping is one rep at a time (settling syncs under it)
         self.every = every
         self.errors: Counter[str] = Counter()
         self.push_latencies: list[float] = []
