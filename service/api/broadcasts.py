@@ -4,12 +4,14 @@ A wall of dashboards opens the same subscription (same document, variables and t
 times over. Each such group shares one ``Broadcast``: one execution of the operation (one
 subscription in the event hub, one GraphQL execution and one JSON encoding per event),
 whose frames reach every follower from one loop per event (the rest of the process runs
-between the events of a push). A follower whose connection can take a ``next`` frame now
-gets it written straight onto its transport (``service.api.wire``: no task wake-up, no
-ASGI send, no compression); otherwise the frame is queued to it. A follower never awaits
-another: its sender drains its own queue, and one more than ``backlog`` frames behind is
-dropped (its ``on_overflow`` closes its connection, 1013). A follower writes straight
-only with nothing queued or being sent, so its frames stay in order. The broadcast belongs
+between the events of a push, and the broadcasts one event wakes all render it before any
+writes: the subscribers get it in one burst). A follower whose connection can take a
+``next`` frame now gets it written straight onto its transport (``service.api.wire``: no
+task wake-up, no ASGI send, no compression); otherwise the frame is queued to it. A
+follower never awaits another: its sender drains its own queue, and one more than
+``backlog`` frames behind is dropped (its ``on_overflow`` closes its connection, 1013).
+A follower writes straight only with nothing queued or being sent, so its frames stay in
+order. The broadcast belongs
 to the registry, not to the connection that started it: it runs while anyone follows it
 and stops with its last follower. Different tokens never share (what a token may see, and
 its revocation, stay its own).
@@ -133,8 +135,11 @@ class Broadcast:
                         self._send(Frame("error", json.dumps([e.formatted for e in result.errors or []])))
                         return
                     first = False
-                    self._send(Frame("next", json.dumps(_payload(result))))
-                    await asyncio.sleep(0)  # a push's events come at once: the rest of the loop runs between fan-outs
+                    frame = Frame("next", json.dumps(_payload(result)))
+                    # The rest of the loop runs between the fan-outs of a push's events (they come at once), and
+                    # broadcasts woken by the same event all render before any writes: subscribers get one burst.
+                    await asyncio.sleep(0)
+                    self._send(frame)
             self._send(COMPLETE)
         finally:
             self.ended = True

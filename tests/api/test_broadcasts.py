@@ -1,5 +1,6 @@
 """A broadcast's fan-out: frames written straight while a follower's connection takes them, queued (in order)
-once it does not, and the rest of the event loop running between the events of one push."""
+once it does not, the rest of the event loop running between the events of one push, and the broadcasts an
+event wakes writing in one burst."""
 
 from __future__ import annotations
 
@@ -80,4 +81,34 @@ async def test_other_work_runs_between_the_fan_outs_of_one_push():
 
     async with Broadcasts(backlog=10).follow("key", events(3), None, "1", write_now) as frames:
         await asyncio.gather(other_work(), anext(frames))  # the final frame (complete) is queued
-    assert order == ["frame 0", "other", "frame 1", "other", "frame 2", "other"]
+    assert order == ["other", "frame 0", "other", "frame 1", "other", "frame 2"]
+
+
+async def test_broadcasts_woken_by_one_event_all_render_before_any_writes():
+    order: list[str] = []
+
+    def rendered(name: str) -> Callable[[Callable[[], None]], Any]:
+        async def results(went_live: Callable[[], None]) -> AsyncIterator[ExecutionResult]:
+            async def stream() -> AsyncIterator[ExecutionResult]:
+                went_live()
+                order.append(f"render {name}")
+                yield ExecutionResult(data={"n": 0}, errors=None)
+
+            return stream()
+
+        return results
+
+    def writer(name: str) -> Callable[[bytes], bool]:
+        def write_now(frame: bytes) -> bool:
+            order.append(f"write {name}")
+            return True
+
+        return write_now
+
+    broadcasts = Broadcasts(backlog=10)
+    async with (
+        broadcasts.follow("a", rendered("a"), None, "1", writer("a")) as a,
+        broadcasts.follow("b", rendered("b"), None, "1", writer("b")) as b,
+    ):
+        await asyncio.gather(anext(a), anext(b))  # their final frames (complete)
+    assert order == ["render a", "render b", "write a", "write b"]  # the subscribers get one burst
