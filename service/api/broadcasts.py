@@ -11,10 +11,9 @@ task wake-up, no ASGI send, no compression); otherwise the frame is queued to it
 follower never awaits another: its sender drains its own queue, and one more than
 ``backlog`` frames behind is dropped (its ``on_overflow`` closes its connection, 1013).
 A follower writes straight only with nothing queued or being sent, so its frames stay in
-order. The broadcast belongs
-to the registry, not to the connection that started it: it runs while anyone follows it
-and stops with its last follower. Different tokens never share (what a token may see, and
-its revocation, stay its own).
+order. The broadcast belongs to the registry, not to the connection that started it: it
+runs while anyone follows it and stops with its last follower. Different tokens never
+share (what a token may see, and its revocation, stay its own).
 """
 
 from __future__ import annotations
