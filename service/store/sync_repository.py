@@ -181,8 +181,16 @@ class MongoSyncRepository:
         point at by ``_id``), merged here by ``seq``: a page costs what it returns, plus the
         rep's outlets. Before the watermark (an initial sync) only live, current records
         are kept, checked here on what the index read.
+
+        The parts are read one after another while others commit, so the page keeps only what
+        was committed before the first read (up to its *ceiling*): every part saw all of
+        ``(after_seq, ceiling]``, and a change committed meanwhile waits for the next page
+        instead of being stepped over by a cursor another part moved past it. (Sequence numbers
+        commit in order: they are taken from one document inside each transaction. The ceiling
+        is applied here, not in the queries, so each stays the index-driven shape it was.)
         """
         collection = self._store.db[records.COLLECTION]
+        ceiling = await sequence.current(self._store)
         outlet_ids = sorted(await self.referenced_outlets(rep_id))
         after = {"seq": {"$gt": after_seq}}
         reads = [
@@ -193,14 +201,16 @@ class MongoSyncRepository:
         if outlet_ids:
             reads.append(collection.find({"_id": {"$in": outlet_ids}, **after}))
         initial = watermark is not None and after_seq < watermark
-        documents = {d["_id"]: d for read in reads for d in await read.to_list()}  # one record, several parts
+        documents = {  # one record may come from several parts
+            d["_id"]: d for read in reads for d in await read.to_list() if d["seq"] <= ceiling
+        }
         stale = {
             key for key, d in documents.items() if initial and d["seq"] <= (watermark or 0) and not _current(d, window)
         }
         found: list[Record | ScopeExit] = [records.from_document(d) for d in documents.values()]
         # Exits before the initial sync's watermark concern records the device never received.
         exits_after = max(after_seq, watermark) if initial and watermark is not None else after_seq
-        found += await scope_exits.after(self._store, rep_id, exits_after, limit + 1)
+        found += [e for e in await scope_exits.after(self._store, rep_id, exits_after, limit + 1) if e.seq <= ceiling]
         found.sort(key=lambda entry: entry.seq)
         page, has_more = found[:limit], len(found) > limit
         last_seq = page[-1].seq if page else after_seq

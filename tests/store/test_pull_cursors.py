@@ -1,10 +1,13 @@
 """Pull: initial sync scoped to the rep, deltas by cursor, no committed change skipped."""
 
 import asyncio
+from typing import Any
 
 from service.domain.changes import Operation
 from service.domain.record_types import RecordType
+from service.domain.records import Record
 from service.services import Services
+from service.store import scope_exits
 from tests.factories import change
 
 VISIT, OUTLET, PRODUCT = RecordType.VISIT, RecordType.OUTLET, RecordType.PRODUCT
@@ -109,3 +112,29 @@ async def test_a_cursor_never_skips_a_committed_change_while_others_push(service
     seen = await pulling
     assert seen == latest
     assert len(seen) == 20 and set(seen.values()) == {4}
+
+
+async def test_a_change_committed_while_a_page_is_read_comes_in_a_later_page(services: Services, monkeypatch):
+    """A page reads its parts one after another (the rep's records, its outlets, its scope exits). Here a
+    manager edits the rep's outlet and then reassigns its visit away between the outlet read and the exits
+    read: the exit is newer than the edit, and a cursor taken from it would step over the edit for good."""
+    write = services.sync.write_record
+    await write(OUTLET, "o1", {"name": "o1", "repIds": ["rep1"]}, None, user_id="hq")
+    await write(VISIT, "v1", {"outletId": "o1", "repId": "rep1", "status": "PLANNED"}, None, user_id="hq")
+    _, cursor = await pull_all(services, "rep1", None)
+    exits_after = scope_exits.after
+    meanwhile = []
+
+    async def after_a_manager_commits(store: Any, rep_id: str, after_seq: int, limit: int, *rest: Any) -> list[Any]:
+        if not meanwhile and limit > 1:  # the page's own read of exits (the outlet scope's check asks for one)
+            meanwhile.append(await write(OUTLET, "o1", {"phone": "03-1"}, None, user_id="hq"))
+            visit = {"outletId": "o1", "repId": "rep2", "status": "PLANNED"}
+            meanwhile.append(await write(VISIT, "v1", visit, 1, user_id="hq"))
+        return await exits_after(store, rep_id, after_seq, limit, *rest)
+
+    monkeypatch.setattr(scope_exits, "after", after_a_manager_commits)
+    first, cursor = await pull_all(services, "rep1", cursor)
+    second, _ = await pull_all(services, "rep1", cursor)
+    pulled = [(entry.id if isinstance(entry, Record) else entry.key[1], entry.version) for entry in first + second]
+    assert ("o1", meanwhile[0].record.version) in pulled
+    assert ("v1", meanwhile[1].record.version) in pulled  # as the exit that removes it from the phone
