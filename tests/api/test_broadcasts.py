@@ -34,6 +34,12 @@ def number(text: str | bytes) -> int:
     return json.loads(text)["payload"]["data"]["n"]
 
 
+async def until_queued(broadcasts: Broadcasts, count: int) -> None:
+    async with asyncio.timeout(5):
+        while broadcasts.deliveries.queued < count:
+            await asyncio.sleep(0)
+
+
 async def test_a_follower_that_cannot_take_a_frame_now_gets_the_rest_queued_in_order():
     written: list[int] = []
     taking = iter([True, False, True, True])  # the connection is full for the second frame only
@@ -43,8 +49,9 @@ async def test_a_follower_that_cannot_take_a_frame_now_gets_the_rest_queued_in_o
             written.append(number(frame))
         return ok
 
-    async with Broadcasts(backlog=10).follow("key", events(4), None, "7", write_now) as frames:
-        await asyncio.sleep(0.05)  # all four offered before the sender takes any: the first queued one waits
+    broadcasts = Broadcasts(backlog=10)
+    async with broadcasts.follow("key", events(4), None, "7", write_now) as frames:
+        await until_queued(broadcasts, 3)  # all four offered before the sender takes any: the first queued one waits
         queued = [number(frame.text("7")) async for frame in frames if not frame.final]
     assert (written, queued) == ([0], [1, 2, 3])
 
@@ -59,10 +66,11 @@ async def test_nothing_is_written_past_a_frame_its_sender_holds():
         return ok
 
     sent: list[int] = []
-    async with Broadcasts(backlog=10).follow("key", events(4), None, "7", write_now) as frames:
+    broadcasts = Broadcasts(backlog=10)
+    async with broadcasts.follow("key", events(4), None, "7", write_now) as frames:
         async for frame in frames:
             if not frame.final:
-                await asyncio.sleep(0.01)  # a slow send: the later frames arrive meanwhile
+                await until_queued(broadcasts, 3)  # a slow send: the later frames arrive meanwhile
                 sent.append(number(frame.text("7")))
     assert (written, sent) == ([0], [1, 2, 3])
 
