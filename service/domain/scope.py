@@ -22,8 +22,9 @@ from typing import Any, Protocol
 from service.domain.changes import Change
 from service.domain.conflicts import Conflict, ConflictStatus
 from service.domain.record_types import POLICY, Policy, RecordType
-from service.domain.records import Record, RecordKey
+from service.domain.records import Record, RecordKey, references_of
 from service.domain.refusals import RefusalAction, Verdict
+from service.domain.scope_exits import ScopeExit, owners_left
 
 REP_IDS = "repIds"
 OUTLET = RecordType.OUTLET
@@ -154,8 +155,10 @@ def outlets_at_stake(keys: Iterable[RecordKey], records: Mapping[RecordKey, Reco
 
 
 class ScopeRepository(Protocol):
-    async def outlets_referenced_by(self, rep_id: str, outlet_ids: list[str], tx: Any = None) -> set[str]:
-        """Of ``outlet_ids``, those that records owned by the rep point at."""
+    async def outlets_referenced_by(
+        self, rep_id: str, outlet_ids: list[str], tx: Any = None, besides: RecordKey | None = None
+    ) -> set[str]:
+        """Of ``outlet_ids``, those that records owned by the rep (``besides`` that one) point at."""
         ...
 
     async def reps_referencing(self, key: RecordKey, rep_ids: Iterable[str], tx: Any = None) -> set[str]:
@@ -192,6 +195,29 @@ class RecordAccess:
             return rep_ids
         staying = await self._repository.reps_referencing(record.key, rep_ids, tx)
         return tuple(rep for rep in rep_ids if rep not in staying)
+
+    async def outlets_left_behind(self, before: Record | None, after: Record, tx: Any = None) -> list[ScopeExit]:
+        """An owned record given to another rep takes with it, out of the old owner's scope, the outlets
+        only it held there (not assigned to the old owner, not created by its devices, pointed at by
+        none of its other records): two queries, only when the owner changes."""
+        left = owners_left(before, after)
+        if before is None or not left or self.access is OutletAccess.ALL:
+            return []
+        old_owner = left[0]
+        keys = [key for key in references_of(before.type, before.fields) if key[0] is OUTLET]
+        outlets = await self._repository.load_records(keys, tx) if keys else {}
+        held_by_this = [
+            outlet.id
+            for outlet in outlets.values()
+            if old_owner not in assigned_reps(outlet) and outlet.created_by_rep != old_owner
+        ]
+        if not held_by_this:
+            return []
+        still = await self._repository.outlets_referenced_by(old_owner, held_by_this, tx, besides=before.key)
+        return [
+            ScopeExit(old_owner, (OUTLET, outlet_id), outlets[(OUTLET, outlet_id)].version, after.updated_at)
+            for outlet_id in sorted(set(held_by_this) - still)
+        ]
 
     async def record(self, rep_id: str | None, key: RecordKey) -> Record | None:
         """One record, or None when it does not exist or the caller may not see it."""

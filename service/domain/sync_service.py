@@ -314,6 +314,7 @@ class SyncService:
             plan = PushPlan(archives=documents.archives_to_write())
             leaving = await self.access.leaving(decision.record, decision.left_scope_of, tx)
             plan.write(decision.record, current.version if current else None, leaving)
+            plan.scope_exits += await self.access.outlets_left_behind(current, decision.record, tx)
             plan.events.append(
                 SyncEvent(
                     action=RECORD_WRITTEN,

@@ -227,13 +227,20 @@ class MongoSyncRepository:
         return await self._outlet_scopes.of(rep_id)
 
     async def outlets_referenced_by(
-        self, rep_id: str, outlet_ids: list[str], tx: AsyncClientSession | None = None
+        self,
+        rep_id: str,
+        outlet_ids: list[str],
+        tx: AsyncClientSession | None = None,
+        besides: RecordKey | None = None,
     ) -> set[str]:
-        """Of ``outlet_ids``, those that records owned by the rep point at (one query)."""
+        """Of ``outlet_ids``, those that records owned by the rep (``besides`` that one) point at (one query)."""
         refs = [records.record_id((RecordType.OUTLET, outlet_id)) for outlet_id in outlet_ids]
         query = {"owner": rep_id, "refs": {"$in": refs}}
-        cursor = self._store.db[records.COLLECTION].find(query, {"_id": 0, "refs": 1}, session=tx)
-        found = {ref for document in await cursor.to_list() for ref in document.get("refs", ())}
+        skipped = records.record_id(besides) if besides is not None else None
+        cursor = self._store.db[records.COLLECTION].find(query, {"refs": 1}, session=tx)
+        found = {
+            ref for document in await cursor.to_list() if document["_id"] != skipped for ref in document.get("refs", ())
+        }
         return {outlet_id for outlet_id, ref in zip(outlet_ids, refs, strict=True) if ref in found}
 
     async def reps_referencing(

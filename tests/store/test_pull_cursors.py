@@ -138,3 +138,19 @@ async def test_a_change_committed_while_a_page_is_read_comes_in_a_later_page(ser
     pulled = [(entry.id if isinstance(entry, Record) else entry.key[1], entry.version) for entry in first + second]
     assert ("o1", meanwhile[0].record.version) in pulled
     assert ("v1", meanwhile[1].record.version) in pulled  # as the exit that removes it from the phone
+
+
+async def test_a_visit_reassigned_away_takes_the_outlet_only_it_held_out_of_the_old_reps_scope(services: Services):
+    write = services.sync.write_record
+    await write(OUTLET, "o1", {"name": "only through the visit"}, None, user_id="hq")
+    await write(OUTLET, "o2", {"name": "assigned", "repIds": ["rep1"]}, None, user_id="hq")
+    await write(OUTLET, "o3", {"name": "also through another visit"}, None, user_id="hq")
+    for visit, outlet in (("v1", "o1"), ("v2", "o2"), ("v3", "o3"), ("v4", "o3")):
+        await write(VISIT, visit, {"outletId": outlet, "repId": "rep1", "status": "PLANNED"}, None, user_id="hq")
+    held, cursor = await pull_all(services, "rep1", None)
+    assert {r.id for r in held} == {"o1", "o2", "o3", "v1", "v2", "v3", "v4"}
+    for visit, outlet in (("v1", "o1"), ("v2", "o2"), ("v3", "o3")):
+        await write(VISIT, visit, {"outletId": outlet, "repId": "rep2", "status": "PLANNED"}, 1, user_id="hq")
+    delta, _ = await pull_all(services, "rep1", cursor)
+    gone = {entry.key[1] for entry in delta if not isinstance(entry, Record)}
+    assert gone == {"v1", "v2", "v3", "o1"}  # o2 is assigned to rep1, o3 still has v4 pointing at it
