@@ -31,7 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-PINNED_VERSION = "4.11.0"
+from service.store.embedded_pin import apply_once
+
 _ORIGINALS: dict[str, Any] = {}
 _INT64 = 2**63
 _RANGES = {"GreaterThanCondition": ">", "GreaterThanOrEqualCondition": ">=", "LessThanCondition": "<"}
@@ -45,13 +46,7 @@ class _Terms:
 
 
 def apply() -> bool:
-    import mongoeco
-
-    if mongoeco.__version__ != PINNED_VERSION:
-        return False
-    if not _ORIGINALS:
-        _patch_sqlite()
-    return True
+    return apply_once(_ORIGINALS, _patch_sqlite)
 
 
 def _plain(value: Any, *, numeric: bool) -> bool:

@@ -19,18 +19,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-PINNED_VERSION = "4.11.0"
+from service.store.embedded_pin import apply_once
+
 _ORIGINALS: dict[str, Any] = {}
 
 
 def apply() -> bool:
-    import mongoeco
-
-    if mongoeco.__version__ != PINNED_VERSION:
-        return False
-    if not _ORIGINALS:
-        _patch()
-    return True
+    return apply_once(_ORIGINALS, _patch)
 
 
 def _patch() -> None:

@@ -46,7 +46,8 @@ import sys
 import threading
 from typing import Any
 
-PINNED_VERSION = "4.11.0"
+from service.store.embedded_pin import PINNED_VERSION
+
 _ORIGINALS: dict[tuple[type, str], Any] = {}
 _BUILT_BY_PATCH = "_fieldsync_compound_keys_exact"  # set on memory engines made after apply()
 _state = threading.local()  # per thread: .hidden (S2), .inserting (S3)

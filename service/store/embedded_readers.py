@@ -31,7 +31,8 @@ from collections import ChainMap
 from contextvars import ContextVar
 from typing import Any
 
-PINNED_VERSION = "4.11.0"
+from service.store.embedded_pin import apply_once
+
 READS = frozenset({"find", "getMore", "count", "distinct", "aggregate"})
 _reading: ContextVar[bool] = ContextVar("fieldsync_reading", default=False)
 _connections = threading.local()  # per thread: .by_engine {id(engine): read connection}
@@ -39,13 +40,7 @@ _ORIGINALS: dict[str, Any] = {}
 
 
 def apply() -> bool:
-    import mongoeco
-
-    if mongoeco.__version__ != PINNED_VERSION:
-        return False
-    if not _ORIGINALS:
-        _patch()
-    return True
+    return apply_once(_ORIGINALS, _patch)
 
 
 def is_read(command_name: str, body: dict[str, Any]) -> bool:

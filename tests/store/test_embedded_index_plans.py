@@ -15,6 +15,7 @@ from pymongo.collection import Collection
 
 from service.store import embedded_index_plans
 from service.store.embedded import start_embedded_store
+from service.store.embedded_pin import PINNED_VERSION
 
 Document = dict[str, Any]
 
@@ -80,7 +81,7 @@ def test_an_array_or_tagged_value_under_the_prefix_falls_back_to_mongoeco(
 
 
 def test_the_patch_is_pinned_to_one_mongoeco_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert mongoeco.__version__ == embedded_index_plans.PINNED_VERSION  # else re-check every plan above
+    assert mongoeco.__version__ == PINNED_VERSION  # else re-check every plan above
     monkeypatch.setattr(mongoeco, "__version__", "0.0.0")
     assert embedded_index_plans.apply() is False
 

@@ -16,6 +16,7 @@ from pymongo.errors import PyMongoError
 
 from service.store import embedded_outbox
 from service.store.embedded import start_embedded_store
+from service.store.embedded_pin import PINNED_VERSION
 
 
 def outbox_entries(path: Path) -> int:
@@ -48,7 +49,7 @@ def test_the_patched_store_writes_no_outbox_and_keeps_every_write(tmp_path: Path
 
 async def test_upstream_writes_an_outbox_entry_per_written_document(tmp_path: Path) -> None:
     """What the patch removes, unpatched (this process does not apply it)."""
-    assert mongoeco.__version__ == embedded_outbox.PINNED_VERSION  # else re-check the patch against the new version
+    assert mongoeco.__version__ == PINNED_VERSION  # else re-check the patch against the new version
     path = tmp_path / "upstream.sqlite3"
     async with InProcessClient(SQLiteEngine(str(path))) as upstream:
         await upstream.db.things.insert_many([{"_id": "a"}, {"_id": "b"}])

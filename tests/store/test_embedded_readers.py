@@ -18,6 +18,7 @@ from pymongo.collection import Collection
 
 from service.store import embedded_readers
 from service.store.embedded import start_embedded_store
+from service.store.embedded_pin import PINNED_VERSION
 
 Document = dict[str, Any]
 
@@ -99,7 +100,7 @@ def test_a_write_outside_a_transaction_still_waits_for_it(
 
 async def test_upstream_still_refuses_a_read_during_another_sessions_transaction(tmp_path: Path) -> None:
     """The behaviour the patch works around, unpatched (this process does not apply it)."""
-    assert mongoeco.__version__ == embedded_readers.PINNED_VERSION  # else re-check the patch against the new version
+    assert mongoeco.__version__ == PINNED_VERSION  # else re-check the patch against the new version
     async with InProcessClient(SQLiteEngine(str(tmp_path / "upstream.sqlite3"))) as upstream:
         things = upstream.db.things
         await things.insert_one({"_id": "seed"})
