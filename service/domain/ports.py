@@ -52,7 +52,9 @@ class SyncRepository(ScopeRepository, Protocol):
         """Run ``work(tx)`` as one unit of work, again from the start on a write conflict."""
         ...
 
-    async def load_push_snapshot(self, device_id: str, rep_id: str, changes: list[Change], tx: Any) -> PushSnapshot: ...
+    async def load_push_snapshot(self, sync: SyncInfo, at: datetime, changes: list[Change], tx: Any) -> PushSnapshot:
+        """What deciding ``changes`` needs; first records that the device synced ``at``."""
+        ...
 
     async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: Any) -> Committed:
         """Write a plan's records, receipts, conflicts, refusals and events together."""

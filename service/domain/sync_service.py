@@ -143,12 +143,13 @@ class SyncService:
         self, changes: list[Change], sync: SyncInfo, actor: Actor, session_counts: Counter[str] | None
     ) -> list[Outcome]:
         async def work(tx: object, documents: WorkingDocuments) -> tuple[tuple[PushPlan, Committed], Committed]:
-            snapshot = await self._repository.load_push_snapshot(sync.device_id, sync.rep_id, changes, tx)
+            now = self._clock()
+            snapshot = await self._repository.load_push_snapshot(sync, now, changes, tx)
             scope = await self.access.scope_for(actor.rep_id, touched_keys(changes), snapshot.records, tx)
             context = PushContext(
                 sync_id=sync.sync_id,
                 actor=actor,
-                now=self._clock(),
+                now=now,
                 settings=self._settings.rules,
                 blocking=self._settings.blocking,
                 documents=documents,

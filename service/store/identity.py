@@ -7,11 +7,12 @@ read by ``_id``, whether anything was revoked since (``AccessService.authenticat
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.auth.roles import Role
@@ -61,6 +62,10 @@ class Device:
     queue_depth: int | None = None
     queue_growing_since: datetime | None = None  # when the reported queue stopped going down
     revoked_at: datetime | None = None
+    # Refusals and conflicts ever recorded for this device (None: not counted, a device older than
+    # the count): while one is 0, a push from it has none of that kind to read.
+    refusals_recorded: int | None = None
+    conflicts_recorded: int | None = None
 
 
 def _user(document: dict[str, Any]) -> User:
@@ -91,6 +96,8 @@ def _device(document: dict[str, Any]) -> Device:
         queue_depth=document.get("queueDepth"),
         queue_growing_since=document.get("queueGrowingSince"),
         revoked_at=document.get("revokedAt"),
+        refusals_recorded=document.get("refusalsRecorded"),
+        conflicts_recorded=document.get("conflictsRecorded"),
     )
 
 
@@ -166,8 +173,24 @@ async def insert_device(store: Store, device: Device, session: AsyncClientSessio
         "queueDepth": None,
         "queueGrowingSince": None,
         "revokedAt": None,
+        "refusalsRecorded": 0,
+        "conflictsRecorded": 0,
     }
     await store.db[DEVICES].insert_one(document, session=session)
+
+
+async def count_recorded(
+    store: Store, refusals: Counter[str], conflicts: Counter[str], session: AsyncClientSession
+) -> None:
+    """Add refusals and conflicts just recorded (by device id) to their devices' counts, in the same transaction."""
+    increments: dict[str, dict[str, int]] = {}
+    for field, counts in (("refusalsRecorded", refusals), ("conflictsRecorded", conflicts)):
+        for device_id, count in counts.items():
+            if device_id:
+                increments.setdefault(device_id, {})[field] = count
+    operations = [UpdateOne({"_id": device_id}, {"$inc": inc}) for device_id, inc in increments.items()]
+    if operations:
+        await store.db[DEVICES].bulk_write(operations, ordered=False, session=session)
 
 
 async def get_device(store: Store, device_id: str) -> Device | None:

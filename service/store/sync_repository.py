@@ -50,23 +50,31 @@ class MongoSyncRepository:
         return await self._unit_of_work.run(work)
 
     async def load_push_snapshot(
-        self, device_id: str, rep_id: str, changes: list[Change], tx: AsyncClientSession
+        self, sync: SyncInfo, at: datetime, changes: list[Change], tx: AsyncClientSession
     ) -> PushSnapshot:
+        """Touches the device first (its last sync, at ``at``): that write also says whether it ever had
+        refusals or conflicts, so a device that never had one kind costs no read of it."""
+        device_id, rep_id = sync.device_id, sync.rep_id
+        device = await self._record_sync(sync, at, tx)
         offline_ids = [change.offline_id for change in changes]
         keys = {key for change in changes for key in (change.key, *change.references())}
         found_receipts = await receipts.load(self._store, device_id, offline_ids, tx)
         found_records = await records.load(self._store, keys, tx)
-        refusal_ids = {record_refusal_id(device_id, change.offline_id): change.offline_id for change in changes}
-        reused_ids = [reused_refusal_id(device_id, change.offline_id, change.digest) for change in changes]
-        by_offline_id, reused = {}, {}
-        for refusal in await refusals.load_for_push(self._store, device_id, [*refusal_ids, *reused_ids], tx):
-            if refusal.offline_id is not None and refusal.id == record_refusal_id(device_id, refusal.offline_id):
-                by_offline_id[refusal.offline_id] = refusal
-            else:
-                reused[refusal.id] = refusal
-        conflict_ids = [r.conflict_id for r in found_receipts.values() if r.conflict_id]
-        record_ids = [change.record_id for change in changes]
-        found_conflicts = await conflicts.load_for_push(self._store, device_id, conflict_ids, record_ids, tx)
+        by_offline_id: dict[str, Refusal] = {}
+        reused: dict[str, Refusal] = {}
+        if device is None or device.refusals_recorded != 0:
+            refusal_ids = [record_refusal_id(device_id, change.offline_id) for change in changes]
+            reused_ids = [reused_refusal_id(device_id, change.offline_id, change.digest) for change in changes]
+            for refusal in await refusals.load_for_push(self._store, device_id, [*refusal_ids, *reused_ids], tx):
+                if refusal.offline_id is not None and refusal.id == record_refusal_id(device_id, refusal.offline_id):
+                    by_offline_id[refusal.offline_id] = refusal
+                else:
+                    reused[refusal.id] = refusal
+        found_conflicts: dict[str, Conflict] = {}
+        if device is None or device.conflicts_recorded != 0:
+            conflict_ids = [r.conflict_id for r in found_receipts.values() if r.conflict_id]
+            record_ids = [change.record_id for change in changes]
+            found_conflicts = await conflicts.load_for_push(self._store, device_id, conflict_ids, record_ids, tx)
         others = [key for key, record in found_records.items() if record.owner not in (None, rep_id)]
         left_scope = await self._assignees(await scope_exits.left(self._store, rep_id, others, tx), found_records)
         earlier_epochs = [  # updates made on an epoch a compaction has ended since
@@ -114,22 +122,21 @@ class MongoSyncRepository:
         await receipts.save(self._store, list(plan.receipts.values()), tx)
         await conflicts.save(self._store, plan.conflicts, tx)
         await refusals.save(self._store, plan.refusals.values(), tx)
+        if plan.conflicts or plan.refusals:
+            await identity.count_recorded(
+                self._store,
+                Counter(refusal.device_id for refusal in plan.refusals.values() if refusal.device_id),
+                Counter(conflict.device_id for conflict in plan.conflicts),
+                tx,
+            )
         await anomalies.save(self._store, plan.anomalies.values(), tx)
         if plan.baselines is not None:
             await anomaly_baselines.save(self._store, plan.baselines, tx)
         events = await history.append(self._store, plan.events, event_seqs, tx)
         if sync is not None:
             now = plan.events[-1].at if plan.events else sync.received_at
-            device = await identity.record_sync(
-                self._store,
-                sync.device_id,
-                at=now,
-                queue_depth=sync.queue_depth,
-                app_version=sync.app_version,
-                session=tx,
-            )
-            if not sync.is_push:
-                return Committed(stored, events, device)
+            if not sync.is_push:  # a push touched its device as it loaded
+                return Committed(stored, events, await self._record_sync(sync, now, tx))
             counts = Counter(outcome.status.value for outcome in plan.outcomes)
             await history.record_sync(
                 self._store,
@@ -142,8 +149,17 @@ class MongoSyncRepository:
                 counts=dict(counts),
                 session=tx,
             )
-            return Committed(stored, events, device)
         return Committed(stored, events)
+
+    async def _record_sync(self, sync: SyncInfo, at: datetime, tx: AsyncClientSession) -> identity.Device | None:
+        return await identity.record_sync(
+            self._store,
+            sync.device_id,
+            at=at,
+            queue_depth=sync.queue_depth,
+            app_version=sync.app_version,
+            session=tx,
+        )
 
     async def load_records(
         self, keys: Iterable[RecordKey], tx: AsyncClientSession | None = None

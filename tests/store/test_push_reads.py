@@ -1,0 +1,78 @@
+"""What a push reads: a device that never had a refusal or a conflict costs no read of them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pymongo import monitoring
+
+from service.app import build_services, declared_indexes
+from service.domain.outcomes import ChangeStatus
+from service.domain.record_types import RecordType
+from service.services import Services
+from service.settings import Settings
+from service.store import conflicts, identity, refusals
+from service.store.database import Store, connect, ensure_indexes
+from tests.factories import change
+from tests.store.test_push_storage import seed
+
+VISIT = RecordType.VISIT
+
+
+class Reads(monitoring.CommandListener):
+    """The collections each ``find`` read."""
+
+    def __init__(self) -> None:
+        self.collections: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.collections.append(event.command["find"])
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_refusals_are_read_only_once_the_device_has_had_one(settings: Settings, store: Store, embedded: bool):
+    assert settings.mongodb_uri is not None
+    reads = Reads()
+    watched = connect(settings.mongodb_uri, settings.database, embedded=embedded, event_listeners=[reads])
+    await ensure_indexes(watched, declared_indexes(settings))
+    phone = identity.Device("phone", "rep1", "Phone", "android", "1.0", datetime.now(UTC))
+    try:
+        await identity.insert_device(watched, phone)
+        services = build_services(settings, watched)
+        await seed(services)
+
+        reads.collections.clear()
+        [ok] = (
+            await services.sync.push(
+                [change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="phone", rep_id="rep1"
+            )
+        ).outcomes
+        assert ok.status is ChangeStatus.APPLIED
+        assert refusals.COLLECTION not in reads.collections and conflicts.COLLECTION not in reads.collections
+
+        bad = change(VISIT, "v2", {"outletId": "o1", "status": "LOST"})
+        [refused] = (await services.sync.push([bad], device_id="phone", rep_id="rep1")).outcomes
+        assert refused.status is ChangeStatus.REFUSED and refused.refusal is not None
+        device = await identity.get_device(watched, "phone")
+        assert device is not None and (device.refusals_recorded, device.conflicts_recorded) == (1, 0)
+
+        reads.collections.clear()
+        [again] = (await services.sync.push([bad], device_id="phone", rep_id="rep1")).outcomes
+        assert again.refusal is not None and (again.refusal.id, again.refusal.attempts) == (refused.refusal.id, 2)
+        assert refusals.COLLECTION in reads.collections and conflicts.COLLECTION not in reads.collections
+    finally:
+        await watched.close()
+
+
+async def test_a_device_older_than_the_counts_reads_them_all(services: Services):
+    await seed(services)
+    bad = change(VISIT, "v2", {"outletId": "o1", "status": "LOST"})
+    [refused] = (await services.sync.push([bad], device_id="unregistered", rep_id="rep1")).outcomes
+    [again] = (await services.sync.push([bad], device_id="unregistered", rep_id="rep1")).outcomes
+    assert refused.refusal is not None and again.refusal is not None and again.refusal.attempts == 2
