@@ -7,9 +7,9 @@ from enum import Enum
 import strawberry
 
 from service.api.context import BadRequest, Forbidden, Info, NotFoundError
-from service.api.identity import Device, User
+from service.api.identity import Device, User, device_named, user_named
 from service.api.pages import PageInfo, decode_time_cursor, encode_time_cursor
-from service.api.scalars import JSON, DateTime, require_offset
+from service.api.scalars import JSON, DateTime, optional_id, require_offset
 from service.auth.roles import Role
 from service.domain import anomalies as domain
 from service.domain.anomalies import AnomalyCode, AnomalyStatus, NotReviewable, Severity
@@ -47,13 +47,11 @@ class Anomaly:
 
     @strawberry.field
     async def device(self, info: Info) -> Device | None:
-        device = await info.context.devices.load(self.device_id)
-        return Device.of(device) if device else None
+        return await device_named(info, self.device_id)
 
     @strawberry.field
     async def rep(self, info: Info) -> User | None:
-        user = await info.context.users.load(self.rep_id)
-        return User.of(user) if user else None
+        return await user_named(info, self.rep_id)
 
     @classmethod
     def of(cls, anomaly: domain.Anomaly) -> Anomaly:
@@ -67,19 +65,15 @@ class Anomaly:
             rep_id=strawberry.ID(anomaly.rep_id),
             device_id=strawberry.ID(anomaly.device_id),
             record_type=anomaly.record_type,
-            record_id=_id(anomaly.record_id),
-            offline_id=_id(anomaly.offline_id),
-            sync_id=_id(anomaly.sync_id),
+            record_id=optional_id(anomaly.record_id),
+            offline_id=optional_id(anomaly.offline_id),
+            sync_id=optional_id(anomaly.sync_id),
             flagged_at=anomaly.flagged_at,
             captured_at=anomaly.captured_at,
             reviewed_at=anomaly.reviewed_at,
             reviewed_by=anomaly.reviewed_by,
             note=anomaly.note,
         )
-
-
-def _id(value: str | None) -> strawberry.ID | None:
-    return strawberry.ID(value) if value is not None else None
 
 
 @strawberry.input

@@ -9,7 +9,7 @@ import strawberry
 
 from service.api.context import BadRequest, Forbidden, Info
 from service.api.pages import PageInfo
-from service.api.scalars import JSON, DateTime, require_offset
+from service.api.scalars import JSON, DateTime, optional_id, require_offset
 from service.auth.roles import Role
 from service.domain import report
 from service.domain.anomalies import AnomalyCode
@@ -46,13 +46,13 @@ class SyncEvent:
         return cls(
             id=strawberry.ID(str(event.id)),
             at=event.at,
-            sync_id=_id(event.sync_id),
-            device_id=_id(event.device_id),
-            rep_id=_id(event.rep_id),
+            sync_id=optional_id(event.sync_id),
+            device_id=optional_id(event.device_id),
+            rep_id=optional_id(event.rep_id),
             actor_id=event.actor_id,
-            offline_id=_id(event.offline_id),
+            offline_id=optional_id(event.offline_id),
             record_type=event.record_type,
-            record_id=_id(event.record_id),
+            record_id=optional_id(event.record_id),
             action=SyncAction[event.action],
             attempt=event.attempt,
             version_before=event.version_before,
@@ -60,10 +60,6 @@ class SyncEvent:
             utc_offset_minutes=event.utc_offset_minutes,
             detail=event.detail,
         )
-
-
-def _id(value: str | None) -> strawberry.ID | None:
-    return strawberry.ID(value) if value is not None else None
 
 
 @strawberry.input

@@ -32,6 +32,12 @@ class User:
         return cls(id=strawberry.ID(user.id), name=user.name, role=user.role, active=user.active)
 
 
+async def user_named(info: Info, user_id: str | None) -> User | None:
+    """The user with this id as the API shows it (None for no id, or one the store does not hold)."""
+    user = await info.context.users.load(user_id) if user_id else None
+    return User.of(user) if user else None
+
+
 @strawberry.type
 class Device:
     id: strawberry.ID
@@ -47,8 +53,7 @@ class Device:
 
     @strawberry.field
     async def user(self, info: Info) -> User | None:
-        user = await info.context.users.load(self.user_id)
-        return User.of(user) if user else None
+        return await user_named(info, self.user_id)
 
     @strawberry.field
     async def status(self, info: Info) -> HealthStatus:
@@ -68,6 +73,12 @@ class Device:
             queue_growing_since=device.queue_growing_since,
             registered_at=device.registered_at,
         )
+
+
+async def device_named(info: Info, device_id: str | None) -> Device | None:
+    """The device with this id as the API shows it (None for no id, or one the store does not hold)."""
+    device = await info.context.devices.load(device_id) if device_id else None
+    return Device.of(device) if device else None
 
 
 @strawberry.type

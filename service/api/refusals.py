@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from service.api.context import BadRequest, Info, NotFoundError
-from service.api.identity import Device, User
-from service.api.scalars import JSON, DateTime
+from service.api.identity import Device, User, device_named, user_named
+from service.api.scalars import JSON, DateTime, optional_id
 from service.auth.roles import Role
 from service.domain import refusals as domain
 from service.domain.record_types import RecordType
@@ -45,13 +45,11 @@ class Refusal:
 
     @strawberry.field
     async def device(self, info: Info) -> Device | None:
-        device = await info.context.devices.load(self.device_id) if self.device_id else None
-        return Device.of(device) if device else None
+        return await device_named(info, self.device_id)
 
     @strawberry.field
     async def rep(self, info: Info) -> User | None:
-        user = await info.context.users.load(self.rep_id) if self.rep_id else None
-        return User.of(user) if user else None
+        return await user_named(info, self.rep_id)
 
     @classmethod
     def of(cls, refusal: domain.Refusal) -> Refusal:
@@ -64,10 +62,10 @@ class Refusal:
             field=refusal.field,
             related=RecordRef(record_type=related[0], record_id=strawberry.ID(related[1])) if related else None,
             record_type=refusal.record_type,
-            record_id=_id(refusal.record_id),
-            offline_id=_id(refusal.offline_id),
-            device_id=_id(refusal.device_id),
-            rep_id=_id(refusal.rep_id),
+            record_id=optional_id(refusal.record_id),
+            offline_id=optional_id(refusal.offline_id),
+            device_id=optional_id(refusal.device_id),
+            rep_id=optional_id(refusal.rep_id),
             status=refusal.status,
             action=refusal.action,
             attempts=refusal.attempts,
@@ -76,10 +74,6 @@ class Refusal:
             note=refusal.note,
             change=refusal.change,
         )
-
-
-def _id(value: str | None) -> strawberry.ID | None:
-    return strawberry.ID(value) if value is not None else None
 
 
 async def acknowledge_refusal(info: Info, id: strawberry.ID) -> Refusal:

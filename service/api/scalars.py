@@ -32,6 +32,10 @@ def parse_datetime(value: Any) -> datetime:
         raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
 
 
+def optional_id(value: str | None) -> strawberry.ID | None:
+    return strawberry.ID(value) if value is not None else None
+
+
 def require_offset(value: datetime, name: str) -> datetime:
     if value.utcoffset() is None:
         raise ValueError(f"{name} needs a UTC offset, e.g. 2026-05-01T09:30:00+08:00")

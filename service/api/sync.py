@@ -70,8 +70,7 @@ class Conflict:
 
     @strawberry.field
     async def rep(self, info: Info) -> "User | None":  # noqa: UP037
-        user = await info.context.users.load(self.rep_id) if self.rep_id else None
-        return User.of(user) if user else None
+        return await user_named(info, self.rep_id)
 
     @classmethod
     def of(cls, conflict: domain_conflicts.Conflict) -> Conflict:
@@ -93,7 +92,7 @@ class Conflict:
         )
 
 
-from service.api.identity import User  # noqa: E402  (Conflict.rep refers to it lazily)
+from service.api.identity import User, user_named  # noqa: E402  (Conflict.rep refers to them lazily)
 
 
 @strawberry.type

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.anomalies import Anomaly, AnomalyCode, AnomalyStatus, Severity
@@ -14,6 +14,7 @@ from service.domain.anomalies.query import AnomalyCursor, AnomalyPage, AnomalyQu
 from service.domain.record_types import RecordType
 from service.domain.report import FlagTally
 from service.store.database import Store
+from service.store.documents import find_by_ids, replace_all
 
 COLLECTION = "anomalies"
 INDEXES = [
@@ -70,9 +71,7 @@ def from_document(document: dict[str, Any]) -> Anomaly:
 
 
 async def save(store: Store, anomalies: Iterable[Anomaly], session: AsyncClientSession | None) -> None:
-    operations = [ReplaceOne({"_id": a.id}, to_document(a), upsert=True) for a in anomalies]
-    if operations:
-        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+    await replace_all(store.db[COLLECTION], map(to_document, anomalies), session)
 
 
 async def get(store: Store, anomaly_id: str, session: AsyncClientSession | None = None) -> Anomaly | None:
@@ -82,8 +81,7 @@ async def get(store: Store, anomaly_id: str, session: AsyncClientSession | None 
 
 async def get_many(store: Store, anomaly_ids: Iterable[str]) -> dict[str, Anomaly]:
     """Flags by id, in one read (ids not found are left out)."""
-    cursor = store.db[COLLECTION].find({"_id": {"$in": sorted(set(anomaly_ids))}})
-    return {a.id: a for a in map(from_document, await cursor.to_list())}
+    return {a.id: a for a in map(from_document, await find_by_ids(store.db[COLLECTION], anomaly_ids))}
 
 
 def _match(query: AnomalyQuery) -> dict[str, Any]:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.anomalies import Baselines, DeviceBaseline, RepBaseline
 from service.domain.anomalies.baselines import GeoStamp, RecentOrder
 from service.domain.composite_ids import composite_id
 from service.store.database import Store
+from service.store.documents import replace_all
 
 COLLECTION = "anomaly_baselines"
 
@@ -118,5 +118,4 @@ async def load(store: Store, rep_id: str, device_id: str, session: AsyncClientSe
 
 async def save(store: Store, baselines: Baselines, session: AsyncClientSession | None) -> None:
     documents = [_rep_document(baselines.rep), _device_document(baselines.device)]
-    operations = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents]
-    await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+    await replace_all(store.db[COLLECTION], documents, session)

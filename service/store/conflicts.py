@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReplaceOne
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.conflicts import Conflict, ConflictStatus
 from service.domain.record_types import RecordType
 from service.store.database import Store
+from service.store.documents import replace_all
 
 COLLECTION = "conflicts"
 INDEXES = [
@@ -90,9 +91,7 @@ async def get(store: Store, conflict_id: str, session: AsyncClientSession | None
 
 
 async def save(store: Store, conflicts: list[Conflict], session: AsyncClientSession) -> None:
-    if conflicts:
-        operations = [ReplaceOne({"_id": c.id}, to_document(c), upsert=True) for c in conflicts]
-        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+    await replace_all(store.db[COLLECTION], map(to_document, conflicts), session)
 
 
 async def find(store: Store, *, rep_id: str | None, status: ConflictStatus | None, limit: int) -> list[Conflict]:

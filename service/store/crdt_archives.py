@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from bson import Binary
-from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.document_cache import ArchiveKey
 from service.store.database import Store
+from service.store.documents import replace_all
 from service.store.records import record_id
 
 COLLECTION = "crdtArchives"
@@ -35,9 +35,5 @@ async def load(store: Store, keys: Iterable[ArchiveKey], session: AsyncClientSes
 
 
 async def save(store: Store, archives: Mapping[ArchiveKey, bytes], session: AsyncClientSession) -> None:
-    if archives:
-        operations = [
-            ReplaceOne({"_id": _id(key)}, {"_id": _id(key), "state": Binary(state)}, upsert=True)
-            for key, state in sorted(archives.items(), key=lambda item: _id(item[0]))
-        ]
-        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+    documents = ({"_id": _id(key), "state": Binary(state)} for key, state in archives.items())
+    await replace_all(store.db[COLLECTION], sorted(documents, key=lambda document: document["_id"]), session)

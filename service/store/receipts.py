@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.composite_ids import composite_id
@@ -13,6 +12,7 @@ from service.domain.outcomes import ChangeStatus
 from service.domain.receipts import Receipt
 from service.domain.record_types import RecordType
 from service.store.database import Store
+from service.store.documents import replace_all
 
 COLLECTION = "receipts"
 INDEXES: list = []  # looked up by _id only
@@ -62,8 +62,4 @@ async def load(
 
 
 async def save(store: Store, receipts: list[Receipt], session: AsyncClientSession) -> None:
-    if receipts:
-        operations = [
-            ReplaceOne({"_id": document["_id"]}, document, upsert=True) for document in map(to_document, receipts)
-        ]
-        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+    await replace_all(store.db[COLLECTION], map(to_document, receipts), session)

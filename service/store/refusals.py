@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.record_types import RecordType
 from service.domain.refusals import Refusal, RefusalAction, RefusalKind, RefusalStatus
 from service.store.database import Store
+from service.store.documents import find_by_ids, replace_all
 
 COLLECTION = "refusals"
 INDEXES = [
@@ -87,11 +88,8 @@ async def get(store: Store, refusal_id: str, session: AsyncClientSession | None 
 
 async def get_many(store: Store, refusal_ids: Iterable[str]) -> dict[str, Refusal]:
     """Refusals by id, in one read (ids not found are left out)."""
-    cursor = store.db[COLLECTION].find({"_id": {"$in": sorted(set(refusal_ids))}})
-    return {r.id: r for r in map(from_document, await cursor.to_list())}
+    return {r.id: r for r in map(from_document, await find_by_ids(store.db[COLLECTION], refusal_ids))}
 
 
 async def save(store: Store, refusals: Iterable[Refusal], session: AsyncClientSession | None) -> None:
-    operations = [ReplaceOne({"_id": r.id}, to_document(r), upsert=True) for r in refusals]
-    if operations:
-        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+    await replace_all(store.db[COLLECTION], map(to_document, refusals), session)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReplaceOne
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.composite_ids import composite_id
@@ -18,6 +18,7 @@ from service.domain.record_types import RecordType
 from service.domain.records import RecordKey
 from service.domain.scope_exits import ScopeExit
 from service.store.database import Store
+from service.store.documents import replace_all
 from service.store.records import record_id
 
 COLLECTION = "scope_exits"
@@ -51,9 +52,7 @@ def from_document(document: dict[str, Any]) -> ScopeExit:
 
 
 async def save(store: Store, exits: list[tuple[ScopeExit, int]], session: AsyncClientSession) -> None:
-    if exits:
-        operations = [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in (to_document(*e) for e in exits)]
-        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+    await replace_all(store.db[COLLECTION], (to_document(*exit_) for exit_ in exits), session)
 
 
 async def left(
