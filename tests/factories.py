@@ -13,6 +13,7 @@ from service.domain.record_types import RecordType
 from service.domain.records import Record
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+AT = "2026-11-20T09:00:00+08:00"  # T0 as a device writes it on the wire
 _counter = itertools.count(1)
 
 
@@ -38,6 +39,21 @@ def change(
         fields=fields,
         **extra,
     )
+
+
+def pushed_visit(
+    offline_id: str, record_id: str, outlet_id: str = "o1", *, base_version: int | None = None, **fields: Any
+) -> dict[str, Any]:
+    """A planned VISIT as a device pushes it: one ``ChangeInput`` of ``pushChanges``."""
+    change = {
+        "offlineId": offline_id,
+        "recordType": "VISIT",
+        "recordId": record_id,
+        "operation": "UPSERT",
+        "capturedAt": AT,
+        "fields": {"outletId": outlet_id, "status": "PLANNED", **fields},
+    }
+    return change if base_version is None else change | {"baseVersion": base_version}
 
 
 def order_fields(outlet_id: str = "o1", *lines: tuple[str, float], **fields: Any) -> dict[str, Any]:

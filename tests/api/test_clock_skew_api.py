@@ -13,7 +13,7 @@ async def test_a_phone_whose_pushes_say_they_were_sent_half_an_hour_ago_is_flagg
     for _ in range(3):
         sent = datetime.now(UTC) - timedelta(minutes=30)
         await api.push(token, "clocky-phone", [], sentAt=sent.isoformat())
-    flags = await api.data('query{anomalies(filter:{codes:[CLOCK_SKEW]}){edges{node{deviceId reason}}}}')
+    flags = await api.data("query{anomalies(filter:{codes:[CLOCK_SKEW]}){edges{node{deviceId reason}}}}")
     nodes = [edge["node"] for edge in flags["anomalies"]["edges"]]
     assert [node["deviceId"] for node in nodes] == ["clocky-phone"]
     assert "30 minutes behind the server's" in nodes[0]["reason"]

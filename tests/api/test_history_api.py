@@ -24,6 +24,7 @@ from service.store.database import Store
 from service.store.identity import Device
 from service.store.transactions import UnitOfWork
 from tests.api.conftest import Api
+from tests.factories import pushed_visit
 
 HISTORY = """query($f: SyncHistoryFilter, $first: Int!, $after: String){
   syncHistory(filter: $f, first: $first, after: $after){
@@ -59,17 +60,6 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
 
 def event(action: str, at: datetime, rep: str | None = "ali", device: str | None = "ali-phone", **more: Any):
     return SyncEvent(action=action, at=at, rep_id=rep, device_id=device, **more)
-
-
-def visit(offline_id: str, record_id: str) -> dict[str, Any]:
-    return {
-        "offlineId": offline_id,
-        "recordType": "VISIT",
-        "recordId": record_id,
-        "operation": "UPSERT",
-        "capturedAt": "2026-11-20T09:00:00+08:00",
-        "fields": {"outletId": "o1", "status": "PLANNED"},
-    }
 
 
 async def history_ids(api: Api, filter: dict[str, Any] | None = None, token: str | None = None) -> list[int]:
@@ -136,7 +126,7 @@ async def test_paging_by_7_while_pushes_arrive_sees_every_event_once_and_in_orde
     async def writer() -> None:
         nonlocal pushes, writing
         for n in range(8):
-            await api.push(device, "dev1", [visit(f"c{n}-{i}", f"v{n}-{i}") for i in range(3)])
+            await api.push(device, "dev1", [pushed_visit(f"c{n}-{i}", f"v{n}-{i}") for i in range(3)])
             pushes += 1
             progress.set()
         writing = False

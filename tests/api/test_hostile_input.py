@@ -25,8 +25,8 @@ from pycrdt import Doc, Map, Text
 
 from service.settings import Settings
 from tests.api.conftest import PUSH, Api
+from tests.factories import AT, pushed_visit
 
-AT = "2026-11-20T09:00:00+08:00"
 KB = 1024
 MAX_BODY = 512 * KB
 MAX_UPDATE = 48 * KB
@@ -90,19 +90,8 @@ async def field(api: Api) -> Field:
     rep_id, rep = await api.user("Ali", "REP")
     await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.139, "longitude": 101.6869, "repIds": [rep_id]})
     device = await api.device(rep, "dev1")
-    assert (await api.push(device, "dev1", [visit("c1", "v1")]))[0]["status"] == "APPLIED"
+    assert (await api.push(device, "dev1", [pushed_visit("c1", "v1")]))[0]["status"] == "APPLIED"
     return Field(api, device)
-
-
-def visit(offline_id: str, record_id: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "offlineId": offline_id,
-        "recordType": "VISIT",
-        "recordId": record_id,
-        "operation": "UPSERT",
-        "capturedAt": AT,
-        "fields": {"outletId": "o1", "status": "PLANNED", **fields},
-    }
 
 
 def outlet(offline_id: str, record_id: str = "o1", **change: Any) -> dict[str, Any]:
@@ -205,18 +194,18 @@ async def test_bodies_over_the_limit_are_413_declared_or_streamed(field: Field):
 
 WRONG_TYPES = [
     ({"changes": "not a list"}, "changes"),
-    ({"changes": [visit("w1", "v9") | {"recordType": "SPACESHIP"}]}, "SPACESHIP"),
-    ({"changes": [visit("w2", "v9") | {"operation": "DROP"}]}, "DROP"),
-    ({"changes": [visit("w3", "v9") | {"baseVersion": "1"}]}, "baseVersion"),
-    ({"changes": [visit("w4", "v9") | {"baseVersion": 2**31}]}, "baseVersion"),
-    ({"changes": [visit("w5", "v9") | {"capturedAt": 1732000000}]}, "capturedAt"),
-    ({"changes": [visit("w6", "v9") | {"capturedAt": "yesterday"}]}, "ISO 8601"),
-    ({"changes": [visit("w7", "v9") | {"offlineId": {"$gt": ""}}]}, "offlineId"),
-    ({"changes": [visit("w8", "v9") | {"recordId": None}]}, "recordId"),
-    ({"changes": [visit("w9", "v9") | {"latitude": "NaN"}]}, "latitude"),
-    ({"changes": [visit("w10", "v9") | {"longitude": True}]}, "longitude"),
-    ({"changes": [visit("w11", "v9") | {"crdtUpdate": 5}]}, "Base64"),
-    ({"changes": [visit("w12", "v9") | {"unknownField": 1}]}, "unknownField"),
+    ({"changes": [pushed_visit("w1", "v9") | {"recordType": "SPACESHIP"}]}, "SPACESHIP"),
+    ({"changes": [pushed_visit("w2", "v9") | {"operation": "DROP"}]}, "DROP"),
+    ({"changes": [pushed_visit("w3", "v9") | {"baseVersion": "1"}]}, "baseVersion"),
+    ({"changes": [pushed_visit("w4", "v9") | {"baseVersion": 2**31}]}, "baseVersion"),
+    ({"changes": [pushed_visit("w5", "v9") | {"capturedAt": 1732000000}]}, "capturedAt"),
+    ({"changes": [pushed_visit("w6", "v9") | {"capturedAt": "yesterday"}]}, "ISO 8601"),
+    ({"changes": [pushed_visit("w7", "v9") | {"offlineId": {"$gt": ""}}]}, "offlineId"),
+    ({"changes": [pushed_visit("w8", "v9") | {"recordId": None}]}, "recordId"),
+    ({"changes": [pushed_visit("w9", "v9") | {"latitude": "NaN"}]}, "latitude"),
+    ({"changes": [pushed_visit("w10", "v9") | {"longitude": True}]}, "longitude"),
+    ({"changes": [pushed_visit("w11", "v9") | {"crdtUpdate": 5}]}, "Base64"),
+    ({"changes": [pushed_visit("w12", "v9") | {"unknownField": 1}]}, "unknownField"),
     ({"changes": [], "queueDepth": "many"}, "queueDepth"),
 ]
 
@@ -235,13 +224,13 @@ async def test_wrong_types_are_validation_errors_naming_the_input(field: Field):
 
 async def test_enormous_values_are_refused_with_the_limit_named(field: Field):
     before = await field.snapshot()
-    body = await field.push([visit("z1", "v" * 5000)])
+    body = await field.push([pushed_visit("z1", "v" * 5000)])
     assert "recordId must be 1 to 200 characters" in request_error(body)
-    body = await field.push([visit("o" * 5000, "v2")])
+    body = await field.push([pushed_visit("o" * 5000, "v2")])
     assert "offlineId must be 1 to 200 characters" in request_error(body)
-    body = await field.push([visit(str(i), f"v{i}") for i in range(MAX_CHANGES + 1)])
+    body = await field.push([pushed_visit(str(i), f"v{i}") for i in range(MAX_CHANGES + 1)])
     assert f"at most {MAX_CHANGES} changes" in request_error(body)
-    assert "longer than 10000 characters" in refused(await field.push([visit("z2", "v1", notes="n" * 20_000)]))
+    assert "longer than 10000 characters" in refused(await field.push([pushed_visit("z2", "v1", notes="n" * 20_000)]))
     assert "longer than 10000" in refused(await field.push([outlet("z3", fields={"name": "n" * 10_001})]))
     too_big = Doc()
     too_big.get("notes", type=Text).insert(0, "x" * (MAX_UPDATE + 1))
@@ -282,7 +271,7 @@ async def test_an_owned_record_larger_than_the_record_limit_is_refused(field: Fi
 
 
 async def test_refusal_reasons_stay_short_whatever_the_input(field: Field):
-    reason = refused(await field.push([visit("long-key", "v7", **{"k" * 100_000: 1})]))
+    reason = refused(await field.push([pushed_visit("long-key", "v7", **{"k" * 100_000: 1})]))
     assert len(reason) < 1000
 
 
@@ -442,7 +431,7 @@ async def test_non_finite_and_out_of_range_coordinates_are_refused(field: Field)
 
 
 async def test_an_impossible_geo_stamp_is_refused_as_the_devices_error(field: Field):
-    check_in = visit("geo", "v5", status="CHECKED_IN") | {"latitude": 500.0, "longitude": 101.6869}
+    check_in = pushed_visit("geo", "v5", status="CHECKED_IN") | {"latitude": 500.0, "longitude": 101.6869}
     result = only_result(await field.push([check_in], await field.fresh_device()))
     assert (result["refusal"]["code"], result["refusal"]["action"]) == ("INVALID_FIELD", "ACKNOWLEDGE")
 
@@ -450,7 +439,7 @@ async def test_an_impossible_geo_stamp_is_refused_as_the_devices_error(field: Fi
 async def test_timestamps_without_an_offset_are_refused(field: Field):
     before = await field.snapshot()
     assert "without a UTC offset" in refused(
-        await field.push([visit("ts1", "v1") | {"capturedAt": "2026-11-20T09:00:00"}]), "MISSING_UTC_OFFSET"
+        await field.push([pushed_visit("ts1", "v1") | {"capturedAt": "2026-11-20T09:00:00"}]), "MISSING_UTC_OFFSET"
     )
     await field.still_serving()
     assert await field.snapshot() == before
@@ -513,7 +502,10 @@ async def test_unicode_edge_cases_round_trip_exactly_or_are_refused(field: Field
 async def test_an_offline_id_repeated_inside_one_push_is_decided_once(field: Field):
     device = await field.fresh_device()
     results = (
-        await field.push([visit("same", "v20"), visit("same", "v20"), visit("same", "v20", status="CANCELLED")], device)
+        await field.push(
+            [pushed_visit("same", "v20"), pushed_visit("same", "v20"), pushed_visit("same", "v20", status="CANCELLED")],
+            device,
+        )
     )["data"]["pushChanges"]["results"]
     assert [r["status"] for r in results] == ["APPLIED", "DUPLICATE", "REFUSED"]
     assert results[1]["duplicateOf"] == "APPLIED"

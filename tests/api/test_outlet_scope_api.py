@@ -10,10 +10,10 @@ import httpx
 from service.app import create_app
 from service.settings import Settings
 from tests.api.conftest import Api, through_both_paths
+from tests.factories import AT, pushed_visit
 
 settings = through_both_paths()
 
-AT = "2026-11-20T09:00:00+08:00"
 RECORD = "query($r: ID!){record(recordType:OUTLET, recordId:$r){recordId fields}}"
 PULL = 'query($s: String){pull(deviceId:"dev1", since:$s){cursor records{recordType recordId outOfScope fields}}}'
 REFUSALS = "query{refusals{edges{node{code status attempts}}}}"
@@ -27,17 +27,6 @@ def outlet_patch(offline_id: str, outlet_id: str, fields: dict[str, Any]) -> dic
         "operation": "UPSERT",
         "capturedAt": AT,
         "fields": fields,
-    }
-
-
-def visit(offline_id: str, record_id: str, outlet_id: str) -> dict[str, Any]:
-    return {
-        "offlineId": offline_id,
-        "recordType": "VISIT",
-        "recordId": record_id,
-        "operation": "UPSERT",
-        "capturedAt": AT,
-        "fields": {"outletId": outlet_id, "status": "PLANNED"},
     }
 
 
@@ -64,7 +53,7 @@ async def test_an_outlet_outside_the_scope_is_neither_read_nor_changed_until_a_m
     outlets, cursor = await pulled(api, device)
     assert set(outlets) == {"o1"}
 
-    queue = [outlet_patch("a", "o2", {"contactName": "Pak Budi"}), visit("b", "v1", "o1")]
+    queue = [outlet_patch("a", "o2", {"contactName": "Pak Budi"}), pushed_visit("b", "v1", "o1")]
     refused, blocked = await api.push(device, "dev1", queue)
     assert (refused["status"], blocked["status"], blocked["blockedBy"]) == ("REFUSED", "BLOCKED", "a")
     assert (refused["refusal"]["code"], refused["refusal"]["action"]) == ("OUT_OF_SCOPE", "FIX_DATA")
@@ -95,7 +84,7 @@ async def test_an_unassigned_outlet_leaves_the_reps_pulls_and_answers(api: Api):
     [again] = await api.push(device, "dev1", [change])
     assert (again["status"], again["record"]) == ("DUPLICATE", None)
     assert (await api.data(RECORD, {"r": "o1"}, device))["record"] is None
-    [refused] = await api.push(device, "dev1", [visit("v", "v1", "o1")])
+    [refused] = await api.push(device, "dev1", [pushed_visit("v", "v1", "o1")])
     refusal = refused["refusal"]
     assert (refusal["code"], refusal["related"]) == ("OUTLET_NOT_ASSIGNED", {"recordType": "OUTLET", "recordId": "o1"})
     assert "o1" in refusal["reason"] and "Kedai Ali" not in refusal["reason"]
@@ -118,7 +107,7 @@ async def test_an_outlet_stays_with_a_rep_who_still_has_work_there(api: Api):
 async def test_devices_cannot_assign_outlets(api: Api):
     _, _, device = await ali_and_two_outlets(api)
     [refused, applied] = await api.push(
-        device, "dev1", [outlet_patch("r", "o1", {"repIds": ["someone"]}), visit("v", "v1", "o1")]
+        device, "dev1", [outlet_patch("r", "o1", {"repIds": ["someone"]}), pushed_visit("v", "v1", "o1")]
     )
     assert (refused["refusal"]["code"], refused["refusal"]["action"]) == ("READ_ONLY_FIELD", "ACKNOWLEDGE")
     assert applied["status"] == "APPLIED"
@@ -131,7 +120,7 @@ async def test_with_outlet_access_all_reps_change_every_outlet_but_pull_only_the
         api = Api(http)
         _, _, device = await ali_and_two_outlets(api)
         merged, applied = await api.push(
-            device, "dev1", [outlet_patch("a", "o2", {"contactName": "Pak Budi"}), visit("b", "v", "o2")]
+            device, "dev1", [outlet_patch("a", "o2", {"contactName": "Pak Budi"}), pushed_visit("b", "v", "o2")]
         )
         assert (merged["status"], applied["status"]) == ("MERGED", "APPLIED")
         assert merged["record"]["fields"]["name"] == "Kedai Siti"

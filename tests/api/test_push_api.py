@@ -5,22 +5,9 @@ import base64
 from pycrdt import Doc, Map
 
 from tests.api.conftest import PUSH, Api, through_both_paths
+from tests.factories import AT, pushed_visit
 
 settings = through_both_paths()
-
-AT = "2026-11-20T09:00:00+08:00"
-
-
-def visit(offline_id: str, record_id: str, outlet_id: str = "o1", base=None, **fields):
-    return {
-        "offlineId": offline_id,
-        "recordType": "VISIT",
-        "recordId": record_id,
-        "operation": "UPSERT",
-        "capturedAt": AT,
-        "baseVersion": base,
-        "fields": {"outletId": outlet_id, "status": "PLANNED", **fields},
-    }
 
 
 async def rep_with_device(api: Api, name: str = "Ali", device_id: str = "dev1") -> tuple[str, str]:
@@ -31,10 +18,12 @@ async def rep_with_device(api: Api, name: str = "Ali", device_id: str = "dev1") 
 async def test_a_rep_device_pushes_pulls_and_retries_safely(api: Api):
     rep_id, device = await rep_with_device(api)
     await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.1, "longitude": 101.6, "repIds": [rep_id]})
-    results = await api.push(device, "dev1", [visit("c1", "v1"), visit("c2", "v2", "missing")], queueDepth=0)
+    results = await api.push(
+        device, "dev1", [pushed_visit("c1", "v1"), pushed_visit("c2", "v2", "missing")], queueDepth=0
+    )
     assert [r["status"] for r in results] == ["APPLIED", "REFUSED"]
     assert results[1]["refusal"]["code"] == "OUTLET_NOT_FOUND"
-    again = await api.push(device, "dev1", [visit("c1", "v1")])
+    again = await api.push(device, "dev1", [pushed_visit("c1", "v1")])
     assert (again[0]["status"], again[0]["duplicateOf"]) == ("DUPLICATE", "APPLIED")
     data = await api.data(
         'query{pull(deviceId:"dev1"){cursor hasMore records{recordType recordId version}}}', token=device
@@ -137,7 +126,7 @@ async def test_bad_requests_are_errors_that_name_the_problem(api: Api):
     body = await api.call(PUSH, {"i": {"deviceId": "dev1", "changes": [bad_base64]}}, device)
     assert "base64" in body["errors"][0]["message"]
     body = await api.call(
-        PUSH, {"i": {"deviceId": "dev1", "changes": [visit(str(i), str(i)) for i in range(501)]}}, device
+        PUSH, {"i": {"deviceId": "dev1", "changes": [pushed_visit(str(i), str(i)) for i in range(501)]}}, device
     )
     assert "at most 500 changes" in body["errors"][0]["message"]
     body = await api.call('query{pull(deviceId:"dev1", since:"garbage"){cursor}}', token=device)
@@ -154,7 +143,7 @@ async def test_a_visit_reassigned_away_comes_to_the_old_reps_pull_as_out_of_scop
     rep_b, _ = await api.user("Budi", "REP")
     rep_a, device = await rep_with_device(api)
     await api.write("OUTLET", "o1", {"name": "Kedai Ali", "latitude": 3.1, "longitude": 101.6, "repIds": [rep_a]})
-    await api.push(device, "dev1", [visit("c1", "v1")])
+    await api.push(device, "dev1", [pushed_visit("c1", "v1")])
     query = 'query($s:String){pull(deviceId:"dev1", since:$s){cursor records{recordId version fields outOfScope}}}'
     first = (await api.data(query, {"s": None}, device))["pull"]
     assert {r["outOfScope"] for r in first["records"]} == {False}

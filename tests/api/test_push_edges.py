@@ -10,7 +10,8 @@ import httpx
 from service.app import create_app
 from service.settings import Settings
 from tests.api.conftest import Api, through_both_paths
-from tests.api.test_push_api import rep_with_device, visit
+from tests.api.test_push_api import rep_with_device
+from tests.factories import pushed_visit
 
 settings = through_both_paths()
 
@@ -38,8 +39,8 @@ async def test_aliases_do_not_get_around_the_per_push_change_cap(settings: Setti
             "mutation($a: PushInput!, $b: PushInput!)"
             "{a: pushChanges(input:$a){syncId} b: pushChanges(input:$b){syncId}}",
             {
-                "a": {"deviceId": "dev1", "changes": [visit(f"a{i}", f"va{i}") for i in range(2)]},
-                "b": {"deviceId": "dev1", "changes": [visit(f"b{i}", f"vb{i}") for i in range(2)]},
+                "a": {"deviceId": "dev1", "changes": [pushed_visit(f"a{i}", f"va{i}") for i in range(2)]},
+                "b": {"deviceId": "dev1", "changes": [pushed_visit(f"b{i}", f"vb{i}") for i in range(2)]},
             },
             device,
         )

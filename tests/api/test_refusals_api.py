@@ -7,22 +7,11 @@ import httpx
 from service.app import create_app
 from service.settings import Settings
 from tests.api.conftest import Api
+from tests.factories import AT, pushed_visit
 
-AT = "2026-11-20T09:00:00+08:00"
 LIST = """query($f: RefusalFilter, $after: String){ refusals(filter:$f, first:2, after:$after){
   totalCount edges{ cursor node{ id code status action attempts rep{ name } device{ id } } }
   pageInfo{ hasNextPage endCursor } } }"""
-
-
-def visit(offline_id: str, record_id: str, outlet_id: str = "o1"):
-    return {
-        "offlineId": offline_id,
-        "recordType": "VISIT",
-        "recordId": record_id,
-        "operation": "UPSERT",
-        "capturedAt": AT,
-        "fields": {"outletId": outlet_id, "status": "PLANNED"},
-    }
 
 
 def bad_quantity(offline_id: str):
@@ -45,7 +34,7 @@ async def setup(api: Api) -> tuple[str, str]:
 
 async def test_the_rep_acknowledges_what_cannot_be_fixed_and_a_manager_dismisses_the_rest(api: Api):
     _, device = await setup(api)
-    results = await api.push(device, "dev1", [bad_quantity("a"), visit("b", "v1", "gone")])
+    results = await api.push(device, "dev1", [bad_quantity("a"), pushed_visit("b", "v1", "gone")])
     ack_id, fix_id = (r["refusal"]["id"] for r in results)
     assert [r["refusal"]["action"] for r in results] == ["ACKNOWLEDGE", "FIX_DATA"]
     body = await api.call(f'mutation{{acknowledgeRefusal(id:"{fix_id}"){{status}}}}', token=device)
@@ -58,7 +47,7 @@ async def test_the_rep_acknowledges_what_cannot_be_fixed_and_a_manager_dismisses
     )
     assert dismissed["dismissRefusal"] == {"status": "DISMISSED", "note": "visit cancelled by phone"}
     # Nothing blocks any more: the device's next change goes through.
-    [after] = await api.push(device, "dev1", [visit("c", "v2")])
+    [after] = await api.push(device, "dev1", [pushed_visit("c", "v2")])
     assert after["status"] == "APPLIED"
     history = await api.data(
         "query{syncHistory(filter:{actions:[REFUSAL_ACKNOWLEDGED, REFUSAL_DISMISSED]}){edges{node{action detail}}}}"
@@ -117,7 +106,9 @@ async def test_record_blocking_lets_unrelated_changes_through(settings: Settings
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         api = Api(http)
         _, device = await setup(api)
-        results = await api.push(device, "dev1", [visit("a", "v1", "gone"), visit("b", "v2"), visit("c", "v1", "o1")])
+        results = await api.push(
+            device, "dev1", [pushed_visit("a", "v1", "gone"), pushed_visit("b", "v2"), pushed_visit("c", "v1", "o1")]
+        )
     assert [r["status"] for r in results] == ["REFUSED", "APPLIED", "BLOCKED"]
 
 

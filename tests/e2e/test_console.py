@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ADMIN, FIXED_DATES, Server
+from tests.factories import pushed_visit
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
@@ -54,17 +55,6 @@ def write(server: Server, record_type: str, record_id: str, fields: dict[str, An
         "mutation($i: WriteRecordInput!){writeRecord(input:$i){status}}",
         {"i": {"recordType": record_type, "recordId": record_id, "fields": fields, "baseVersion": base}},
     )
-
-
-def visit(offline_id: str, record_id: str, outlet_id: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "offlineId": offline_id,
-        "recordType": "VISIT",
-        "recordId": record_id,
-        "operation": "UPSERT",
-        "capturedAt": "2026-11-20T09:00:00+08:00",
-        "fields": {"outletId": outlet_id, "status": "PLANNED", **fields},
-    }
 
 
 async def push(server: Server, token: str, device_id: str, changes: list[dict[str, Any]]) -> list[str]:
@@ -129,8 +119,13 @@ async def shot(page: Any, shots: Path, name: str) -> None:
 async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any, server: Server, shots: Path):
     ali_id, ali = phone(server, "Ali", "dev-ali", "Ali's Galaxy A14")
     write(server, "OUTLET", "kedai-ali", {"name": "Kedai Ali", "repIds": [ali_id]})
-    check_in = visit("c1", "v1", "kedai-ali", status="CHECKED_IN", checkInLatitude=3.0731, checkInLongitude=101.5183)
-    assert await push(server, ali, "dev-ali", [check_in, visit("c2", "v2", "kedai-ali")]) == ["REFUSED", "BLOCKED"]
+    check_in = pushed_visit(
+        "c1", "v1", "kedai-ali", status="CHECKED_IN", checkInLatitude=3.0731, checkInLongitude=101.5183
+    )
+    assert await push(server, ali, "dev-ali", [check_in, pushed_visit("c2", "v2", "kedai-ali")]) == [
+        "REFUSED",
+        "BLOCKED",
+    ]
 
     await sign_in(page, server)
     rep = page.locator("article.rep", has_text="Ali")
@@ -154,7 +149,10 @@ async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any,
     assert (outlet["latitude"], outlet["longitude"]) == (3.0731, 101.5183)
 
     health_calls.clear()
-    assert await push(server, ali, "dev-ali", [check_in, visit("c2", "v2", "kedai-ali")]) == ["APPLIED", "APPLIED"]
+    assert await push(server, ali, "dev-ali", [check_in, pushed_visit("c2", "v2", "kedai-ali")]) == [
+        "APPLIED",
+        "APPLIED",
+    ]
     await rep.locator("tr.cleared .badge.RESOLVED").wait_for()  # live: no reload
     await rep.locator("h3 .badge", has_text="Healthy").wait_for()
     await asyncio.sleep(0.5)
@@ -162,7 +160,7 @@ async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any,
 
     # Another rep's phone sends a visit for an outlet that does not exist: it appears, highlighted once.
     _, siti = phone(server, "Siti", "dev-siti", "Siti's Redmi 12")
-    assert await push(server, siti, "dev-siti", [visit("s1", "v-siti", "no-such-outlet")]) == ["REFUSED"]
+    assert await push(server, siti, "dev-siti", [pushed_visit("s1", "v-siti", "no-such-outlet")]) == ["REFUSED"]
     arrived = page.locator("article.rep", has_text="Siti").locator("tr.refusal.flash")
     await arrived.wait_for()
     await page.locator("tr.refusal.flash").wait_for(state="detached", timeout=10_000)  # the highlight goes
@@ -177,7 +175,7 @@ async def test_a_manager_fixes_the_outlet_and_the_refusal_clears_live(page: Any,
 async def test_assigning_the_outlet_to_the_rep_clears_an_outlet_not_assigned_refusal(page: Any, server: Server):
     _, dewi = phone(server, "Dewi", "dev-dewi", "Dewi's Pixel 7")
     write(server, "OUTLET", "toko-baru", {"name": "Toko Baru"})  # assigned to nobody yet
-    planned = visit("d1", "v-dewi", "toko-baru")
+    planned = pushed_visit("d1", "v-dewi", "toko-baru")
     assert await push(server, dewi, "dev-dewi", [planned]) == ["REFUSED"]
 
     await sign_in(page, server)
@@ -194,10 +192,10 @@ async def test_assigning_the_outlet_to_the_rep_clears_an_outlet_not_assigned_ref
 async def test_devices_conflicts_history_and_a_dst_day_in_the_sync_report(page: Any, server: Server, shots: Path):
     nur_id, nur = phone(server, "Nur", "dev-nur", "Nur's iPhone SE")
     write(server, "OUTLET", "o-nur", {"name": "Toko Nur", "repIds": [nur_id]})
-    assert await push(server, nur, "dev-nur", [visit("n1", "v-nur", "o-nur", notes="first")]) == ["APPLIED"]
+    assert await push(server, nur, "dev-nur", [pushed_visit("n1", "v-nur", "o-nur", notes="first")]) == ["APPLIED"]
     office = {"outletId": "o-nur", "repId": nur_id, "status": "CANCELLED", "notes": "office"}
     write(server, "VISIT", "v-nur", office, base=1)  # seed 002: someone in the office edits it meanwhile
-    stale = {**visit("n2", "v-nur", "o-nur", notes="second"), "baseVersion": 1}
+    stale = {**pushed_visit("n2", "v-nur", "o-nur", notes="second"), "baseVersion": 1}
     assert await push(server, nur, "dev-nur", [stale]) == ["CONFLICT"]
 
     await sign_in(page, server)

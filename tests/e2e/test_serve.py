@@ -11,6 +11,7 @@ import httpx
 
 from tests.e2e.conftest import Server
 from tests.e2e.test_live_refusals import assign_outlet
+from tests.factories import pushed_visit
 
 PUSH = (
     """mutation($i: PushInput!){ pushChanges(input:$i){ results{ offlineId status duplicateOf record{ version } } } }"""
@@ -27,17 +28,7 @@ def setup_rep(server: Server) -> str:
 
 
 def visits(n: int) -> list[dict]:
-    return [
-        {
-            "offlineId": f"c{i}",
-            "recordType": "VISIT",
-            "recordId": f"v{i}",
-            "operation": "UPSERT",
-            "capturedAt": "2026-11-20T09:00:00+08:00",
-            "fields": {"outletId": "o1", "status": "PLANNED"},
-        }
-        for i in range(n)
-    ]
+    return [pushed_visit(f"c{i}", f"v{i}") for i in range(n)]
 
 
 def test_serve_in_memory_answers_health_and_graphql(serve):

@@ -86,9 +86,7 @@ async def test_a_reviewed_flag_is_recorded_in_the_history(settings: Settings, st
     )
     [event] = await store.db[history.COLLECTION].find({"action": "ANOMALY_DISMISSED"}).to_list()
     assert event["actorId"] == "user:mia" and event["detail"]["note"] == "GPS off in the basement"
-    assert await services.anomalies.page("rep2", AnomalyQuery(), None, 10) == AnomalyPage(
-        [], False, 0
-    )
+    assert await services.anomalies.page("rep2", AnomalyQuery(), None, 10) == AnomalyPage([], False, 0)
 
 
 async def test_flagging_costs_the_same_few_round_trips_whatever_the_size_of_the_push(
