@@ -28,6 +28,7 @@ from service.store import history, sequence
 from service.store.database import Store
 from service.uploads import photo_refs, storage
 from service.uploads.budget import PushPriority, UploadBudget
+from service.uploads.chunked_file import ChunkedFile
 from service.uploads.protocol import (
     SNIFF_BYTES,
     Checksum,
@@ -202,7 +203,7 @@ class UploadChannel:
     async def _write(
         self, upload: Upload, part_id: str, body: AsyncIterator[bytes], checksum: Checksum | None
     ) -> Upload:
-        target = storage.open_part(self._store, part_id, upload.id)
+        target = storage.open_part(self._store, part_id, upload.id, self._priority.wait)
         request_hash = checksum.hasher() if checksum else None
         running = self._hashes.take(upload.id, upload.offset)
         head, content_type, received = upload.head, upload.content_type, 0
@@ -235,7 +236,6 @@ class UploadChannel:
             raise
         if not received:
             return await self._drop(upload, part_id, target)
-        await self._priority.wait()
         await target.close()
         committed = await storage.commit_part(self._store, upload, Part(part_id, received), head, content_type)
         if committed is None:  # a newer PATCH took over while this one was still receiving
@@ -244,7 +244,7 @@ class UploadChannel:
         self._hashes.put(upload.id, committed.offset, running)
         return committed
 
-    async def _drop(self, upload: Upload, part_id: str, target: Any) -> Upload:
+    async def _drop(self, upload: Upload, part_id: str, target: ChunkedFile) -> Upload:
         await target.abort()
         await storage.release(self._store, upload.id, part_id)
         return await storage.get(self._store, upload.id) or upload

@@ -1,8 +1,8 @@
 """Where uploads live: the ``uploads`` collection (tus state, one per attachment id), the
 ``attachments`` GridFS bucket (the bytes) and ``contents`` (one per sha256).
 
-Every PATCH body is written as its own GridFS file (a *part*), streamed in chunks, so
-what the server has survives a dropped connection or a restart. A finished upload's
+Every PATCH body is written as its own GridFS file (a *part*), one chunk at a time
+(``chunked_file``), so what the server has survives a dropped connection or a restart. A finished upload's
 parts, in order, are its content: nothing is copied when it finishes. ``contents`` is
 keyed by sha256, so the same bytes are stored once, even when two uploads of them
 finish at once: the later one's parts are deleted and it points at the first's.
@@ -12,30 +12,29 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bson import Binary
 from gridfs import AsyncGridFSBucket, NoFile
-from gridfs.asynchronous.grid_file import AsyncGridIn
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.store.database import Store
+from service.uploads.chunked_file import CHUNK_BYTES, ChunkedFile, Pace, indexes
 
-Pace = Callable[[], Awaitable[None]]  # awaited before each chunk of background work (pushes first)
 COLLECTION = "uploads"
 BUCKET = "attachments"
 CONTENTS = "contents"
-CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
 INDEXES: dict[str, list[IndexModel]] = {
     COLLECTION: [
         IndexModel([("expiresAt", ASCENDING)], name="expiry"),
         IndexModel([("sha256", ASCENDING)], name="content"),
     ],
     CONTENTS: [],  # keyed by sha256
+    **indexes(BUCKET),
 }
 
 
@@ -231,8 +230,8 @@ def bucket(store: Store) -> AsyncGridFSBucket:
     return AsyncGridFSBucket(store.db, bucket_name=BUCKET, chunk_size_bytes=CHUNK_BYTES)
 
 
-def open_part(store: Store, part_id: str, upload_id: str) -> AsyncGridIn:
-    return bucket(store).open_upload_stream_with_id(part_id, part_id, metadata={"uploadId": upload_id})
+def open_part(store: Store, part_id: str, upload_id: str, pace: Pace) -> ChunkedFile:
+    return ChunkedFile(store.db, BUCKET, part_id, {"uploadId": upload_id}, pace)
 
 
 async def delete_files(store: Store, file_ids: Iterable[str]) -> None:

@@ -1,0 +1,141 @@
+"""Photos never hold records back: while five phones upload 20 MB photos, a rep's push of 50
+orders is answered within 1.5x of the same push on an idle server, both measured in one run.
+Each phone sends 1 MB PATCHes at the upload budget's default rate (2 MB/s, 10 MB/s in all)
+from its first byte.
+
+Each round pauses the five phones (SIGSTOP), waits until the server has stored what they had
+sent and is idle, pushes, lets the phones go on, and pushes again while they send: the two
+pushes of a round see the same machine (which other work shares). Medians over the rounds,
+so one slow moment does not decide it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.conftest import Server, store_pid
+from tests.e2e.test_tus_clients import photo
+
+MB = 1024 * 1024
+PHONES = 5
+ROUNDS = 7  # at most; each: a push with the phones paused and the server idle, then one while they send
+
+
+def orders(count: int = 50) -> list[dict[str, Any]]:
+    fields = {"outletId": "outlet-1", "status": "SUBMITTED", "lines": [{"productId": "p-1", "quantity": 6}]}
+    return [
+        {
+            "offlineId": str(uuid.uuid4()),
+            "recordType": "ORDER",
+            "recordId": str(uuid.uuid4()),
+            "operation": "UPSERT",
+            "capturedAt": "2026-11-20T09:00:00+08:00",
+            "fields": fields,
+        }
+        for _ in range(count)
+    ]
+
+
+def phone(server: Server) -> tuple[str, str, str]:
+    """A new rep's phone: the rep's id, the device's token and id."""
+    rep = server.data(
+        "mutation($i: CreateUserInput!){createUser(input:$i){user{id} token}}",
+        {"i": {"name": f"Rep {uuid.uuid4().hex[:6]}", "role": "REP"}},
+    )["createUser"]
+    device_id = f"phone-{uuid.uuid4().hex[:8]}"
+    token = server.data(
+        "mutation($i: RegisterDeviceInput!){registerDevice(input:$i){token}}",
+        {"i": {"deviceId": device_id, "name": "Phone", "platform": "android", "appVersion": "1"}},
+        rep["token"],
+    )["registerDevice"]["token"]
+    return rep["user"]["id"], token, device_id
+
+
+def push_seconds(server: Server, token: str, device_id: str) -> float:
+    started = time.perf_counter()
+    pushed = server.data(
+        "mutation($i: PushInput!){ pushChanges(input:$i){ results{ status } } }",
+        {"i": {"deviceId": device_id, "changes": orders()}},
+        token,
+    )
+    assert {r["status"] for r in pushed["pushChanges"]["results"]} == {"APPLIED"}
+    return time.perf_counter() - started
+
+
+def offset(server: Server, token: str, attachment_id: str) -> int | None:
+    """How many bytes of the upload the server has; None before the phone has created it."""
+    headers = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
+    response = httpx.head(f"{server.url}/files/{attachment_id}", headers=headers)
+    return int(response.headers["Upload-Offset"]) if response.status_code == 200 else None
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pids: list[int]) -> None:
+    """Until these processes use (almost) no CPU: what paused phones had sent is stored."""
+    used = sum(cpu_seconds(pid) for pid in pids)
+    while True:
+        time.sleep(0.2)
+        used, before = sum(cpu_seconds(pid) for pid in pids), used
+        if used - before < 0.02:
+            return
+
+
+def test_a_push_of_50_orders_during_five_20_mb_uploads_takes_at_most_1_5x_its_idle_time(serve, tmp_path: Path):
+    server = serve("--memory", FIELDSYNC_UPLOAD_BURST_BYTES=str(MB))  # each phone at the default 2 MB/s from the start
+    assert server.process is not None
+    rep_id, token, device_id = phone(server)
+    write = "mutation($i: WriteRecordInput!){ writeRecord(input:$i){ status } }"
+    outlet = {"name": "Kedai Ali", "repIds": [rep_id]}
+    server.data(write, {"i": {"recordType": "OUTLET", "recordId": "outlet-1", "fields": outlet}})
+    product = {"sku": "M1", "name": "Milo", "unitPrice": 2}
+    server.data(write, {"i": {"recordType": "PRODUCT", "recordId": "p-1", "fields": product}})
+    push_seconds(server, token, device_id)  # warm: the first push prepares its operation
+    senders = []
+    for n in range(PHONES):
+        path = tmp_path / f"shelf-{n}.jpg"
+        path.write_bytes(photo(20 * MB))
+        senders.append((str(path), phone(server)[1], f"shelf-{n}-{uuid.uuid4().hex[:8]}"))
+    phones = [
+        (subprocess.Popen([sys.executable, "-m", "tests.e2e.tus_upload", server.url, t, p, a], env=server.env), t, a)
+        for p, t, a in senders
+    ]
+    serving = [server.process.pid, store_pid(server)]
+    alone: list[float] = []
+    during: list[float] = []
+    try:
+        while None in [offset(server, t, a) for _, t, a in phones]:  # until every phone is sending
+            assert all(p.poll() is None for p, _, _ in phones)
+            time.sleep(0.1)
+        while all(p.poll() is None for p, _, _ in phones) and len(during) < ROUNDS:
+            for process, _, _ in phones:
+                process.send_signal(signal.SIGSTOP)
+            wait_until_idle(serving)
+            alone.append(push_seconds(server, token, device_id))
+            for process, _, _ in phones:
+                process.send_signal(signal.SIGCONT)
+            time.sleep(0.5)
+            seconds = push_seconds(server, token, device_id)
+            if all(p.poll() is None for p, _, _ in phones):  # no upload ended meanwhile
+                during.append(seconds)
+    finally:
+        for process, _, _ in phones:
+            process.send_signal(signal.SIGCONT)
+            assert process.wait(timeout=300) == 0
+
+    assert all(offset(server, t, a) == 20 * MB for _, t, a in phones)
+    assert len(during) >= 3, during
+    ratio = statistics.median(during) / statistics.median(alone)
+    assert ratio <= 1.5, f"alone {alone}, during uploads {during}: {ratio:.2f}x"
