@@ -13,6 +13,9 @@ shapes itself, in SQL that searches that physical index:
 - equalities (``v`` or ``{$in: [...]}``) on an index's leading fields, then at most one
   range (``$gt``/``$gte``/``$lt``/``$lte``) on the next field, optionally sorted on that
   field ascending, with a limit: values ``str``, or ``int`` for the range field;
+- equality on an index's leading fields sorted ascending on the next one with no range
+  (a GridFS file's chunks, ``{files_id}`` sorted by ``n``), when every document under
+  the equality holds a plain number there (a probe checks; else mongoeco plans it);
 - equality on a field with a single-field (multikey) index, whose documents may hold
   arrays: mongoeco's multikey entries find the arrays holding the value, the physical
   index the scalars equal to it, without sort or limit;
@@ -145,9 +148,12 @@ class _Planner:
             where.append(f"{value_sql} < ''" if numeric else f"{value_sql} >= ''")
             kinds = "'integer', 'real'" if numeric else "'text'"
             where.append(f"json_type(document, '{self._path(last)}') IN ({kinds})")
-        elif last is not None:  # sorted, no range: rows that have a value there come in order
-            return None
-        covered = set(prefix) | ({last} if last else set())
+        elif last is not None:  # sorted, no range: in index order when every row there holds a plain number
+            if not self._numbers_only(prefix, last, terms):
+                return None
+            type_sql, _ = self._expressions(last)
+            where.append(f"{type_sql} = ''")
+        covered = set(prefix) | ({last} & set(terms.ranges))  # a sort-only field is no term
         exact = covered == set(terms.equal) | set(terms.ranges)
         if not self._scalar_only([*prefix, *([last] if last else [])], terms):
             return None
@@ -206,6 +212,21 @@ class _Planner:
                 best = (prefix, last)
         return best
 
+    def _numbers_only(self, prefix: list[str], field: str, terms: _Terms) -> bool:
+        """Every document under the equality prefix holds a plain (untagged) number at ``field``:
+        then the index holds all of them, in MongoDB's order (a GridFS file's chunks by ``n``)."""
+        where, params = ["db_name = ?", "coll_name = ?"], [self.db_name, self.coll_name]
+        for equal in prefix:
+            type_sql, value_sql = self._expressions(equal)
+            where.append(f"{type_sql} = '' AND {value_sql} IN ({_placeholders(terms.equal[equal])})")
+            params += terms.equal[equal]
+        type_sql, _ = self._expressions(field)
+        probe = (
+            f"SELECT 1 FROM documents WHERE {' AND '.join(where)} AND NOT ({type_sql} = ''"
+            f" AND json_type(document, '{self._path(field)}') IN ('integer', 'real')) LIMIT 1"
+        )
+        return self.conn.execute(probe, params).fetchone() is None
+
     def _scalar_only(self, fields: list[str], terms: _Terms) -> bool:
         """No document under the queried prefix holds an array or a tagged value at these fields."""
         prefix, params = ["db_name = ?", "coll_name = ?"], [self.db_name, self.coll_name]
@@ -254,8 +275,8 @@ def _index_sql(engine: Any, db_name: str, coll_name: str, semantics: Any) -> tup
         exact = exact and branch_exact
         selects.append(f"SELECT document FROM documents WHERE db_name = ? AND coll_name = ? AND {where}")
         params += [db_name, coll_name, *branch_params]
-    if not exact and semantics.limit is not None:
-        return None  # a limit must count matches, not candidates
+    if not exact and (semantics.limit is not None or sort):
+        return None  # a limit must count matches, not candidates; mongoeco's residual check keeps no order
     sql = " UNION ".join(selects)
     if sort:
         _, value_sql = planner._expressions(sort[0][0])

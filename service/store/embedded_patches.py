@@ -220,11 +220,15 @@ def _patch_sqlite() -> None:
         return indexes
 
     def _compound_key_is_free(self, conn, db_name, coll_name, document, index, exclude) -> bool:
-        """True only if the final scan (sqlite.py:3236-3259) certainly finds nothing."""
+        """True only if the final scan (sqlite.py:3236-3259) certainly finds nothing.
+
+        It compares the same keys, but only on the rows the physical index finds for the key's
+        strings and nulls (a GridFS chunk: its ``files_id``), a superset of the duplicates."""
         fields = index["fields"]
         key = tuple(self._index_value(document, field) for field in fields)
         sql = "SELECT storage_key, document FROM documents WHERE db_name = ? AND coll_name = ?"
         params: list[Any] = [db_name, coll_name]
+        narrowed = False
         for field, component in zip(fields, key, strict=True):
             type_sql, value_sql = index_expressions_sql(field)  # the physical index's columns
             if component == ("none", None):  # null or missing: no tag, SQL NULL
@@ -235,7 +239,10 @@ def _patch_sqlite() -> None:
                 sql += f" AND {type_sql} = '' AND {value_sql} = ?"
                 params.append(component[1])
             else:
-                return False  # numbers, ObjectIds, dates...: keep the original scan
+                continue  # numbers, ObjectIds, dates...: not narrowed in SQL, compared below
+            narrowed = True
+        if not narrowed:
+            return False  # the rows to compare would be the whole collection: keep the original scan
         for storage_key, payload in conn.execute(sql, params):
             if exclude is not None and storage_key == exclude:
                 continue

@@ -62,6 +62,31 @@ def test_a_number_range_skips_text_and_a_text_range_skips_numbers(coll: Collecti
         coll.delete_many({"owner": "r9"})
 
 
+def test_an_equality_sorted_on_the_next_field_reads_the_index_in_order(coll: Collection[Document]) -> None:
+    """A GridFS file's chunks: ``{files_id}`` sorted by ``n``."""
+    assert ids(list(coll.find({"owner": "r0"}).sort("seq", 1))) == ["d0", "d2", "d4", "d6", "d8"]
+    assert "TEMP B-TREE" not in plan(coll, {"owner": "r0"}, sort=[("seq", 1)])
+    assert "USING INDEX" in plan(coll, {"owner": "r0"}, sort=[("seq", 1)])
+
+
+@pytest.mark.parametrize(
+    ("odd", "expected"),
+    [
+        ({"_id": "x", "owner": "r0"}, ["x", "d0", "d2"]),  # no seq: sorts first
+        ({"_id": "x", "owner": "r0", "seq": "1"}, ["d0", "d2", "d4"]),  # text sorts after numbers
+        ({"_id": "x", "owner": "r0", "seq": datetime(2026, 1, 1, tzinfo=UTC)}, ["d0", "d2", "d4"]),
+    ],
+)
+def test_a_sort_over_values_that_are_not_plain_numbers_falls_back_to_mongoeco(
+    coll: Collection[Document], odd: Document, expected: list[str]
+) -> None:
+    coll.insert_one(odd)
+    try:
+        assert ids(list(coll.find({"owner": "r0"}).sort("seq", 1)))[:3] == expected
+    finally:
+        coll.delete_one({"_id": "x"})
+
+
 @pytest.mark.parametrize(
     ("odd", "expected"),
     [

@@ -130,6 +130,21 @@ def test_duplicate_unique_index_key_is_rejected(coll: Collection[Document]) -> N
     )
 
 
+def test_a_compound_key_of_a_string_and_a_number_is_rejected_when_taken(client: MongoClient[Document]) -> None:
+    """A GridFS chunk's key (``files_id``, ``n``): checked on the rows of its ``files_id`` only."""
+    chunks = client["patches"]["chunks"]
+    chunks.create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True, name="files_id_1_n_1")
+    try:
+        chunks.insert_many([{"_id": f"f:{n}", "files_id": "f", "n": n} for n in range(3)])
+        _rejected(lambda: chunks.insert_one({"_id": "again", "files_id": "f", "n": 1}))
+        _rejected(lambda: chunks.insert_one({"_id": "float", "files_id": "f", "n": 2.0}))  # 2 == 2.0
+        chunks.insert_one({"_id": "f:3", "files_id": "f", "n": 3})
+        chunks.insert_one({"_id": "g:0", "files_id": "g", "n": 0})
+        assert chunks.count_documents({}) == 5
+    finally:
+        chunks.drop()
+
+
 def test_duplicates_inside_a_transaction_are_rejected(
     client: MongoClient[Document], coll: Collection[Document]
 ) -> None:

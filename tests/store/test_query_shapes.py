@@ -1,9 +1,11 @@
 """Every query shape a sync sends is answered from an index on the embedded SQLite store.
 
 A day of sync (writes, pushes with a refusal and a conflict, initial and delta pulls,
-history pages, the event follower's reads) runs against the embedded server while a
-command listener records each ``find``; each is then explained, and the SQLite plan
-must search an index: no collection scan, no sort of what it read. A change that
+history pages, the event follower's reads) and of photos (tus uploads into GridFS, one
+stored once, one abandoned, read back) runs against the embedded server while a command
+listener records each ``find`` (and each ``delete`` of the photo channel); each is then
+explained, and the SQLite plan must search an index: no collection scan, no sort of what
+it read. A change that
 brings a scan back fails here. ``docs/query-shapes.md`` lists the shapes and indexes.
 """
 
@@ -20,26 +22,34 @@ import pytest
 from pymongo import monitoring
 
 from service.app import build_services, declared_indexes
+from service.auth.roles import Principal, Role
 from service.domain.record_types import RecordType
 from service.services import Services
 from service.settings import Settings
 from service.store import history, sequence
 from service.store.database import Store, connect, ensure_indexes
 from service.store.embedded import EmbeddedStore, start_embedded_store
+from service.uploads import storage
 from tests.factories import T0, change
 
 VISIT, OUTLET, PRODUCT = RecordType.VISIT, RecordType.OUTLET, RecordType.PRODUCT
 HOT_COLLECTIONS = {"records", "receipts", "refusals", "conflicts", "history", "counters", "scope_exits"}
+UPLOAD_COLLECTIONS = {storage.COLLECTION, storage.CONTENTS, f"{storage.BUCKET}.files", f"{storage.BUCKET}.chunks"}
 
 
 class Finds(monitoring.CommandListener):
+    """Each ``find`` on the hot collections and each ``find`` and ``delete`` on the upload ones."""
+
     def __init__(self) -> None:
         self.commands: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find" and event.command["find"] in HOT_COLLECTIONS:
+        name, command = event.command_name, event.command
+        if name == "find" and command["find"] in HOT_COLLECTIONS | UPLOAD_COLLECTIONS:
             keep = ("find", "filter", "sort", "limit", "projection")
-            self.commands.append({key: event.command[key] for key in keep if key in event.command})
+            self.commands.append({key: command[key] for key in keep if key in command})
+        elif name == "delete" and command["delete"] in UPLOAD_COLLECTIONS:
+            self.commands.append({"delete": command["delete"], "deletes": command["deletes"]})
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -131,11 +141,35 @@ async def a_day_of_sync(services: Services, store: Store) -> None:
     await history.after(store, await sequence.current(store), 1000)
 
 
+async def body(*pieces: bytes) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+
+
+async def a_day_of_photos(services: Services, store: Store) -> None:
+    """Photos sent in two PATCHes, one sent twice (stored once), one abandoned, all read back."""
+    phone = Principal("rep1", Role.REP, "t1", "d1")
+    photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 2_000  # 3 chunks
+    channel = services.uploads
+    for attachment in ("shelf-1", "shelf-2"):
+        upload = await channel.create(phone, len(photo), {"attachmentId": attachment})
+        upload = await channel.append(phone, upload.id, 0, body(photo[:300_000]), None)
+        upload = await channel.append(phone, upload.id, upload.offset, body(photo[300_000:]), None)
+        assert upload.complete
+    abandoned = await channel.create(phone, len(photo), {"attachmentId": "shelf-3"})
+    await channel.append(phone, abandoned.id, 0, body(photo[:1000]), None)
+    await channel.terminate(phone, abandoned.id)
+    stored = await channel.readable(phone, "shelf-1")
+    assert b"".join([piece async for piece in storage.read_files(store, stored.content_files)]) == photo
+
+
 async def test_every_query_a_sync_sends_searches_an_index(traced: tuple[Services, Store, Finds]):
     services, store, finds = traced
     await a_day_of_sync(services, store)
+    await a_day_of_photos(services, store)
     shapes = {repr(shape(command)): command for command in finds.commands}
-    collections = {command["find"] for command in shapes.values()}
+    collections = {command.get("find") or command["delete"] for command in shapes.values()}
+    assert collections >= UPLOAD_COLLECTIONS
     assert {"records", "receipts", "refusals", "conflicts", "history", "counters"} <= collections
     scanning = {key: scans(await plan_of(store, command)) for key, command in shapes.items()}
     assert {key: lines for key, lines in scanning.items() if lines} == {}
