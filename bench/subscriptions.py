@@ -3,13 +3,27 @@ processes (as many as cores allow, so the clients do not measure their own queue
 
     python -m bench.subscriptions [--subscribers 100 1000] [--events 10] [--processes 4]
 
-Latency runs from the moment the server decided the refusal (the event's `at`, stamped when
-the push was decided, before its transaction commits) to the moment each subscriber's
-process received it; the fan-out figures run from an event's first delivery to each other
-one. Each N runs twice: every subscriber asking the same thing (one shared execution), then
-each with its own variables (one execution each). Prints one JSON line per run: p50/p99/max
-in ms, and CPU ms per event of the server process and of the subscriber processes (from
-/proc), from the same run.
+Three figures per delivery, in ms:
+
+- latency (``p50_ms``...): from the moment the server decided the refusal (the event's `at`,
+  stamped when the push was decided, before its transaction commits) to the moment each
+  subscriber's process had the whole frame: it holds the push's own commit (the store's
+  transaction, ~20-30 ms on the embedded store) as well as the fan-out;
+- after the answer (``after_answer_...``): from the moment the pushing device had the answer
+  to its push (the commit is behind it; the event is published in-process on commit, so a
+  subscriber may have it first: negative) to each subscriber's receipt: what a dashboard
+  lags behind the phone;
+- fan-out (``fanout_...``): from an event's first delivery to each other one.
+
+The subscribers are lean graphql-transport-ws clients (``bench.graphql_ws_subscriber``: a
+real WebSocket on an asyncio Protocol, each message timestamped when its last byte is in the
+process): a general client's own CPU per message (60-120 µs for ``websockets``) on the two
+cores the server writes from was most of what the fan-out used to measure.
+
+Each N runs twice: every subscriber asking the same thing (one shared execution), then
+each with its own variables (one execution each). Prints one JSON line per run, with the
+CPU ms per event of the server process and of the subscriber processes (from /proc), from
+the same run (each event's second holds the connections' keep-alive too).
 """
 
 from __future__ import annotations
@@ -27,9 +41,9 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidHandshake
+import uvloop
 
+from bench.graphql_ws_subscriber import subscribe
 from bench.harness import report
 
 ADMIN = "bench-admin-token"
@@ -78,35 +92,21 @@ def cpu_seconds(pid: int) -> float:
 async def subscriber(
     port: int, events: int, arrivals: list[tuple[str, float]], opening: asyncio.Semaphore, variables: dict
 ) -> None:
+    def on_next(payload: dict, arrived: float) -> None:
+        arrivals.append((payload["data"]["refusalEvents"]["at"], arrived))
+
     for attempt in range(5):  # a busy server may reset a connection while a thousand open at once
         try:
             async with opening:
-                connection = await connect(
-                    f"ws://127.0.0.1:{port}/graphql",
-                    subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                    max_queue=None,
-                    open_timeout=120,
+                subscribed = await subscribe(
+                    "127.0.0.1", port, ADMIN, {"query": SUBSCRIPTION, "variables": variables}, events, on_next
                 )
             break
-        except (OSError, InvalidHandshake, TimeoutError):
+        except (OSError, ConnectionError):
             if attempt == 4:
                 raise
             await asyncio.sleep(1 + attempt)
-    async with connection as ws:
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {ADMIN}"}}))
-        assert json.loads(await ws.recv())["type"] == "connection_ack"
-        payload = {"query": SUBSCRIPTION, "variables": variables}
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-        received = 0
-        while received < events:
-            message = json.loads(await ws.recv())
-            if message.get("type") == "ping":
-                await ws.send(json.dumps({"type": "pong"}))
-                continue
-            arrived = time.time()
-            assert message["type"] == "next", message
-            arrivals.append((message["payload"]["data"]["refusalEvents"]["at"], arrived))
-            received += 1
+    await subscribed.done
 
 
 async def worker(port: int, count: int, events: int, distinct: bool) -> None:
@@ -166,6 +166,7 @@ def run(
         time.sleep(0.1)
     server_cpu = cpu_seconds(server_pid)
     client_cpu = sum(cpu_seconds(p.pid) for p in workers)
+    answered: list[float] = []  # when the pushing device had each push's answer
     for n in range(events):
         change = {
             "offlineId": f"bad-{offset}-{n}",
@@ -182,6 +183,7 @@ def run(
             {"i": {"deviceId": "bench-device", "changes": [change]}},
             device_token,
         )
+        answered.append(time.time())
         time.sleep(1.0)  # one event at a time: each fan-out is measured alone
     server_cpu = cpu_seconds(server_pid) - server_cpu
     client_cpu = sum(cpu_seconds(p.pid) for p in workers) - client_cpu
@@ -194,6 +196,9 @@ def run(
         first[at] = min(first.get(at, arrived), arrived)
     # from the decision (before the push's transaction commits) to each subscriber's process
     ordered = sorted((arrived - datetime.fromisoformat(at).timestamp()) * 1000 for at, arrived in arrivals)
+    # from the pushing device's answer (the n-th event answered n-th: one push at a time) to each subscriber
+    answer_of = dict(zip(sorted(first, key=datetime.fromisoformat), answered, strict=True))
+    after_answer = sorted((arrived - answer_of[at]) * 1000 for at, arrived in arrivals)
     # the fan-out alone: from the event's first delivery to each of the others
     spread = sorted((arrived - first[at]) * 1000 for at, arrived in arrivals)
     report(
@@ -204,13 +209,19 @@ def run(
         events=events,
         deliveries=len(ordered),
         p50_ms=round(statistics.median(ordered), 1),
-        p99_ms=round(ordered[max(0, int(len(ordered) * 0.99) - 1)], 1),
+        p99_ms=round(_p99(ordered), 1),
         max_ms=round(ordered[-1], 1),
+        after_answer_p50_ms=round(statistics.median(after_answer), 1),
+        after_answer_p99_ms=round(_p99(after_answer), 1),
         fanout_p50_ms=round(statistics.median(spread), 1),
-        fanout_p99_ms=round(spread[max(0, int(len(spread) * 0.99) - 1)], 1),
+        fanout_p99_ms=round(_p99(spread), 1),
         server_cpu_ms_per_event=round(server_cpu * 1000 / events, 1),
         subscriber_cpu_ms_per_event=round(client_cpu * 1000 / events, 1),
     )
+
+
+def _p99(ordered: list[float]) -> float:
+    return ordered[max(0, int(len(ordered) * 0.99) - 1)]
 
 
 def main() -> None:
@@ -225,7 +236,7 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * max(args.subscribers) + 256)), hard))
     if args.worker:
-        asyncio.run(worker(args.port, args.worker, args.events, args.distinct))
+        uvloop.run(worker(args.port, args.worker, args.events, args.distinct))
         return
     server = start_server(args.port)
     try:
