@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from service.api.errors import error_response, failure_response, http_status
 from service.api.prepared import PreparedOperations
 from service.api.push_refusals import record_push_refusal, record_rejected_request
 from service.api.rate_limit import budget_key, retry_after
+from service.api.rechecks import CHECKS_PER_INTERVAL, SharedRechecks
 from service.api.websocket import FieldSyncTransportWS
 from service.auth.access import AuthError
 from service.auth.roles import Principal
@@ -83,6 +85,9 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         self.services = services
         self.limiter = services.limiter
         self.prepared = prepared
+        self.rechecks = SharedRechecks(
+            partial(authenticate, services), settings.ws_reauth_seconds / CHECKS_PER_INTERVAL
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -2,14 +2,16 @@
 
 - The token (or the console's session cookie with its CSRF token, see
   ``service.api.credentials``) comes in the ``connection_init`` payload, is checked again on every subscribe
-  and every ``ws_reauth_seconds``. The re-check runs beside the keep-alive, never in its
-  way: pings go out on time whatever the store does.
+  and every ``ws_reauth_seconds`` (connections holding the same credential share these
+  periodic re-checks, see ``service.api.rechecks``). The re-check runs beside the keep-alive,
+  never in its way: pings go out on time whatever the store does.
 - Re-check rule: a revoked, expired or unknown token closes the connection (4403). A
   re-check that cannot reach the store (or takes longer than the re-check interval) keeps
   the connection, as long as the last successful check is less than
   ``ws_reauth_grace_seconds`` old; past that the connection is closed with 1013 ("try
   again later"), and the client's reconnect is checked afresh.
-- The server pings every ``ws_keepalive_seconds``; a connection with no message from the
+- The server pings every ``ws_keepalive_seconds`` (a ping framed once, written straight onto
+  the transport when it can take it now, see ``service.api.wire``); a connection with no message from the
   client (pongs included) for ``ws_idle_timeout_seconds``, or with no operation and only
   pongs that long, is closed (1001). A ping that cannot even be written (the client
   stopped reading) does not hold the watchdog up.
@@ -47,7 +49,8 @@ from service.api.context import Context
 from service.api.credentials import Credential, authenticate
 from service.api.errors import internal_error
 from service.api.rate_limit import retry_after
-from service.api.wire import DirectWriter
+from service.api.rechecks import Check
+from service.api.wire import DirectWriter, text_frame
 from service.auth.access import AuthError
 from service.store.unavailable import as_unavailable
 
@@ -58,6 +61,7 @@ log = logging.getLogger("fieldsync.api")
 
 TRANSPORT = "fieldsync.transport"  # scope key (see ExposeTransport)
 CLOSE_TIMEOUT = 3.0  # seconds a close frame may wait behind unread data before the connection is dropped
+PING = text_frame(b'{"type":"ping"}')  # the keep-alive ping, framed once for every connection
 
 
 class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
@@ -122,7 +126,7 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message("Invalid subscribe message")
             return
         if self.connection_acknowledged:
-            if not await self._still_authenticated():
+            if not await self._still_authenticated(partial(authenticate, self.view.services)):
                 return
             credential = self.context.extra.get("credential") or Credential()
             wait = self.view.limiter.take(credential.budget(None))
@@ -215,21 +219,23 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                     return
                 if reauth > 0 and now - next_reauth >= reauth and (self._reauth is None or self._reauth.done()):
                     next_reauth = now
-                    self._reauth = asyncio.create_task(self._still_authenticated(timeout=reauth))
+                    self._reauth = asyncio.create_task(self._still_authenticated(self.view.rechecks.check, reauth))
                 if keepalive > 0 and now - last_ping >= keepalive:
                     last_ping = now
+                    if self._writer is not None and self._writer.write(PING):
+                        continue
                     with suppress(TimeoutError):  # the client is not reading: the idle check above decides
                         await asyncio.wait_for(self.send_message({"type": "ping"}), keepalive)
         except WebSocketDisconnected:
             return
 
-    async def _still_authenticated(self, timeout: float | None = None) -> bool:
+    async def _still_authenticated(self, check: Check, timeout: float | None = None) -> bool:
         """Check the connection's token again (the rule is in the module's docstring)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
             async with asyncio.timeout(timeout):
-                await authenticate(self.view.services, self.context.extra.get("credential") or Credential())
+                await check(self.context.extra.get("credential") or Credential())
         except AuthError as error:
             await self._close(4403, f"Forbidden: {error}")
             return False

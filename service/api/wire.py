@@ -4,7 +4,8 @@ Sent the ordinary way, every delivery of an event to every subscriber costs a ta
 the ASGI send chain (Starlette, then uvicorn's websockets-sansio protocol) and, when the
 client negotiated permessage-deflate, a compression of its own. A broadcast instead writes
 a ``next`` frame for each follower at once, from one loop, as bytes framed here, when the
-connection can take it without waiting:
+connection can take it without waiting (the connection's keep-alive ping, framed once for
+all, is written the same way):
 
 - the application has not closed the connection (Starlette marks it closed before it hands
   uvicorn the close frame, so no frame is ever written after one), the client has not
@@ -19,7 +20,7 @@ connection can take it without waiting:
 The frames are what RFC 6455 has a server send: FIN, a text opcode, no mask. RSV1 is clear,
 which RFC 7692 (section 6) allows even on a connection that negotiated permessage-deflate:
 the message is simply uncompressed, and the compression context of the frames uvicorn
-sends (acks, pings, errors, completes) is not touched. ``tests/e2e/test_direct_frames.py``
+sends (acks, pongs, errors, completes) is not touched. ``tests/e2e/test_direct_frames.py``
 checks with a real client, with and without compression, that frames written this way and
 frames sent through uvicorn arrive whole and in order.
 """
