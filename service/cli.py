@@ -103,6 +103,7 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         log_level="info",
         ws="websockets-sansio",
+        ws_ping_interval=None,  # one keep-alive: graphql-transport-ws pings; silence closes (see api/websocket.py)
         loop="uvloop",
         http="httptools",
     )

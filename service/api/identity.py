@@ -212,9 +212,9 @@ async def revoke_token(info: Info, token_id: strawberry.ID) -> TokenInfo:
     token = await identity.get_token(store, str(token_id))
     if token is None or not await _may_manage_user(info, principal.role, principal.user_id, token.user_id):
         raise NotFoundError(f"no token {token_id}")
+    info.context.services.events.token_revoked(token.id)  # its feeds end first, saying why (see revoke_device)
     revoked = await info.context.services.access.revoke_token(token.id)
     assert revoked is not None
-    info.context.services.events.token_revoked(revoked.id)
     return TokenInfo.of(revoked)
 
 
@@ -223,9 +223,11 @@ async def revoke_device(info: Info, device_id: strawberry.ID) -> Device:
     device = await identity.get_device(info.context.services.store, str(device_id))
     if device is None or (principal.role is Role.REP and device.user_id != principal.user_id):
         raise NotFoundError(f"no device {device_id}")
+    # Its live feeds end (saying why) before the store has it revoked: a connection's periodic token re-check
+    # that meets the revocation in the store would otherwise close the connection before the feeds said why.
+    info.context.services.events.device_revoked(device.id)
     revoked = await info.context.services.access.revoke_device(device.id)
     assert revoked is not None
-    info.context.services.events.device_revoked(revoked.id)
     return Device.of(revoked)
 
 
