@@ -4,10 +4,11 @@ For 1, 10 and 100 MB files (tuspy, 8 MB PATCHes): MB/s, service CPU per MB and s
 per MB (both read from /proc), beside a raw GridFS write of the same bytes with PyMongo
 (AsyncGridFSBucket, 64 KB writes) to its own embedded store; the service's peak RSS after
 each size (flat: memory does not grow with file size). Then a push of 50 orders, alone and
-while five 20 MB photos upload from five phones (processes paused with SIGSTOP for the
-alone-pushes, so both are measured under the same machine load), as a ratio; and the same
-with the photos sent to another server process (control): what the uploads' CPU costs the
-machine, whichever server receives them.
+while five 20 MB photos upload from five phones (tuspy processes, ``tests/e2e/phones.py``;
+for each alone-push they are paused with SIGSTOP and the servers left to go idle, so both
+pushes of a round see the same machine load), as a ratio; and the same with the photos sent
+to another server process (control): what the uploads' CPU costs the machine, whichever
+server receives them.
 
     .venv/bin/python -m bench.uploads
 """
@@ -15,7 +16,6 @@ machine, whichever server receives them.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import signal
 import socket
@@ -35,17 +35,13 @@ from tusclient import client as tus
 
 from bench.harness import report
 from service.store.embedded import start_embedded_store
+from tests.e2e.phones import cpu_seconds, start_phone, wait_until_idle
 
 ADMIN = "bench-admin"
 MB = 1024 * 1024
 SIZES_MB = (1, 10, 100)
 PATCH_BYTES = 8 * MB
 ORDERS = 50
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -197,25 +193,25 @@ def push_while_uploading(folder: Path, *, control: bool, rounds: int = 5) -> Non
         for index in range(5):
             path = folder / f"phone-{index}.jpg"
             path.write_bytes(photo(20 * MB))
-            phones.append((receiver.url, receiver.device()[0], str(path)))
-        context = multiprocessing.get_context("spawn")
-        uploads = [context.Process(target=upload_file, args=phone) for phone in phones]
-        for upload in uploads:
-            upload.start()
+            phones.append((receiver.url, receiver.device()[0], str(path), f"phone-{index}-{uuid.uuid4().hex[:8]}"))
+        environ = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+        uploads = [start_phone(*phone, environ) for phone in phones]
         time.sleep(2)
+        serving = [receiver.process.pid, receiver.store_pid, service.process.pid, service.store_pid]
         alone, busy = [], []
         for _ in range(rounds):
             for upload in uploads:
-                os.kill(upload.pid, signal.SIGSTOP)
-            time.sleep(0.3)
+                upload.send_signal(signal.SIGSTOP)
+            wait_until_idle(serving)
             alone.append(push_orders(service, token, device_id))
             for upload in uploads:
-                os.kill(upload.pid, signal.SIGCONT)
-            time.sleep(0.3)
-            if all(upload.is_alive() for upload in uploads):
-                busy.append(push_orders(service, token, device_id))
+                upload.send_signal(signal.SIGCONT)
+            time.sleep(0.5)
+            seconds = push_orders(service, token, device_id)
+            if all(upload.poll() is None for upload in uploads):
+                busy.append(seconds)
         for upload in uploads:
-            upload.join(timeout=600)
+            upload.wait(timeout=600)
         metrics = httpx.get(f"{service.url}/metrics").text
         waited = next(line for line in metrics.splitlines() if line.startswith("fieldsync_upload_wait_seconds"))
         report(
@@ -227,7 +223,7 @@ def push_while_uploading(folder: Path, *, control: bool, rounds: int = 5) -> Non
             ratio=round(statistics.median(busy) / statistics.median(alone), 2) if busy else None,
             measured_during_uploads=len(busy),
             upload_wait_seconds=round(float(waited.split()[1]), 1),
-            uploads_ok=all(upload.exitcode == 0 for upload in uploads),
+            uploads_ok=all(upload.returncode == 0 for upload in uploads),
         )
     finally:
         service.stop()

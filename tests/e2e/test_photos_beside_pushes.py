@@ -10,11 +10,8 @@ so one slow moment does not decide it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +20,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import Server, store_pid
+from tests.e2e.phones import start_phone, wait_until_idle
 from tests.e2e.test_tus_clients import photo
 
 MB = 1024 * 1024
@@ -78,21 +76,6 @@ def offset(server: Server, token: str, attachment_id: str) -> int | None:
     return int(response.headers["Upload-Offset"]) if response.status_code == 200 else None
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_until_idle(pids: list[int]) -> None:
-    """Until these processes use (almost) no CPU: what paused phones had sent is stored."""
-    used = sum(cpu_seconds(pid) for pid in pids)
-    while True:
-        time.sleep(0.2)
-        used, before = sum(cpu_seconds(pid) for pid in pids), used
-        if used - before < 0.02:
-            return
-
-
 def test_a_push_of_50_orders_during_five_20_mb_uploads_takes_at_most_1_5x_its_idle_time(serve, tmp_path: Path):
     server = serve("--memory", FIELDSYNC_UPLOAD_BURST_BYTES=str(MB))  # each phone at the default 2 MB/s from the start
     assert server.process is not None
@@ -108,10 +91,7 @@ def test_a_push_of_50_orders_during_five_20_mb_uploads_takes_at_most_1_5x_its_id
         path = tmp_path / f"shelf-{n}.jpg"
         path.write_bytes(photo(20 * MB))
         senders.append((str(path), phone(server)[1], f"shelf-{n}-{uuid.uuid4().hex[:8]}"))
-    phones = [
-        (subprocess.Popen([sys.executable, "-m", "tests.e2e.tus_upload", server.url, t, p, a], env=server.env), t, a)
-        for p, t, a in senders
-    ]
+    phones = [(start_phone(server.url, t, p, a, server.env), t, a) for p, t, a in senders]
     serving = [server.process.pid, store_pid(server)]
     alone: list[float] = []
     during: list[float] = []
