@@ -24,6 +24,7 @@ import math
 import statistics
 import tempfile
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from bench.scale import ADMIN, Serve, cpu_seconds, rss_mb
 PUSH = "mutation($i: PushInput!){pushChanges(input:$i){results{status}}}"
 PULL = "query($d: ID!, $s: String){pull(deviceId:$d, since:$s, limit:200){cursor hasMore}}"
 STATUS = "subscription{syncStatus{device{id} status}}"
-OUTLET = 'mutation{writeRecord(input:{recordType:OUTLET, recordId:"load-o", fields:{name:"O"}}){status}}'
+OUTLET = 'mutation($f: JSON!){writeRecord(input:{recordType:OUTLET, recordId:"load-o", fields:$f}){status}}'
 REGISTER = 'mutation($d: ID!){registerDevice(input:{deviceId:$d, name:"P", platform:"android"}){token}}'
 TIMEOUT = 30.0
 
@@ -49,6 +50,7 @@ class Fleet:
         self.changes = 0
         self.pull_latencies: list[float] = []
         self.events = 0
+        self.run = uuid.uuid4().hex[:8]  # offline and record ids of this run's changes are new
 
     async def call(self, client: httpx.AsyncClient, url: str, query: str, variables: dict, token: str) -> Any:
         response = await client.post(
@@ -66,9 +68,9 @@ class Fleet:
         while time.monotonic() < until:
             changes = [
                 {
-                    "offlineId": f"load-{n}-{sent + i}",
+                    "offlineId": f"load-{self.run}-{n}-{sent + i}",
                     "recordType": "VISIT",
-                    "recordId": f"load-{n}-{sent + i}",
+                    "recordId": f"load-{self.run}-{n}-{sent + i}",
                     "operation": "UPSERT",
                     "capturedAt": "2026-11-20T09:00:00+08:00",
                     "fields": {"outletId": "load-o", "status": "PLANNED"},
@@ -77,7 +79,12 @@ class Fleet:
             ]
             started = time.monotonic()
             try:
-                await self.call(client, url, PUSH, {"i": {"deviceId": f"load-d{n}", "changes": changes}}, token)
+                pushed = await self.call(
+                    client, url, PUSH, {"i": {"deviceId": f"load-d{n}", "changes": changes}}, token
+                )
+                for result in pushed["pushChanges"]["results"]:
+                    if result["status"] != "APPLIED":
+                        raise RuntimeError(f"not applied: {result['status']}")
             except httpx.TimeoutException:
                 self.errors["client timeout"] += 1
             except (httpx.HTTPError, RuntimeError, ValueError) as error:
@@ -169,12 +176,13 @@ def main() -> None:
             try:
                 if instances > 1:
                     servers.append(Serve("sqlite", Path(tmp) / "second", uri=first.uri))
-                first.call(OUTLET)
-                tokens = []
+                tokens, reps = [], []
                 for n in range(args.devices):
-                    rep = first.call(f'mutation{{createUser(input:{{name:"R{n}", role:REP}}){{token}}}}')
+                    rep = first.call(f'mutation{{createUser(input:{{name:"R{n}", role:REP}}){{user{{id}} token}}}}')
                     device = first.call(REGISTER, {"d": f"load-d{n}"}, rep["createUser"]["token"])
                     tokens.append(device["registerDevice"]["token"])
+                    reps.append(rep["createUser"]["user"]["id"])
+                first.call(OUTLET, {"f": {"name": "O", "repIds": reps}})  # every device may visit it
                 urls = [server.url for server in servers]
                 pids = {f"service{n}": s.process.pid for n, s in enumerate(servers)} | {"store": first.store_pid}
                 alone = asyncio.run(run(urls[:1], tokens, 1, args.batch, args.seconds / 3, crowd=False, pids=pids))

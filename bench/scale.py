@@ -42,9 +42,10 @@ from service.store import history, receipts, records, sequence
 ADMIN = "bench-scale-admin"
 REPS = 50
 OUTLETS = 500
+VISITED = 100  # the outlets the bench's pushes visit: seeded at every size (a third of 1k is 333 records)
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 TICK = os.sysconf("SC_CLK_TCK")
-PUSH = "mutation($i: PushInput!){pushChanges(input:$i){results{status}}}"
+PUSH = "mutation($i: PushInput!){pushChanges(input:$i){results{status refusal{code}}}}"
 PULL = 'query($s: String){pull(deviceId:"bench-d", since:$s, limit:500){records{recordId} cursor hasMore}}'
 HISTORY = "query($a: String, $f: SyncHistoryFilter){syncHistory(first:100, after:$a, filter:$f){edges{cursor}}}"
 REFUSALS = "query{refusals(first:50){edges{cursor}}}"
@@ -149,7 +150,8 @@ def seed(uri: str, size: int, bench_rep: str, chunk: int = 5000) -> float:
     for n in range(third):
         seq += 1
         if n < OUTLETS:
-            record = Record(RecordType.OUTLET, f"seed-o{n}", 1, {"name": f"Outlet {n}"}, T0, "hq")
+            assigned = sorted({bench_rep, owners[n % REPS]})  # the bench rep may visit every outlet
+            record = Record(RecordType.OUTLET, f"seed-o{n}", 1, {"name": f"Outlet {n}", "repIds": assigned}, T0, "hq")
             batch.append(records.to_document(record, seq))
         else:
             owner = owners[n % REPS]
@@ -197,7 +199,7 @@ def visits(start: int, count: int) -> list[dict[str, Any]]:
             "recordId": f"bench-v{n}",
             "operation": "UPSERT",
             "capturedAt": "2026-11-20T09:00:00+08:00",
-            "fields": {"outletId": f"seed-o{n % OUTLETS}", "status": "PLANNED"},
+            "fields": {"outletId": f"seed-o{n % VISITED}", "status": "PLANNED"},
         }
         for n in range(start, start + count)
     ]
@@ -221,7 +223,8 @@ def measure(engine: str, size: int) -> dict[str, Any]:
             )["registerDevice"]["token"]
 
             def push(start: int, count: int) -> None:
-                serve.call(PUSH, {"i": {"deviceId": "bench-d", "changes": visits(start, count)}}, token)
+                results = serve.call(PUSH, {"i": {"deviceId": "bench-d", "changes": visits(start, count)}}, token)
+                assert all(r["status"] == "APPLIED" for r in results["pushChanges"]["results"]), results
 
             def pull(since: str | None) -> dict[str, Any]:
                 return serve.call(PULL, {"s": since}, token)["pull"]
