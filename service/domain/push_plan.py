@@ -67,6 +67,7 @@ class PushPlan:
     outcomes: list[Outcome] = field(default_factory=list)
     writes: dict[RecordKey, RecordWrite] = field(default_factory=dict)
     receipts: dict[str, Receipt] = field(default_factory=dict)  # by offlineId
+    stored_receipts: frozenset[str] = frozenset()  # offlineIds whose receipt was stored before this push
     conflicts: list[Conflict] = field(default_factory=list)
     refusals: dict[str, Refusal] = field(default_factory=dict)  # by id, last state wins
     events: list[SyncEvent] = field(default_factory=list)
@@ -141,7 +142,7 @@ class PushContext:
 def plan_push(changes: list[Change], snapshot: PushSnapshot, context: PushContext) -> PushPlan:
     actor = context.actor
     assert actor.device_id is not None and actor.rep_id is not None
-    plan = PushPlan()
+    plan = PushPlan(stored_receipts=frozenset(snapshot.receipts))
     view = dict(snapshot.records)
     loaded_versions = {key: record.version for key, record in snapshot.records.items()}
     blocks = _Blocks(context.blocking)

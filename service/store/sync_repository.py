@@ -119,7 +119,7 @@ class MongoSyncRepository:
         await crdt_archives.save(self._store, plan.archives, tx)
         await photo_refs.note_references(self._store, stored.values(), tx)
         await scope_exits.save(self._store, list(zip(exits, exit_seqs, strict=True)), tx)
-        await receipts.save(self._store, list(plan.receipts.values()), tx)
+        await receipts.save(self._store, list(plan.receipts.values()), plan.stored_receipts, tx)
         await conflicts.save(self._store, plan.conflicts, tx)
         await refusals.save(self._store, plan.refusals.values(), tx)
         if plan.conflicts or plan.refusals:

@@ -2,10 +2,15 @@
 
 import asyncio
 
+from pymongo import monitoring
+
+from service.app import build_services, declared_indexes
 from service.domain.outcomes import ChangeStatus
 from service.domain.record_types import RecordType
 from service.services import Services
+from service.settings import Settings
 from service.store import history, receipts, records
+from service.store.database import connect, ensure_indexes
 from tests.factories import change, order_fields
 
 VISIT, OUTLET, PRODUCT, ORDER = RecordType.VISIT, RecordType.OUTLET, RecordType.PRODUCT, RecordType.ORDER
@@ -75,3 +80,43 @@ async def test_a_large_push_is_committed_in_chunks_and_decided_in_order(services
     result = await services.sync.push(queue, device_id="dev1", rep_id="rep1")
     assert [o.offline_id for o in result.outcomes] == [c.offline_id for c in queue]
     assert await services.store.db[records.COLLECTION].count_documents({"type": "VISIT"}) == 230
+
+
+class ReceiptWrites(monitoring.CommandListener):
+    """The write commands sent to the receipts collection, by name."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command.get(event.command_name) == receipts.COLLECTION:
+            self.commands.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_new_receipts_are_inserted_and_stored_ones_replaced(settings: Settings, embedded: bool):
+    """An insert costs the embedded store a fraction of an upsert (mongoeco 4.11.0: 0.9 against 2.5 ms a receipt)."""
+    assert settings.mongodb_uri is not None
+    writes = ReceiptWrites()
+    watched = connect(settings.mongodb_uri, settings.database, embedded=embedded, event_listeners=[writes])
+    await ensure_indexes(watched, declared_indexes(settings))
+    try:
+        services = build_services(settings, watched)
+        await seed(services)
+        queue = [change(VISIT, f"v{i}", {"outletId": "o1", "status": "PLANNED"}) for i in range(3)]
+        writes.commands.clear()
+        await services.sync.push(queue[:2], device_id="dev1", rep_id="rep1")
+        assert writes.commands == ["find", "insert"]
+        writes.commands.clear()
+        again = await services.sync.push(queue, device_id="dev1", rep_id="rep1")
+        assert [o.status for o in again.outcomes] == [ChangeStatus.DUPLICATE] * 2 + [ChangeStatus.APPLIED]
+        assert sorted(writes.commands) == ["find", "insert", "update"]
+        stored = await watched.db[receipts.COLLECTION].find({}, sort=[("offlineId", 1)]).to_list()
+        assert [r["attempts"] for r in stored] == [2, 2, 1]
+    finally:
+        await watched.close()
