@@ -8,8 +8,8 @@ receipts and history events in equal thirds, owned by 50 reps, one of them the r
 device the bench drives), then measures over HTTP: the wall time of 1-change and
 50-change pushes, store and service CPU per change (``/proc/<pid>/stat`` of each
 process), an empty delta pull, a delta pull of 50, an initial sync page, a history page
-at the end of the history (unfiltered and by rep), a refusal list, and the idle CPU of
-both processes. Prints one JSON line per size, then each figure as a ratio to the
+at the end of the history (unfiltered and by rep), a refusal list (each read the median
+of 5), and the idle CPU of both processes. Prints one JSON line per size, then each figure as a ratio to the
 smallest size of the same engine. The machine is shared: compare ratios within one run.
 """
 
@@ -211,6 +211,11 @@ def timed(call: Any) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def median_ms(call: Any, times: int = 5) -> float:
+    """The median of ``times`` timed calls of a read (the machine is shared: one call is noise)."""
+    return statistics.median(timed(call) for _ in range(times))
+
+
 def measure(engine: str, size: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fieldsync-scale-") as tmp:
         serve = Serve(engine, Path(tmp))
@@ -234,19 +239,19 @@ def measure(engine: str, size: int) -> dict[str, Any]:
             cpu_before = serve.cpu()
             fifty = [timed(lambda n=n: push(100 + 50 * n, 50)) for n in range(10)]
             service_cpu, store_cpu = (after - before for after, before in zip(serve.cpu(), cpu_before, strict=True))
-            initial = timed(lambda: pull(None))
+            initial = median_ms(lambda: pull(None))
             cursor = pull(None)["cursor"]
             while (page := pull(cursor))["hasMore"]:
                 cursor = page["cursor"]
             cursor = page["cursor"]
-            empty = statistics.median(timed(lambda: pull(cursor)) for _ in range(5))
+            empty = median_ms(lambda: pull(cursor))
             push(1000, 50)
-            delta = timed(lambda: pull(cursor))
+            delta = median_ms(lambda: pull(cursor))
             head = MongoClient(serve.uri)["fieldsync"][sequence.COLLECTION].find_one({"_id": "sequence"})
             near_end = base64.urlsafe_b64encode(f"event:{head['value'] - 300}".encode()).decode()
-            history_end = timed(lambda: serve.call(HISTORY, {"a": near_end}))
-            history_rep = timed(lambda: serve.call(HISTORY, {"a": near_end, "f": {"repId": rep["user"]["id"]}}))
-            refusals_ms = timed(lambda: serve.call(REFUSALS))
+            history_end = median_ms(lambda: serve.call(HISTORY, {"a": near_end}))
+            history_rep = median_ms(lambda: serve.call(HISTORY, {"a": near_end, "f": {"repId": rep["user"]["id"]}}))
+            refusals_ms = median_ms(lambda: serve.call(REFUSALS))
             idle_before, idle_started = serve.cpu(), time.monotonic()
             time.sleep(10)
             idle = [(a - b) / (time.monotonic() - idle_started) for a, b in zip(serve.cpu(), idle_before, strict=True)]
