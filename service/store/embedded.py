@@ -135,6 +135,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
         embedded_patches,
         embedded_readers,
         embedded_transactions,
+        embedded_ttl_entries,
     )
 
     # Before the engine exists: the patches keep inserts from scanning the collection.
@@ -143,6 +144,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     embedded_transactions.apply()  # wait for a transaction instead of failing; abort failed commits
     embedded_readers.apply()  # reads outside a transaction on a connection of their own: they never wait
     embedded_outbox.apply()  # no change-stream outbox: nothing reads it, and it cost as much as a push's writes
+    embedded_ttl_entries.apply()  # a write to a collection with a TTL index does not scan its TTL entries
     # No cap on documents an aggregation may hold: a busy day's report groups more than mongoeco's default 50k.
     engine = (
         SQLiteEngine(sqlite_path, aggregation_materialization_limit=None)
