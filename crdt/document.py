@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,7 @@ class SharedDocument:
     """One shared record's Yjs document with the frontier of each scalar field."""
 
     def __init__(self, state: bytes | None = None, frontiers: Mapping[str, Iterable[Write]] | None = None) -> None:
+        self._unobserve: Callable[[], object] | None = None
         self._load(state, {key: tuple(writes) for key, writes in (frontiers or {}).items()})
 
     def _load(self, state: bytes | None, frontiers: dict[str, Frontier]) -> None:
@@ -108,9 +110,21 @@ class SharedDocument:
         self._encoded: bytes | None = state or None  # the state, encoded, while it is unchanged
         self._materialized: dict[str, Any] | None = None  # the record, while the document is unchanged
         self._known: dict[int, int] | None = None  # the state vector, read, while the document is unchanged
-        self._subscription = self._doc.observe(self._changed)
+        self._observe(self._doc)
 
-    def _changed(self, event: object) -> None:
+    def _observe(self, doc: Doc) -> None:
+        """Forget what was read of the document whenever ``doc``, its Doc from now on, changes.
+
+        pycrdt keeps a Doc's observer, which holds the Doc, where Python's collector cannot see:
+        a Doc still observed is never freed, nor what its observer holds. So the observer holds
+        this document weakly, and is dropped when the document goes or moves to another Doc.
+        """
+        if self._unobserve is not None:
+            self._unobserve()
+        subscription = doc.observe(_forget_on_change(weakref.ref(self)))
+        self._unobserve = weakref.finalize(self, doc.unobserve, subscription)
+
+    def _changed(self) -> None:
         self._encoded = self._materialized = self._known = None
 
     # -- reading -----------------------------------------------------------
@@ -371,6 +385,16 @@ class SharedDocument:
         if held_back:
             raise CrdtIncompleteError(MISSING_HISTORY)
         return fields_written
+
+
+def _forget_on_change(document: weakref.ref[SharedDocument]) -> Callable[[object], None]:
+    """A Doc's observer that holds its document weakly (``SharedDocument._observe``)."""
+
+    def changed(event: object) -> None:
+        if (alive := document()) is not None:
+            alive._changed()
+
+    return changed
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import random
+import weakref
 
 import pytest
 from pycrdt import Doc, Map, Text
@@ -150,6 +152,21 @@ def test_the_state_grows_with_writers_and_content_not_with_edits() -> None:
         server.write_fields({"name": f"name {version % 7}"}, Stamp(version, f"device-{version % 20}"), version, None)
     assert set(_clocks(server.state_vector())) == {SERVER_CLIENT}
     assert len(server.state()) < 600
+
+
+def test_a_document_nobody_holds_is_freed_with_its_yjs_state() -> None:
+    """A server decodes documents all day (the cache keeps only the hot ones): each dropped one must go."""
+    document = SharedDocument(SharedDocument().state())
+    document.write_fields({"name": "Kedai Ali"}, WEB, 1, None)
+    document.replace_notes("Back door only")
+    before_compaction = weakref.ref(document._doc)
+    document.compact()
+    gc.collect()
+    assert before_compaction() is None
+    dropped, its_doc = weakref.ref(document), weakref.ref(document._doc)
+    del document
+    gc.collect()
+    assert dropped() is None and its_doc() is None
 
 
 def test_thousands_of_mixed_edits_from_twenty_devices_keep_the_outlet_writable() -> None:
