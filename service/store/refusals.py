@@ -15,7 +15,7 @@ from service.store.documents import find_by_ids, replace_all
 
 COLLECTION = "refusals"
 INDEXES = [
-    IndexModel([("deviceId", ASCENDING), ("status", ASCENDING)], name="device_status"),
+    IndexModel([("deviceId", ASCENDING), ("status", ASCENDING), ("action", ASCENDING)], name="device_status_action"),
     IndexModel([("repId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)], name="rep_status"),
     IndexModel([("status", ASCENDING), ("createdAt", DESCENDING)], name="status_created"),
 ]
@@ -73,8 +73,15 @@ def from_document(document: dict[str, Any]) -> Refusal:
 async def load_for_push(
     store: Store, device_id: str, ids: Iterable[str], session: AsyncClientSession | None = None
 ) -> list[Refusal]:
-    """This device's open record refusals and its refusals with the given ids."""
-    open_here = {"deviceId": device_id, "status": RefusalStatus.OPEN.value, "kind": RefusalKind.RECORD.value}
+    """This device's open record refusals that block its queue (``FIX_DATA``), and its refusals with the
+    given ids: open ``ACKNOWLEDGE`` refusals block nothing, and a device may hold many until a manager
+    acknowledges them, so a push does not read them."""
+    open_here = {
+        "deviceId": device_id,
+        "status": RefusalStatus.OPEN.value,
+        "action": RefusalAction.FIX_DATA.value,
+        "kind": RefusalKind.RECORD.value,
+    }
     wanted = sorted(set(ids))
     query = {"$or": [open_here, {"_id": {"$in": wanted}}]} if wanted else open_here
     cursor = store.db[COLLECTION].find(query, session=session)

@@ -9,6 +9,7 @@ from pymongo import monitoring
 from service.app import build_services, declared_indexes
 from service.domain.outcomes import ChangeStatus
 from service.domain.record_types import RecordType
+from service.domain.refusals import RefusalAction
 from service.services import Services
 from service.settings import Settings
 from service.store import conflicts, identity, refusals
@@ -76,3 +77,17 @@ async def test_a_device_older_than_the_counts_reads_them_all(services: Services)
     [refused] = (await services.sync.push([bad], device_id="unregistered", rep_id="rep1")).outcomes
     [again] = (await services.sync.push([bad], device_id="unregistered", rep_id="rep1")).outcomes
     assert refused.refusal is not None and again.refusal is not None and again.refusal.attempts == 2
+
+
+async def test_a_push_reads_the_open_refusals_that_block_not_those_to_acknowledge(services: Services):
+    await seed(services)
+    noted = change(VISIT, "v3", {"outletId": "o1", "status": "PLANNED", "plannedAt": "not a time"})
+    blocking = change(VISIT, "v4", {"outletId": "gone", "status": "PLANNED"})
+    [ack, fix] = (await services.sync.push([noted, blocking], device_id="phone", rep_id="rep1")).outcomes
+    assert ack.refusal is not None and ack.refusal.action is RefusalAction.ACKNOWLEDGE
+    assert fix.refusal is not None and fix.refusal.action is RefusalAction.FIX_DATA
+
+    read = await refusals.load_for_push(services.store, "phone", [])
+    assert [r.id for r in read] == [fix.refusal.id]
+    read = await refusals.load_for_push(services.store, "phone", [ack.refusal.id])
+    assert sorted(r.id for r in read) == sorted([ack.refusal.id, fix.refusal.id])
