@@ -7,6 +7,7 @@ ends in ``seq`` (``docs/query-shapes.md``), so their cost does not grow with the
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -107,8 +108,10 @@ async def record_sync(
     finished_at: datetime,
     counts: dict[str, int],
     session: AsyncClientSession,
-) -> None:
-    """Count a chunk of a push into its sync session (created by the first chunk)."""
+) -> dict[str, object]:
+    """Count a chunk of a push into its sync session (created by the first chunk). Returns a filter that
+    matches the session exactly when this chunk's transaction committed (a fresh ``commit`` stamp)."""
+    stamp = uuid.uuid4().hex
     await store.db[SYNCS].update_one(
         {"_id": sync_id},
         {
@@ -118,12 +121,13 @@ async def record_sync(
                 "appVersion": app_version,
                 "receivedAt": received_at,
             },
-            "$set": {"finishedAt": finished_at},
+            "$set": {"finishedAt": finished_at, "commit": stamp},
             "$inc": {f"counts.{action}": count for action, count in counts.items()},
         },
         upsert=True,
         session=session,
     )
+    return {"_id": sync_id, "commit": stamp}
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ class MongoSyncRepository:
             if not sync.is_push:  # a push touched its device as it loaded
                 return Committed(stored, events, await self._record_sync(sync, now, tx))
             counts = Counter(outcome.status.value for outcome in plan.outcomes)
-            await history.record_sync(
+            marked = await history.record_sync(
                 self._store,
                 sync_id=sync.sync_id,
                 device_id=sync.device_id,
@@ -149,6 +149,7 @@ class MongoSyncRepository:
                 counts=dict(counts),
                 session=tx,
             )
+            self._unit_of_work.marked_by(tx, history.SYNCS, marked)
         return Committed(stored, events)
 
     async def _record_sync(self, sync: SyncInfo, at: datetime, tx: AsyncClientSession) -> identity.Device | None:

@@ -2,9 +2,13 @@
 
 A commit whose result is unknown (the connection dropped, a failover, the
 answer lost after the commit went through) is resolved by reading what
-committed, never by running the work again: each unit of work writes a marker
+committed, never by running the work again: each unit of work leaves a marker
 in its transaction, so the marker is there exactly when the work committed.
 Only a unit of work that did not commit runs again, from the start.
+
+The marker is a document of its own in ``commits``, unless the work names one of
+its own writes as its marker (``marked_by``): a push notes its commit in its sync
+session, which it writes anyway, and saves the store a command.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ _EMBEDDED_CONFLICTS = (
 )
 
 Commit = Callable[[AsyncClientSession], Awaitable[None]]
+Marker = tuple[str, dict[str, object]]  # a collection, and a filter that matches exactly when the work committed
 
 
 class ConcurrentWrite(Exception):
@@ -66,6 +71,12 @@ class UnitOfWork:
         self._attempts = attempts
         self._commit = commit
         self._lock = asyncio.Lock() if store.serialize_transactions else None
+        self._marked: dict[int, Marker] = {}  # by session: the work's own write that marks its commit
+
+    def marked_by(self, session: AsyncClientSession, collection: str, written: dict[str, object]) -> None:
+        """The work running in ``session`` wrote a document matching ``written`` in ``collection``, which
+        exists exactly when this transaction committed: it marks the commit, and no marker is written."""
+        self._marked[id(session)] = (collection, written)
 
     async def run[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run ``work`` in a transaction and commit it once; on a conflict run it again from the start."""
@@ -84,13 +95,13 @@ class UnitOfWork:
         raise AssertionError("unreachable")
 
     async def _once[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-        marker = uuid.uuid4().hex
         async with self._store.client.start_session() as session:
             await session.start_transaction()
             try:
                 result = await work(session)
-                await self._store.db[COLLECTION].insert_one({"_id": marker, "at": datetime.now(UTC)}, session=session)
+                marker = self._marked.pop(id(session), None) or await self._mark(session)
             except BaseException:
+                self._marked.pop(id(session), None)
                 if session.in_transaction:
                     await session.abort_transaction()
                 raise
@@ -102,11 +113,17 @@ class UnitOfWork:
                 raise
             return result
 
-    async def _committed(self, marker: str) -> bool:
-        """Whether the unit of work with ``marker`` committed; raises when the store cannot say."""
+    async def _mark(self, session: AsyncClientSession) -> Marker:
+        marker = uuid.uuid4().hex
+        await self._store.db[COLLECTION].insert_one({"_id": marker, "at": datetime.now(UTC)}, session=session)
+        return COLLECTION, {"_id": marker}
+
+    async def _committed(self, marker: Marker) -> bool:
+        """Whether the unit of work that left ``marker`` committed; raises when the store cannot say."""
+        collection, written = marker
         for attempt in range(5):
             try:
-                return await self._store.db[COLLECTION].find_one({"_id": marker}, {"_id": 1}) is not None
+                return await self._store.db[collection].find_one(written, {"_id": 1}) is not None
             except ConnectionFailure as error:
                 if attempt == 4:
                     raise CommitUnknown("the store did not say whether a commit went through") from error

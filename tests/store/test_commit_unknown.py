@@ -19,6 +19,7 @@ from service.domain.sync_service import SyncService, SyncSettings
 from service.store import history, records, refusals
 from service.store.database import Store
 from service.store.sync_repository import MongoSyncRepository
+from service.store.transactions import COLLECTION as COMMITS
 from service.store.transactions import UnitOfWork
 from tests.factories import change, work_order_fields
 
@@ -70,6 +71,23 @@ async def test_a_push_is_decided_and_recorded_once(sync: SyncService, store: Sto
     assert [o.status for o in result.outcomes] == [ChangeStatus.APPLIED] * 3
     assert await events(store, syncId=result.sync_id) == ["APPLIED"] * 3 + ["PUSH"]
     assert faults.lost == 0
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["answer-lost", "not-committed"])
+async def test_each_chunk_of_a_push_is_decided_once_its_commit_marked_in_the_sync_session(
+    store: Store, faults: LosingAnswers, committed
+):
+    sync = SyncService(MongoSyncRepository(store, UnitOfWork(store, commit=faults)), SyncSettings(chunk_size=2))
+    await sync.write_record(OUTLET, "o1", {"name": "Kedai Ali", "repIds": ["rep1"]}, None, user_id="hq")
+    markers = await store.db[COMMITS].count_documents({})  # the web write's
+    faults.lost, faults.committed = 3, committed  # every chunk's answer
+    queue = [change(VISIT, f"v{i}", {"outletId": "o1", "status": "PLANNED"}) for i in range(5)]
+    result = await sync.push(queue, device_id="d1", rep_id="rep1")
+    assert [o.status for o in result.outcomes] == [ChangeStatus.APPLIED] * 5
+    assert await events(store, syncId=result.sync_id) == ["APPLIED"] * 5 + ["PUSH"]
+    session = await store.db[history.SYNCS].find_one({"_id": result.sync_id})
+    assert session is not None and session["counts"] == {"APPLIED": 5}
+    assert await store.db[COMMITS].count_documents({}) == markers  # the push wrote no marker of its own
 
 
 @pytest.mark.parametrize("committed", [True, False], ids=["answer-lost", "not-committed"])
