@@ -117,9 +117,12 @@ def build_services(settings: Settings, store: Store) -> Services:
         store=store,
         sync_repository=repository,
         sync=SyncService(
-            repository, sync_settings, documents=DocumentCache(settings.document_cache_size), publish=hub.publish
+            repository,
+            sync_settings,
+            documents=DocumentCache(settings.document_cache_size),
+            publish=hub.publish_committed,
         ),
-        anomalies=AnomalyService(repository, publish=hub.publish),
+        anomalies=AnomalyService(repository, publish=hub.publish_committed),
         access=AccessService(
             store, token_ttl=timedelta(days=settings.token_ttl_days) if settings.token_ttl_days else None
         ),

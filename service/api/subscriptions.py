@@ -24,6 +24,7 @@ from service.domain.anomalies import Anomaly as Flag
 from service.domain.health import HealthStatus
 from service.domain.history import SyncEvent
 from service.domain.outcomes import ChangeStatus
+from service.domain.ports import Committed
 from service.events.hub import Predicate, Subscription, View
 from service.store import identity, refusals
 
@@ -90,7 +91,7 @@ async def refusal_events(info: Info, rep_id: strawberry.ID | None = None) -> Asy
     def accepts(event: SyncEvent) -> bool:
         return event.action in REFUSAL_ACTIONS and rep in (None, event.rep_id)
 
-    view = View("refusal", partial(_refusals, info.context.services))
+    view = View("refusal", partial(_refusals, info.context.services), _written_refusal)
     async with _subscribe(info, principal, accepts, view) as subscription:
         async for delivery in subscription.events():
             event, refusal = delivery.event, delivery.shown
@@ -136,7 +137,7 @@ async def anomaly_events(info: Info, rep_id: strawberry.ID | None = None) -> Asy
     def accepts(event: SyncEvent) -> bool:
         return event.action in ANOMALY_EVENT_TYPES and rep in (None, event.rep_id)
 
-    view = View("anomaly", partial(_anomalies, info.context.services))
+    view = View("anomaly", partial(_anomalies, info.context.services), _written_anomaly)
     async with _subscribe(info, principal, accepts, view) as subscription:
         async for delivery in subscription.events():
             event = delivery.event
@@ -164,6 +165,14 @@ def _raise_end(subscription: Subscription) -> None:
         raise subscription.failure  # masked to UNAVAILABLE or INTERNAL on its way out
     if subscription.closed_by:
         raise GraphQLError(subscription.closed_by, extensions={"code": "SUBSCRIPTION_CLOSED"})
+
+
+def _written_refusal(event: SyncEvent, committed: Committed) -> refusals.Refusal | None:
+    return committed.refusals.get(str(event.detail.get("refusalId", "")))
+
+
+def _written_anomaly(event: SyncEvent, committed: Committed) -> Flag | None:
+    return committed.anomalies.get(str(event.detail.get("anomalyId", "")))
 
 
 async def _refusals(services: Services, events: list[SyncEvent]) -> list[refusals.Refusal | None]:

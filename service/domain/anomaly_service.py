@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 from service.domain.anomalies import Anomaly, AnomalyStatus, review, reviewed_event
 from service.domain.anomalies.query import AnomalyCursor, AnomalyPage, AnomalyQuery
-from service.domain.history import SyncEvent
-from service.domain.ports import Committed, SyncRepository
+from service.domain.ports import Committed, EventSink, SyncRepository
 from service.domain.push_plan import PushPlan
 from service.domain.scope import rep_seen
 
@@ -19,7 +18,7 @@ class AnomalyService:
         self,
         repository: SyncRepository,
         *,
-        publish: Callable[[list[SyncEvent]], None] = lambda events: None,
+        publish: EventSink = lambda committed: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._repository = repository
@@ -59,5 +58,5 @@ class AnomalyService:
 
         result, committed = await self._repository.in_transaction(work)
         if committed is not None:
-            self._publish(committed.events)
+            self._publish(committed)
         return result

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -38,6 +38,11 @@ class Committed:
     records: dict[RecordKey, Record]  # what was written, with sequence numbers
     events: list[SyncEvent]  # what was recorded, with ids
     device: Any = None  # the device after a push or status report, as the store keeps it
+    refusals: Mapping[str, Refusal] = field(default_factory=dict)  # by id, as written
+    anomalies: Mapping[str, Anomaly] = field(default_factory=dict)  # by id, as written
+
+
+EventSink = Callable[[Committed], None]  # told of each commit, to publish its events
 
 
 @dataclass(frozen=True)

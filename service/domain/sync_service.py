@@ -28,7 +28,7 @@ from service.domain.history import (
 )
 from service.domain.initial_sync import InitialWindow
 from service.domain.outcomes import ChangeStatus, Outcome
-from service.domain.ports import Committed, PullPage, SyncInfo, SyncRepository
+from service.domain.ports import Committed, EventSink, PullPage, SyncInfo, SyncRepository
 from service.domain.pull_cursor import InvalidCursor, decode_cursor, encode_cursor
 from service.domain.push_plan import BlockingMode, PushContext, PushPlan, plan_push
 from service.domain.record_types import RecordType
@@ -38,7 +38,6 @@ from service.domain.rules import RuleSettings
 from service.domain.scope import UNBOUND, OutletAccess, RecordAccess, touched_keys
 
 T = TypeVar("T")
-EventSink = Callable[[list[SyncEvent]], None]
 Work = Callable[[object, WorkingDocuments], Awaitable[tuple["T", Committed | None]]]
 
 
@@ -89,7 +88,7 @@ class SyncService:
         settings: SyncSettings,
         *,
         documents: DocumentCache | None = None,
-        publish: EventSink = lambda events: None,
+        publish: EventSink = lambda committed: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._repository = repository
@@ -112,7 +111,7 @@ class SyncService:
         result, committed, documents = await self._repository.in_transaction(attempt)
         if committed is not None:
             documents.commit(committed.records)
-            self._publish(committed.events)
+            self._publish(committed)
         return result
 
     # -- push ---------------------------------------------------------------

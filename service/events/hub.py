@@ -5,9 +5,10 @@ processes arrive through a ``Follower`` (change stream or tail of the history co
 Each event is delivered once per subscriber, in order.
 
 The hub owns everything an event's subscribers share. One hub worker takes the events
-published so far (a push's worth arrives at once), loads what subscribers are shown of
-them (each ``View``, e.g. the refusals as they are now) in one read per view for the whole
-batch, whatever the number of subscribers, and hands each subscriber its deliveries. No
+published so far (a push's worth arrives at once), takes what subscribers are shown of
+them (each ``View``, e.g. the refusal an event is about) from what their commit wrote
+when this process committed them, else loads it in one read per view for the whole batch,
+whatever the number of subscribers, and hands each subscriber its deliveries. No
 subscriber ever awaits shared work, so one that leaves, fails or is slow affects only itself:
 
 - a subscriber whose backlog of undelivered events reaches ``backlog`` is ended ("too
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.domain.history import SyncEvent
+from service.domain.ports import Committed
 from service.store.unavailable import as_unavailable
 
 log = logging.getLogger("fieldsync.events")
@@ -41,10 +43,13 @@ BATCH = 1000  # events loaded and delivered together at most
 
 @dataclass(frozen=True)
 class View:
-    """What subscribers are shown of events: ``load`` runs once per batch of events for all subscribers of ``name``."""
+    """What subscribers are shown of events: ``load`` runs once per batch of events for all subscribers of
+    ``name``, for the events ``written`` cannot answer from what their commit wrote (events committed by
+    this process: no store read between the commit and the first delivery)."""
 
     name: str
     load: Callable[[list[SyncEvent]], Awaitable[list[Any]]]  # one value per event; None: nothing to show
+    written: Callable[[SyncEvent, Committed], Any] = lambda event, committed: None  # None: load it
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class Subscription:
 class _Pending:
     event: SyncEvent
     subscribers: list[Subscription]
+    committed: Committed | None  # what the commit wrote, when this process committed the event
 
 
 class EventHub:
@@ -120,7 +126,11 @@ class EventHub:
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
-    def publish(self, events: list[SyncEvent]) -> None:
+    def publish_committed(self, committed: Committed) -> None:
+        """Deliver the events of a commit of this process, and show subscribers what it wrote."""
+        self.publish(committed.events, committed)
+
+    def publish(self, events: list[SyncEvent], committed: Committed | None = None) -> None:
         """Deliver events (from this process or a follower); ids seen before are skipped."""
         for event in events:
             if event.id is not None:
@@ -131,7 +141,7 @@ class EventHub:
                     self._seen.popitem(last=False)
             subscribers = [s for s in self._subscriptions if s.accepts(event)]
             if subscribers:
-                self._pending.append(_Pending(event, subscribers))
+                self._pending.append(_Pending(event, subscribers, committed))
         if self._pending:
             self._wake.set()
             if self._worker is None or self._worker.done():
@@ -148,12 +158,16 @@ class EventHub:
             failed: dict[str, BaseException] = {}
             for name, view in views.items():
                 needing = [p for p in batch if any(s.view.name == name for s in p.subscribers)]
+                shown[name] = known = {id(p): view.written(p.event, p.committed) for p in needing if p.committed}
+                unknown = [p for p in needing if known.get(id(p)) is None]
+                if not unknown:
+                    continue
                 try:
-                    values = await self._load(view, [p.event for p in needing])
+                    values = await self._load(view, [p.event for p in unknown])
                 except Exception as error:
                     failed[name] = error
                 else:
-                    shown[name] = {id(p): value for p, value in zip(needing, values, strict=True)}
+                    known.update((id(p), value) for p, value in zip(unknown, values, strict=True))
             for pending in batch:
                 for subscription in pending.subscribers:
                     name = subscription.view.name

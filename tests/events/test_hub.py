@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pymongo.errors import AutoReconnect
 
 from service.domain.history import SyncEvent
+from service.domain.ports import Committed
 from service.events.hub import EventHub, Subscription, View
 
 
@@ -77,4 +78,25 @@ async def test_a_view_the_store_cannot_serve_ends_its_subscribers_with_that_fail
     assert attempts == 3
     assert isinstance(subscription.failure, AutoReconnect)
     assert subscription.closed_by == "this feed could not be served (status)"
+    await hub.close()
+
+
+async def test_what_a_commit_of_this_process_wrote_is_shown_without_a_read_and_the_rest_is_loaded():
+    loads: list[list[int | None]] = []
+
+    async def load(events: list[SyncEvent]) -> list[str]:
+        loads.append([e.id for e in events])
+        return [f"read {e.id}" for e in events]
+
+    def written(event: SyncEvent, committed: Committed) -> str | None:
+        return committed.refusals.get(str(event.id))  # type: ignore[return-value]
+
+    hub, view = EventHub(), View("refusal", load, written)
+    async with hub.subscribe(lambda e: True, view) as subscription:
+        committed = Committed({}, [event(1), event(2)], refusals={"1": "as written 1"})  # type: ignore[dict-item]
+        hub.publish_committed(committed)
+        hub.publish([event(3)])  # another instance's, through a follower
+        shown = subscription.events()
+        assert [(await anext(shown)).shown for _ in range(3)] == ["as written 1", "read 2", "read 3"]
+    assert loads == [[2, 3]]
     await hub.close()
