@@ -7,7 +7,7 @@ read by ``_id``, whether anything was revoked since (``AccessService.authenticat
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,8 +62,8 @@ class Device:
     queue_depth: int | None = None
     queue_growing_since: datetime | None = None  # when the reported queue stopped going down
     revoked_at: datetime | None = None
-    # Refusals and conflicts ever recorded for this device (None: not counted, a device older than
-    # the count): while one is 0, a push from it has none of that kind to read.
+    # Whether refusals and conflicts were ever recorded for this device (0: never; None: not known, a
+    # device older than the mark): while one is 0, a push from it has none of that kind to read.
     refusals_recorded: int | None = None
     conflicts_recorded: int | None = None
 
@@ -179,16 +179,24 @@ async def insert_device(store: Store, device: Device, session: AsyncClientSessio
     await store.db[DEVICES].insert_one(document, session=session)
 
 
-async def count_recorded(
-    store: Store, refusals: Counter[str], conflicts: Counter[str], session: AsyncClientSession
+async def note_recorded(
+    store: Store,
+    refusals: Iterable[str],
+    conflicts: Iterable[str],
+    session: AsyncClientSession,
+    known: Device | None = None,
 ) -> None:
-    """Add refusals and conflicts just recorded (by device id) to their devices' counts, in the same transaction."""
-    increments: dict[str, dict[str, int]] = {}
-    for field, counts in (("refusalsRecorded", refusals), ("conflictsRecorded", conflicts)):
-        for device_id, count in counts.items():
-            if device_id:
-                increments.setdefault(device_id, {})[field] = count
-    operations = [UpdateOne({"_id": device_id}, {"$inc": inc}) for device_id, inc in increments.items()]
+    """Mark the devices (by id) that refusals and conflicts were just recorded for, in the same transaction;
+    what ``known`` (a device as this transaction read it) already has marked costs no write."""
+    marks: dict[str, dict[str, int]] = {}
+    for field, device_ids, already in (
+        ("refusalsRecorded", refusals, known and known.refusals_recorded),
+        ("conflictsRecorded", conflicts, known and known.conflicts_recorded),
+    ):
+        for device_id in device_ids:
+            if device_id and not (already and known and device_id == known.id):
+                marks.setdefault(device_id, {})[field] = 1
+    operations = [UpdateOne({"_id": device_id}, {"$max": mark}) for device_id, mark in marks.items()]
     if operations:
         await store.db[DEVICES].bulk_write(operations, ordered=False, session=session)
 

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -45,6 +46,8 @@ class MongoSyncRepository:
         self._store = store
         self._unit_of_work = unit_of_work or UnitOfWork(store)
         self._outlet_scopes = OutletScopes(store)
+        # by transaction: the pushing device as its push read it (what it has had recorded), until the commit
+        self._pushing: WeakKeyDictionary[AsyncClientSession, identity.Device] = WeakKeyDictionary()
 
     async def in_transaction[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         return await self._unit_of_work.run(work)
@@ -56,6 +59,8 @@ class MongoSyncRepository:
         refusals or conflicts, so a device that never had one kind costs no read of it."""
         device_id, rep_id = sync.device_id, sync.rep_id
         device = await self._record_sync(sync, at, tx)
+        if device is not None:
+            self._pushing[tx] = device
         offline_ids = [change.offline_id for change in changes]
         keys = {key for change in changes for key in (change.key, *change.references())}
         found_receipts = await receipts.load(self._store, device_id, offline_ids, tx)
@@ -123,11 +128,12 @@ class MongoSyncRepository:
         await conflicts.save(self._store, plan.conflicts, tx)
         await refusals.save(self._store, plan.refusals.values(), tx)
         if plan.conflicts or plan.refusals:
-            await identity.count_recorded(
+            await identity.note_recorded(
                 self._store,
-                Counter(refusal.device_id for refusal in plan.refusals.values() if refusal.device_id),
-                Counter(conflict.device_id for conflict in plan.conflicts),
+                {refusal.device_id for refusal in plan.refusals.values() if refusal.device_id},
+                {conflict.device_id for conflict in plan.conflicts},
                 tx,
+                known=self._pushing.get(tx),
             )
         await anomalies.save(self._store, plan.anomalies.values(), tx)
         if plan.baselines is not None:

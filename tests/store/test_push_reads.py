@@ -21,14 +21,17 @@ VISIT = RecordType.VISIT
 
 
 class Reads(monitoring.CommandListener):
-    """The collections each ``find`` read."""
+    """The collections each ``find`` read, and each ``update`` wrote."""
 
     def __init__(self) -> None:
         self.collections: list[str] = []
+        self.updated: list[str] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name == "find":
             self.collections.append(event.command["find"])
+        if event.command_name == "update":
+            self.updated.append(event.command["update"])
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -64,9 +67,11 @@ async def test_refusals_are_read_only_once_the_device_has_had_one(settings: Sett
         assert device is not None and (device.refusals_recorded, device.conflicts_recorded) == (1, 0)
 
         reads.collections.clear()
+        reads.updated.clear()
         [again] = (await services.sync.push([bad], device_id="phone", rep_id="rep1")).outcomes
         assert again.refusal is not None and (again.refusal.id, again.refusal.attempts) == (refused.refusal.id, 2)
         assert refusals.COLLECTION in reads.collections and conflicts.COLLECTION not in reads.collections
+        assert identity.DEVICES not in reads.updated  # already marked: its push touched it once, as it loaded
     finally:
         await watched.close()
 
