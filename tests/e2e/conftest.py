@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,20 @@ class LoggedServer(Server):
 
     def exit_report(self) -> str:
         return self.log.read_text()
+
+
+@contextmanager
+def logged_server(directory: Path, store: list[str], settings: dict[str, str]) -> Iterator[LoggedServer]:
+    """One ``serve`` for a whole module (starting one costs seconds), logging to ``directory``/server.log."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
+    env |= {"FIELDSYNC_ADMIN_TOKEN": ADMIN, "PYTHONPATH": str(Path(__file__).parents[2]), "PYTHONUNBUFFERED": "1"}
+    started = LoggedServer(store, env | settings)
+    started.log = directory / "server.log"
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 @pytest.fixture

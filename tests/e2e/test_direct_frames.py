@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.e2e.conftest import ADMIN, LoggedServer
+from tests.e2e.conftest import ADMIN, LoggedServer, logged_server
 from tests.e2e.graphql_ws import PROTOCOL
 from tests.e2e.test_live_feeds import push, refused, until_subscribers
 from tests.e2e.test_websocket_hygiene import rep_device
@@ -32,13 +30,8 @@ SETTINGS = {"FIELDSYNC_WS_KEEPALIVE_SECONDS": "0.05", "FIELDSYNC_RATE_LIMIT_PER_
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
-    env |= {"FIELDSYNC_ADMIN_TOKEN": ADMIN, "PYTHONPATH": str(Path(__file__).parents[2]), "PYTHONUNBUFFERED": "1"}
-    started = LoggedServer(["--memory"], env | SETTINGS)
-    started.log = tmp_path_factory.mktemp("direct") / "server.log"
-    started.start()
-    yield started
-    started.stop()
+    with logged_server(tmp_path_factory.mktemp("direct"), ["--memory"], SETTINGS) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

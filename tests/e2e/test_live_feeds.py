@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.e2e.conftest import ADMIN, LoggedServer
+from tests.e2e.conftest import ADMIN, LoggedServer, logged_server
 from tests.e2e.graphql_ws import PROTOCOL, GraphQLWebSocket, next_payload
 
 REFUSALS = "subscription{ refusalEvents{ type refusal{ offlineId } } }"
@@ -37,14 +35,9 @@ SETTINGS = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
-    env |= {"FIELDSYNC_ADMIN_TOKEN": ADMIN, "PYTHONPATH": str(Path(__file__).parents[2]), "PYTHONUNBUFFERED": "1"}
     directory = tmp_path_factory.mktemp("feeds")
-    started = LoggedServer(["--data-dir", str(directory / "data")], env | SETTINGS)
-    started.log = directory / "server.log"
-    started.start()
-    yield started
-    started.stop()
+    with logged_server(directory, ["--data-dir", str(directory / "data")], SETTINGS) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from service.auth.tokens import token_hash
-from tests.e2e.conftest import ADMIN, LoggedServer, Server
+from tests.e2e.conftest import ADMIN, LoggedServer, Server, logged_server
 
 SHORT = {
     "FIELDSYNC_WS_INIT_TIMEOUT_SECONDS": "0.5",
@@ -32,14 +30,9 @@ REFUSALS = "subscription{ refusalEvents{ type } }"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
-    """One server for the module (starting one costs seconds), with short WebSocket timeouts."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDSYNC_")}
-    env |= {"FIELDSYNC_ADMIN_TOKEN": ADMIN, "PYTHONPATH": str(Path(__file__).parents[2]), "PYTHONUNBUFFERED": "1"}
-    started = LoggedServer(["--memory"], env | SHORT)
-    started.log = tmp_path_factory.mktemp("serve") / "server.log"
-    started.start()
-    yield started
-    started.stop()
+    """With short WebSocket timeouts."""
+    with logged_server(tmp_path_factory.mktemp("serve"), ["--memory"], SHORT) as started:
+        yield started
 
 
 def rep_device(server: Server, name: str, device_id: str) -> tuple[str, str]:
