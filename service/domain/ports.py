@@ -40,6 +40,7 @@ class Committed:
     device: Any = None  # the device after a push or status report, as the store keeps it
     refusals: Mapping[str, Refusal] = field(default_factory=dict)  # by id, as written
     anomalies: Mapping[str, Anomaly] = field(default_factory=dict)  # by id, as written
+    numbers: range = range(0)  # the global sequence numbers it took (records, scope exits, events)
 
 
 EventSink = Callable[[Committed], None]  # told of each commit, to publish its events

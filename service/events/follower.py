@@ -9,7 +9,8 @@ transaction and commit in order: once the head reads ``h``, every event up to
 ``h`` is committed, so reading ``seq > last`` in order never skips one. An idle
 follower therefore costs one point read per poll, whatever the history's size; while
 nobody subscribes it reads no events at all (a subscriber is shown what commits after
-the head read before it came).
+the head read before it came), and it never reads back the events of this process's
+own commits (published when they committed) that come next in the sequence.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ class Follower:
     async def _tail(self, last: int, batch: int = 1000) -> int:
         head = await sequence.current(self._store)
         if not self._hub.subscriber_count:
-            return head  # nobody follows: what committed up to the head is passed by, unread
+            return self._hub.published_through(head)  # nobody follows: what committed is passed by, unread
+        last = self._hub.published_through(last)  # this process's own commits are published already
         while last < head:
             events = await history.after(self._store, last, batch)
             if events:

@@ -117,6 +117,7 @@ class EventHub:
         self._backlog = backlog
         self._retry_pauses = retry_pauses
         self._pending: deque[_Pending] = deque()
+        self._committed_here: dict[int, int] = {}  # first -> last number taken by a commit this process published
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self.delivered = 0
@@ -128,7 +129,21 @@ class EventHub:
 
     def publish_committed(self, committed: Committed) -> None:
         """Deliver the events of a commit of this process, and show subscribers what it wrote."""
+        if committed.numbers:
+            self._committed_here[committed.numbers.start] = committed.numbers.stop - 1
+            if len(self._committed_here) > self._remember:  # no follower reads by number (a change stream)
+                del self._committed_here[next(iter(self._committed_here))]
         self.publish(committed.events, committed)
+
+    def published_through(self, last: int) -> int:
+        """How far past sequence number ``last`` this process's own commits reach without a gap: their
+        events are published already, so a follower at ``last`` need not read them back. The commits
+        noted up to there are forgotten."""
+        while (end := self._committed_here.pop(last + 1, None)) is not None:
+            last = end
+        for start in [start for start in self._committed_here if start <= last]:
+            del self._committed_here[start]
+        return last
 
     def publish(self, events: list[SyncEvent], committed: Committed | None = None) -> None:
         """Deliver events (from this process or a follower); ids seen before are skipped."""

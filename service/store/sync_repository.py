@@ -142,7 +142,8 @@ class MongoSyncRepository:
         if sync is not None:
             now = plan.events[-1].at if plan.events else sync.received_at
             if not sync.is_push:  # a push touched its device as it loaded
-                return Committed(stored, events, await self._record_sync(sync, now, tx), plan.refusals, plan.anomalies)
+                device = await self._record_sync(sync, now, tx)
+                return Committed(stored, events, device, plan.refusals, plan.anomalies, numbers)
             counts = Counter(outcome.status.value for outcome in plan.outcomes)
             marked = await history.record_sync(
                 self._store,
@@ -156,7 +157,7 @@ class MongoSyncRepository:
                 session=tx,
             )
             self._unit_of_work.marked_by(tx, history.SYNCS, marked)
-        return Committed(stored, events, refusals=plan.refusals, anomalies=plan.anomalies)
+        return Committed(stored, events, None, plan.refusals, plan.anomalies, numbers)
 
     async def _record_sync(self, sync: SyncInfo, at: datetime, tx: AsyncClientSession) -> identity.Device | None:
         return await identity.record_sync(

@@ -11,6 +11,7 @@ import pytest
 from pymongo import monitoring
 
 from service.domain.history import SyncEvent
+from service.domain.ports import Committed
 from service.events.follower import Follower
 from service.events.hub import EventHub, View
 from service.settings import Settings
@@ -45,13 +46,14 @@ async def watched(settings: Settings, store: Store, embedded: bool) -> AsyncIter
         await follower_store.close()
 
 
-async def commit_event(store: Store, record_id: str) -> None:
+async def commit_event(store: Store, record_id: str) -> Committed:
     event = SyncEvent(action="APPLIED", at=datetime.now(UTC), rep_id="ali", record_id=record_id)
 
     async def work(tx):  # type: ignore[no-untyped-def]
-        await history.append(store, [event], await sequence.take(store, tx, 1), tx)
+        numbers = await sequence.take(store, tx, 2)  # a record's number, then its event's
+        return Committed({}, await history.append(store, [event], numbers[1:], tx), numbers=numbers)
 
-    await UnitOfWork(store).run(work)
+    return await UnitOfWork(store).run(work)
 
 
 async def test_a_woken_follower_reads_another_instances_commit_and_an_idle_one_reads_nothing(
@@ -100,6 +102,40 @@ async def test_with_nobody_subscribed_the_follower_reads_no_events(
             await commit_event(store, "v2")
             delivery = await asyncio.wait_for(anext(subscription.events()), 5)
             assert delivery.event.record_id == "v2"  # v1 committed before anyone followed: passed by
+    finally:
+        await follower.stop()
+
+
+async def test_the_follower_does_not_read_back_this_processs_own_commits_but_reads_the_others(
+    store: Store, watched: tuple[Store, Finds], monkeypatch: pytest.MonkeyPatch
+):
+    follower_store, _ = watched
+    reads: list[int] = []
+    after = history.after
+
+    async def counted(store: Store, last: int, limit: int) -> list[SyncEvent]:
+        reads.append(last)
+        return await after(store, last, limit)
+
+    monkeypatch.setattr(history, "after", counted)
+    hub, wake = EventHub(), asyncio.Event()
+    follower = Follower(follower_store, hub, poll_interval=3600, wake=wake)
+    await follower.start()
+    try:
+        async with hub.subscribe(lambda event: True, View("event", _as_published)) as subscription:
+            await asyncio.sleep(0)  # the follower's first look, then it waits
+            events = subscription.events()
+            hub.publish_committed(await commit_event(store, "mine"))  # as this process's sync service does
+            wake.set()
+            assert (await asyncio.wait_for(anext(events), 5)).event.record_id == "mine"
+            await asyncio.sleep(0.2)  # the follower looked: the head moved by this process's commit only
+            assert reads == []
+            await commit_event(store, "theirs")  # another instance's
+            hub.publish_committed(await commit_event(store, "mine again"))
+            wake.set()
+            assert (await asyncio.wait_for(anext(events), 5)).event.record_id == "mine again"
+            assert (await asyncio.wait_for(anext(events), 5)).event.record_id == "theirs"
+            assert len(reads) == 1  # read once, from the last number it had
     finally:
         await follower.stop()
 
