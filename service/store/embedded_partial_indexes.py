@@ -1,0 +1,114 @@
+"""Embedded store (mongoeco 4.11.0, SQLite engine): a document written to one collection updates
+only that collection's indexes.
+
+Every collection lives in one table, ``documents``, and mongoeco builds each ordered index
+as an expression index on that table: ``(db_name, coll_name, type(f), value(f), ...)``,
+three ``json_extract`` of the document per field (_sqlite_index_admin.py:226-239, 308).
+So every insert, and every update of the ``document`` column, computes the keys of every
+collection's indexes, FieldSync's ~40 of them, each ``json_extract`` parsing the JSON
+again (SQLite 3.40 keeps no parse). A history event paid ~0.6 ms for that, where its row
+alone costs 33 µs; a push of 20 writes some 60 documents.
+
+This patch makes each of these indexes partial: ``WHERE db_name = '<db>' AND coll_name =
+'<collection>'``, its own namespace. Rows of other collections skip it without computing
+its keys. Every query mongoeco and ``embedded_index_plans`` send on an index names its
+namespace as ``db_name = ? AND coll_name = ?``, and SQLite uses a partial index when the
+bound values imply its ``WHERE`` (it re-plans a statement when they change), so the same
+queries use the same indexes. An index is made partial right after mongoeco creates it (or
+renames its collection), and the indexes of an existing file when the engine opens it (in
+one transaction each).
+
+A hint is the exception: mongoeco turns it into ``INDEXED BY``, which SQLite resolves before
+the values are bound, and refuses for a partial index. The patch keeps the hint's
+validation (an unknown index still fails as before) and lets SQLite choose the index.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from service.store.embedded_pin import apply_once
+
+_ORIGINALS: dict[str, Any] = {}
+_PHYSICAL_INDEXES = """
+    SELECT i.db_name, i.coll_name, m.name, m.sql FROM indexes AS i
+    JOIN sqlite_master AS m ON m.type = 'index' AND m.tbl_name = 'documents' AND m.name = i.physical_name
+"""
+_NAMESPACE = " WHERE db_name = "
+
+
+def apply() -> bool:
+    return apply_once(_ORIGINALS, _patch)
+
+
+def make_partial(conn: sqlite3.Connection, namespace: tuple[str, str] | None = None) -> int:
+    """Rebuild the physical indexes (of ``namespace``, else all) not yet partial to their own
+    namespace (new, or of a renamed collection) as partial ones; how many."""
+    rebuilt = [
+        (name, f"{sql.split(_NAMESPACE)[0]}{_where(db_name, coll_name)}")
+        for db_name, coll_name, name, sql in conn.execute(_PHYSICAL_INDEXES).fetchall()
+        if (namespace is None or (db_name, coll_name) == namespace) and not sql.endswith(_where(db_name, coll_name))
+    ]
+    if not rebuilt:
+        return 0
+    own_transaction = not conn.in_transaction
+    if own_transaction:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        for name, sql in rebuilt:
+            conn.execute(f'DROP INDEX "{name}"')  # mongoeco's names: idx_ and hex digits
+            conn.execute(sql)
+    except BaseException:
+        if own_transaction:
+            conn.rollback()
+        raise
+    if own_transaction:
+        conn.commit()
+    return len(rebuilt)
+
+
+def _where(db_name: str, coll_name: str) -> str:
+    return f"{_NAMESPACE}{_literal(db_name)} AND coll_name = {_literal(coll_name)}"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _patch() -> None:
+    from mongoeco.engines import sqlite
+
+    engine_cls = sqlite.SQLiteEngine
+    original_connect = _ORIGINALS["connect"] = engine_cls._connect_sync
+    original_create = _ORIGINALS["create"] = sqlite._sqlite_create_index
+    original_select = _ORIGINALS["select"] = sqlite._sqlite_build_select_sql
+    original_rename = _ORIGINALS["rename"] = sqlite._sqlite_rename_collection
+
+    def _connect_sync(self: Any) -> None:
+        original_connect(self)
+        if self._connection is not None:
+            make_partial(self._connection)
+
+    def create_index(conn: sqlite3.Connection, **kwargs: Any) -> str:
+        name = original_create(conn, **kwargs)
+        make_partial(conn, (kwargs["db_name"], kwargs["coll_name"]))
+        return name
+
+    def rename_collection(*, conn: sqlite3.Connection, **kwargs: Any) -> None:
+        original_rename(conn=conn, **kwargs)
+        make_partial(conn, (kwargs["db_name"], kwargs["new_name"]))
+
+    def build_select_sql(**kwargs: Any) -> tuple[str, list[object]]:
+        resolve = kwargs["resolve_hint_index"]
+
+        def resolve_without_physical_index(*args: Any) -> object | None:
+            index = resolve(*args)  # raises as before for a hint naming no usable index
+            return None if index is None else {**index, "physical_name": None}  # no INDEXED BY
+
+        return original_select(**{**kwargs, "resolve_hint_index": resolve_without_physical_index})
+
+    engine_cls._connect_sync = _connect_sync  # type: ignore[method-assign]
+    sqlite._sqlite_create_index = create_index
+    sqlite._sqlite_build_select_sql = build_select_sql
+    sqlite._sqlite_rename_collection = rename_collection

@@ -1,0 +1,107 @@
+"""service.store.embedded_partial_indexes: on the embedded SQLite store each collection's physical
+indexes cover only its own rows, and queries (hinted ones too) use them and answer as before."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import mongoeco
+import pytest
+from mongoeco import AsyncMongoClient as InProcessClient
+from mongoeco.engines import SQLiteEngine
+from pymongo import ASCENDING, MongoClient
+from pymongo.errors import OperationFailure
+
+from service.store import embedded_partial_indexes
+from service.store.embedded import start_embedded_store
+from service.store.embedded_pin import PINNED_VERSION
+
+
+def physical_indexes(path: Path) -> dict[tuple[str, str], str]:
+    """(collection, index name) -> the SQL of its physical index on the shared documents table."""
+    with closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute(
+            "SELECT i.coll_name, i.name, m.sql FROM indexes AS i JOIN sqlite_master AS m ON m.name = i.physical_name"
+        )
+        return {(coll, name): sql for coll, name, sql in rows}
+
+
+def physical_name(path: Path, coll_name: str, name: str) -> str:
+    with closing(sqlite3.connect(path)) as conn:
+        [(physical,)] = conn.execute(
+            "SELECT physical_name FROM indexes WHERE coll_name = ? AND name = ?", (coll_name, name)
+        )
+        return str(physical)
+
+
+def plan(path: Path, coll_name: str, field: str, value: Any) -> str:
+    """SQLite's plan for an equality on ``field``, the namespace bound as mongoeco binds it."""
+    sql = (
+        "EXPLAIN QUERY PLAN SELECT document FROM documents WHERE db_name = ? AND coll_name = ? "
+        f"AND COALESCE(json_extract(document, '$.{field}.\"$mongoeco\".type'), '') = '' "
+        f"AND COALESCE(json_extract(document, '$.{field}.\"$mongoeco\".value'), "
+        f"json_extract(document, '$.{field}')) = ?"
+    )
+    with closing(sqlite3.connect(path)) as conn:
+        return " ".join(row[3] for row in conn.execute(sql, ("db", coll_name, value)))
+
+
+def test_each_collections_indexes_cover_only_its_rows(tmp_path: Path) -> None:
+    embedded = start_embedded_store(tmp_path)
+    try:
+        with MongoClient[dict[str, Any]](embedded.uri) as client:
+            client.db.receipts.create_index([("deviceId", ASCENDING), ("at", ASCENDING)])
+            client.db.history.create_index("deviceId")
+            client.db.receipts.insert_many([{"_id": f"r{n}", "deviceId": f"d{n % 2}", "at": n} for n in range(6)])
+            client.db.history.insert_many([{"_id": f"h{n}", "deviceId": "d1"} for n in range(3)])
+            client.db.history.update_one({"_id": "h0"}, {"$set": {"deviceId": "d0"}})
+            receipts = client.db.receipts.find({"deviceId": "d1", "at": {"$gte": 2}}).sort("at", ASCENDING)
+            assert [r["_id"] for r in receipts] == ["r3", "r5"]
+            assert [h["_id"] for h in client.db.history.find({"deviceId": "d0"})] == ["h0"]
+            hinted = client.db.history.find({"deviceId": "d1"}).hint("deviceId_1").sort("_id", ASCENDING)
+            assert [h["_id"] for h in hinted] == ["h1", "h2"]
+            with pytest.raises(OperationFailure, match="hint"):
+                list(client.db.history.find({}).hint("no_such_index"))
+            client.db.command("renameCollection", "db.receipts", to="db.acks")  # mongoeco: from the database
+            assert [r["_id"] for r in client.db.acks.find({"deviceId": "d0"}).sort("at", ASCENDING)] == [
+                "r0",
+                "r2",
+                "r4",
+            ]
+    finally:
+        embedded.stop()
+    path = tmp_path / "fieldsync.sqlite3"
+    indexes = physical_indexes(path)
+    assert indexes[("history", "deviceId_1")].endswith("WHERE db_name = 'db' AND coll_name = 'history'")
+    assert indexes[("acks", "deviceId_1_at_1")].endswith("WHERE db_name = 'db' AND coll_name = 'acks'")
+    by_device = physical_name(path, "history", "deviceId_1")
+    assert f"USING INDEX {by_device} (db_name=? AND coll_name=?" in plan(path, "history", "deviceId", "d1")
+    with closing(sqlite3.connect(path)) as conn:
+        [(entries,)] = conn.execute(
+            f"SELECT count(*) FROM documents INDEXED BY {by_device} WHERE db_name = 'db' AND coll_name = 'history'"
+        )
+    assert entries == 3  # the receipts are not in it
+
+
+async def test_a_file_with_full_indexes_gets_partial_ones_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "fieldsync.sqlite3"
+    async with InProcessClient(SQLiteEngine(str(path))) as upstream:  # this process does not apply the patch
+        await upstream.db.history.create_index("deviceId")
+        await upstream.db.history.insert_many([{"_id": f"h{n}", "deviceId": f"d{n}"} for n in range(3)])
+    assert " WHERE " not in physical_indexes(path)[("history", "deviceId_1")]  # upstream: the whole table
+    embedded = start_embedded_store(tmp_path)
+    try:
+        with MongoClient[dict[str, Any]](embedded.uri) as client:
+            assert [h["_id"] for h in client.db.history.find({"deviceId": "d2"})] == ["h2"]
+    finally:
+        embedded.stop()
+    assert physical_indexes(path)[("history", "deviceId_1")].endswith("AND coll_name = 'history'")
+
+
+def test_the_patch_is_pinned_to_one_mongoeco_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert mongoeco.__version__ == PINNED_VERSION  # else re-check the patch against the new version
+    monkeypatch.setattr(mongoeco, "__version__", "0.0.0")
+    assert embedded_partial_indexes.apply() is False
