@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,18 @@ def test_duplicate_id_is_rejected(coll: Collection[Document]) -> None:
     _rejected(lambda: coll.update_one({"a": "nobody"}, {"$setOnInsert": {"_id": "s1"}}, upsert=True))
     assert coll.count_documents({}) == 8
     assert coll.find_one({"_id": "s1"}) == {"_id": "s1", "a": "k1", "b": "x", "version": 1}
+
+
+def test_a_batch_is_stored_as_sent_and_documents_without_id_get_one(coll: Collection[Document]) -> None:
+    sent = [
+        {"_id": "t1", "a": "t1", "at": datetime(2026, 11, 20, 1, 2, 3, 4000), "f": {"tags": ["x", {"n": 1 << 40}]}},
+        {"_id": "t2", "a": "t2", "crdt": b"\x00\x01", "none": None, "ok": True, "x": 1.5},
+    ]
+    coll.insert_many([dict(document) for document in sent])
+    assert list(coll.find({"_id": {"$in": ["t1", "t2"]}}).sort("_id", ASCENDING)) == sent
+    reply = coll.database.command("insert", coll.name, documents=[{"a": "no-id-1"}, {"a": "no-id-2"}])
+    assert reply["n"] == 2
+    assert [type(d["_id"]) for d in coll.find({"a": {"$in": ["no-id-1", "no-id-2"]}})] == [ObjectId, ObjectId]
 
 
 def test_duplicate_unique_index_key_is_rejected(coll: Collection[Document]) -> None:
