@@ -24,7 +24,7 @@ shapes itself, in SQL that searches that physical index:
 Exactness: each returned row is checked in SQL to hold the queried JSON type at every
 queried field, so it matches as MongoDB would match a scalar. MongoDB also matches an
 array holding the value, and a tagged value (a date, an ``Int64``) compares by its own
-rules; before using an index the plan probes it (one indexed lookup per field) and
+rules; before using an index the plan probes it (two indexed lookups per field) and
 falls back to mongoeco's own plan if any document under the queried prefix holds an
 array or a tagged value at a queried field. Anything else also goes to mongoeco unchanged.
 """
@@ -228,16 +228,20 @@ class _Planner:
         return self.conn.execute(probe, params).fetchone() is None
 
     def _scalar_only(self, fields: list[str], terms: _Terms) -> bool:
-        """No document under the queried prefix holds an array or a tagged value at these fields."""
+        """No document under the queried prefix holds an array or a tagged value at these fields.
+
+        Two probes a field, each one range of the index (tagged values sort after plain ones, and an
+        array's JSON text starts with ``[``): as one ``OR`` SQLite read every entry under the prefix."""
         prefix, params = ["db_name = ?", "coll_name = ?"], [self.db_name, self.coll_name]
         for field in fields:
             type_sql, value_sql = self._expressions(field)
-            probe = (
-                f"SELECT 1 FROM documents WHERE {' AND '.join(prefix)} AND ("
-                f"{type_sql} > '' OR ({type_sql} = '' AND {value_sql} >= '[' AND {value_sql} < '\\'"
-                f" AND json_type(document, '{self._path(field)}') = 'array')) LIMIT 1"
+            under = f"SELECT 1 FROM documents WHERE {' AND '.join(prefix)} AND "
+            tagged = f"{under}{type_sql} > '' LIMIT 1"
+            array = (
+                f"{under}{type_sql} = '' AND {value_sql} >= '[' AND {value_sql} < '\\'"
+                f" AND json_type(document, '{self._path(field)}') = 'array' LIMIT 1"
             )
-            if self.conn.execute(probe, params).fetchone() is not None:
+            if any(self.conn.execute(probe, params).fetchone() is not None for probe in (tagged, array)):
                 return False
             if field in terms.equal:
                 prefix.append(f"{type_sql} = '' AND {value_sql} IN ({_placeholders(terms.equal[field])})")
