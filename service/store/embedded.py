@@ -131,6 +131,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
 
     from service.store import (
         embedded_codec,
+        embedded_document_reads,
         embedded_index_backfill,
         embedded_index_plans,
         embedded_outbox,
@@ -149,6 +150,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     embedded_outbox.apply()  # no change-stream outbox: nothing reads it, and it cost as much as a push's writes
     embedded_ttl_entries.apply()  # a write to a collection with a TTL index does not scan its TTL entries
     embedded_index_backfill.apply()  # opening the file does not rebuild every document's index entries
+    embedded_document_reads.apply()  # reading a document does not inspect the codec's signature again
     embedded_codec.apply()  # a plain document is encoded in one walk, not validated once per level
     embedded_partial_indexes.apply()  # a write computes only its own collection's index keys
     # No cap on documents an aggregation may hold: a busy day's report groups more than mongoeco's default 50k.
