@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from service.store import pymongo_io
+
 
 @dataclass
 class Store:
@@ -33,6 +35,7 @@ def connect(
     ``embedded``): run this process's transactions one at a time. The embedded memory engine needs it
     (concurrent transactions there all write the sequence and lose to each other at commit); the SQLite
     engine queues transactions itself, first come first served across every instance on it."""
+    pymongo_io.apply()  # each store command's reply awaited without two tasks of its own
     client: AsyncMongoClient = AsyncMongoClient(
         uri,
         tz_aware=True,
