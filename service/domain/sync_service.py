@@ -15,6 +15,7 @@ from service.domain.changes import Change, Operation
 from service.domain.conflicts import Conflict, ConflictStatus, Resolution, device_change, web_conflict
 from service.domain.decide import Actor, Decision, decide_change
 from service.domain.document_cache import DocumentCache, WorkingDocuments
+from service.domain.frozen import evolve
 from service.domain.history import (
     CONFLICT_DISCARDED,
     CONFLICT_OVERWRITTEN,
@@ -433,7 +434,7 @@ def _with_stored_record(outcome: Outcome, committed: Committed) -> Outcome:
     if outcome.record is not None and outcome.record.key in committed.records:
         stored = committed.records[outcome.record.key]
         if stored.version == outcome.record.version:
-            return dataclasses.replace(outcome, record=stored)
+            return evolve(outcome, record=stored)
     return outcome
 
 

@@ -8,13 +8,14 @@ ends in ``seq`` (``docs/query-shapes.md``), so their cost does not grow with the
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from service.domain.frozen import evolve
 from service.domain.history import PUSH, SyncEvent
 from service.domain.record_types import RecordType
 from service.domain.report import ActionTally
@@ -94,7 +95,7 @@ async def append(store: Store, events: list[SyncEvent], seqs: range, session: As
     documents = [to_document(event, seq) for event, seq in zip(events, seqs, strict=True)]
     if documents:
         await store.db[COLLECTION].insert_many(documents, ordered=True, session=session)
-    return [replace(event, id=seq) for event, seq in zip(events, seqs, strict=True)]
+    return [evolve(event, id=seq) for event, seq in zip(events, seqs, strict=True)]
 
 
 async def record_sync(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +9,7 @@ from bson import Binary
 from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from service.domain.frozen import evolve
 from service.domain.initial_sync import happens_at
 from service.domain.push_plan import RecordWrite
 from service.domain.record_types import RecordType
@@ -100,7 +100,7 @@ async def write(
             operations.append(InsertOne(document))
         else:
             operations.append(ReplaceOne({"_id": document["_id"], "version": write_.expected_version}, document))
-        stored[write_.record.key] = dataclasses.replace(write_.record, seq=seq)
+        stored[write_.record.key] = evolve(write_.record, seq=seq)
     result = await store.db[COLLECTION].bulk_write(operations, ordered=True, session=session)
     expected_updates = sum(1 for w, _, _ in writes if w.expected_version is not None)
     if result.matched_count != expected_updates:
