@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -45,6 +46,8 @@ log = logging.getLogger("fieldsync.api")
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_JSON_NESTING = 64
 MAX_FRAGMENT_NESTING = 32
+# JSON text decoded as UTF-8 holds no lone surrogate: parsed strings can only get one from an escape.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 # -- body size --------------------------------------------------------------
 
@@ -136,7 +139,8 @@ def strict_json(data: str | bytes) -> object:
         value = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
     except RecursionError:
         raise UnacceptableJSON(f"JSON is nested deeper than {MAX_JSON_NESTING} levels") from None
-    _check_tree(value)
+    _check_text(text)
+    _check_tree(value, strings=_SURROGATE_ESCAPE.search(text) is not None)
     return value
 
 
@@ -158,20 +162,22 @@ def _int(text: str) -> int:
     return value
 
 
-def _check_tree(value: object) -> None:
+def _check_tree(value: object, *, strings: bool) -> None:
+    """Nesting within bounds; and, when ``strings``, no string (key or value) that is not valid Unicode."""
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_JSON_NESTING:
             raise UnacceptableJSON(f"JSON is nested deeper than {MAX_JSON_NESTING} levels")
-        if isinstance(item, str):
-            _check_text(item)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key)
-                stack.append((child, depth + 1))
+        if isinstance(item, dict):
+            if strings:
+                for key in item:
+                    _check_text(key)
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, dict | list | str))
         elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list | str))
+        elif strings and isinstance(item, str):
+            _check_text(item)
 
 
 def _check_text(text: str) -> None:
