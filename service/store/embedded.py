@@ -134,6 +134,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
         embedded_document_reads,
         embedded_index_backfill,
         embedded_index_plans,
+        embedded_multikey_entries,
         embedded_outbox,
         embedded_partial_indexes,
         embedded_patches,
@@ -149,6 +150,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     embedded_readers.apply()  # reads outside a transaction on a connection of their own: they never wait
     embedded_outbox.apply()  # no change-stream outbox: nothing reads it, and it cost as much as a push's writes
     embedded_ttl_entries.apply()  # a write to a collection with a TTL index does not scan its TTL entries
+    embedded_multikey_entries.apply()  # nor one to a collection with array entries those entries
     embedded_index_backfill.apply()  # opening the file does not rebuild every document's index entries
     embedded_document_reads.apply()  # reading a document does not inspect the codec's signature again
     embedded_codec.apply()  # a plain document is encoded in one walk, not validated once per level
