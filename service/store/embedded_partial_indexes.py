@@ -21,10 +21,20 @@ one transaction each).
 A hint is the exception: mongoeco turns it into ``INDEXED BY``, which SQLite resolves before
 the values are bound, and refuses for a partial index. The patch keeps the hint's
 validation (an unknown index still fails as before) and lets SQLite choose the index.
+
+The entries of single-field indexes (``scalar_index_entries``, written in Python for each
+document) share one table the same way: each such index adds an index ``scidx_...`` on
+``(collection_id, index_name, type_score, element_key, storage_key)``, all alike, so each
+entry went into every one of them (~20; a push of 20 spent ~18 ms writing its ~120 entries).
+They become partial too, ``WHERE collection_id = <id> AND index_name = '<name>'``, and since
+mongoeco reads through them with ``INDEXED BY``, statements on the engine's connections
+name no ``scidx_`` index: SQLite picks the one whose ``WHERE`` the bound values match.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 import sqlite3
 from typing import Any
 
@@ -35,7 +45,15 @@ _PHYSICAL_INDEXES = """
     SELECT i.db_name, i.coll_name, m.name, m.sql FROM indexes AS i
     JOIN sqlite_master AS m ON m.type = 'index' AND m.tbl_name = 'documents' AND m.name = i.physical_name
 """
+_SCALAR_INDEXES = """
+    SELECT i.db_name, i.coll_name, c.collection_id, i.name, m.name, m.sql FROM indexes AS i
+    JOIN sqlite_master AS m
+        ON m.type = 'index' AND m.tbl_name = 'scalar_index_entries' AND m.name = i.scalar_physical_name
+    LEFT JOIN collections AS c ON c.db_name = i.db_name AND c.coll_name = i.coll_name
+"""
 _NAMESPACE = " WHERE db_name = "
+_ENTRIES_OF = " WHERE collection_id "
+_SCALAR_HINT = re.compile(r' INDEXED BY "scidx_[0-9a-f]+"')
 
 
 def apply() -> bool:
@@ -44,11 +62,18 @@ def apply() -> bool:
 
 def make_partial(conn: sqlite3.Connection, namespace: tuple[str, str] | None = None) -> int:
     """Rebuild the physical indexes (of ``namespace``, else all) not yet partial to their own
-    namespace (new, or of a renamed collection) as partial ones; how many."""
-    rebuilt = [
-        (name, f"{sql.split(_NAMESPACE)[0]}{_where(db_name, coll_name)}")
+    namespace or entries (new, or of a renamed collection) as partial ones; how many."""
+    current = [
+        (db_name, coll_name, name, sql, _NAMESPACE, _where(db_name, coll_name))
         for db_name, coll_name, name, sql in conn.execute(_PHYSICAL_INDEXES).fetchall()
-        if (namespace is None or (db_name, coll_name) == namespace) and not sql.endswith(_where(db_name, coll_name))
+    ] + [
+        (db_name, coll_name, name, sql, _ENTRIES_OF, _entries_of(collection_id, index_name))
+        for db_name, coll_name, collection_id, index_name, name, sql in conn.execute(_SCALAR_INDEXES).fetchall()
+    ]
+    rebuilt = [
+        (name, f"{sql.split(marker)[0]}{where}")
+        for db_name, coll_name, name, sql, marker, where in current
+        if (namespace is None or (db_name, coll_name) == namespace) and not sql.endswith(where)
     ]
     if not rebuilt:
         return 0
@@ -57,7 +82,7 @@ def make_partial(conn: sqlite3.Connection, namespace: tuple[str, str] | None = N
         conn.execute("BEGIN IMMEDIATE")
     try:
         for name, sql in rebuilt:
-            conn.execute(f'DROP INDEX "{name}"')  # mongoeco's names: idx_ and hex digits
+            conn.execute(f'DROP INDEX "{name}"')  # mongoeco's names: idx_ / scidx_ and hex digits
             conn.execute(sql)
     except BaseException:
         if own_transaction:
@@ -72,18 +97,28 @@ def _where(db_name: str, coll_name: str) -> str:
     return f"{_NAMESPACE}{_literal(db_name)} AND coll_name = {_literal(coll_name)}"
 
 
+def _entries_of(collection_id: int | None, index_name: str) -> str:
+    if not collection_id:  # no id yet, so no entries: an empty index until its first write
+        return f"{_ENTRIES_OF}IS NULL"
+    return f"{_ENTRIES_OF}= {int(collection_id)} AND index_name = {_literal(index_name)}"
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
 def _patch() -> None:
     from mongoeco.engines import sqlite
+    from mongoeco.engines._sqlite_connection import SQLiteConnection
 
     engine_cls = sqlite.SQLiteEngine
     original_connect = _ORIGINALS["connect"] = engine_cls._connect_sync
     original_create = _ORIGINALS["create"] = sqlite._sqlite_create_index
     original_select = _ORIGINALS["select"] = sqlite._sqlite_build_select_sql
     original_rename = _ORIGINALS["rename"] = sqlite._sqlite_rename_collection
+    original_execute = _ORIGINALS["execute"] = SQLiteConnection.execute
+    original_executemany = _ORIGINALS["executemany"] = SQLiteConnection.executemany
+    original_lookup = _ORIGINALS["lookup"] = engine_cls._lookup_collection_id
 
     def _connect_sync(self: Any) -> None:
         original_connect(self)
@@ -99,6 +134,16 @@ def _patch() -> None:
         original_rename(conn=conn, **kwargs)
         make_partial(conn, (kwargs["db_name"], kwargs["new_name"]))
 
+    def _lookup_collection_id(
+        self: Any, conn: sqlite3.Connection, db_name: str, coll_name: str, *, create: bool = False
+    ) -> int | None:
+        known = (db_name, coll_name) in self._collection_id_cache
+        collection_id = original_lookup(self, conn, db_name, coll_name, create=create)
+        if create and not known and collection_id is not None:
+            with contextlib.suppress(sqlite3.OperationalError):  # busy table: stays full, still right
+                make_partial(conn, (db_name, coll_name))  # its entries' indexes need its id (a write's first)
+        return collection_id
+
     def build_select_sql(**kwargs: Any) -> tuple[str, list[object]]:
         resolve = kwargs["resolve_hint_index"]
 
@@ -108,7 +153,16 @@ def _patch() -> None:
 
         return original_select(**{**kwargs, "resolve_hint_index": resolve_without_physical_index})
 
+    def execute(self: sqlite3.Connection, sql: str, *args: Any) -> sqlite3.Cursor:
+        return original_execute(self, _SCALAR_HINT.sub("", sql) if "INDEXED BY" in sql else sql, *args)
+
+    def executemany(self: sqlite3.Connection, sql: str, *args: Any) -> sqlite3.Cursor:
+        return original_executemany(self, _SCALAR_HINT.sub("", sql) if "INDEXED BY" in sql else sql, *args)
+
     engine_cls._connect_sync = _connect_sync  # type: ignore[method-assign]
+    engine_cls._lookup_collection_id = _lookup_collection_id  # type: ignore[method-assign]
+    SQLiteConnection.execute = execute  # type: ignore[method-assign,assignment]
+    SQLiteConnection.executemany = executemany  # type: ignore[method-assign,assignment]
     sqlite._sqlite_create_index = create_index
     sqlite._sqlite_build_select_sql = build_select_sql
     sqlite._sqlite_rename_collection = rename_collection

@@ -86,6 +86,40 @@ def test_each_collections_indexes_cover_only_its_rows(tmp_path: Path) -> None:
     assert entries == 3  # the receipts are not in it
 
 
+def scalar_index_sql(path: Path, coll_name: str, name: str) -> str:
+    """The SQL of the index on scalar_index_entries that serves index ``name`` of ``coll_name``."""
+    with closing(sqlite3.connect(path)) as conn:
+        [(sql,)] = conn.execute(
+            "SELECT m.sql FROM indexes AS i JOIN sqlite_master AS m ON m.name = i.scalar_physical_name "
+            "WHERE i.coll_name = ? AND i.name = ?",
+            (coll_name, name),
+        )
+        return str(sql)
+
+
+def test_each_single_field_index_holds_only_its_own_entries(tmp_path: Path) -> None:
+    embedded = start_embedded_store(tmp_path)
+    try:
+        with MongoClient[dict[str, Any]](embedded.uri) as client:
+            client.db.history.create_index("seq")
+            client.db.syncs.create_index("receivedAt")  # a collection not written yet
+            client.db.history.insert_many([{"_id": f"h{n}", "seq": n} for n in range(5)])
+            client.db.history.update_one({"_id": "h0"}, {"$set": {"seq": 9}})
+            later = client.db.history.find({"seq": {"$gte": 3}}).sort("seq", ASCENDING)  # read through the entries
+            assert [h["_id"] for h in later] == ["h3", "h4", "h0"]
+            assert [h["_id"] for h in client.db.history.find({"seq": 2}).hint("seq_1")] == ["h2"]
+            assert list(client.db.syncs.find({"receivedAt": {"$gte": 0}})) == []
+    finally:
+        embedded.stop()
+    path = tmp_path / "fieldsync.sqlite3"
+    with closing(sqlite3.connect(path)) as conn:
+        [(history,)] = conn.execute("SELECT collection_id FROM collections WHERE coll_name = 'history'")
+    assert scalar_index_sql(path, "history", "seq_1").endswith(
+        f"WHERE collection_id = {history} AND index_name = 'seq_1'"
+    )
+    assert scalar_index_sql(path, "syncs", "receivedAt_1").endswith("WHERE collection_id IS NULL")  # no entries yet
+
+
 async def test_a_file_with_full_indexes_gets_partial_ones_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "fieldsync.sqlite3"
     async with InProcessClient(SQLiteEngine(str(path))) as upstream:  # this process does not apply the patch
