@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.store.embedded_pin import apply_once
+from service.store.embedded_pin import apply_once, index_on_open
 
 INDEX = "fieldsync_ttl_entries_by_document"
 _CREATE = f"CREATE INDEX IF NOT EXISTS {INDEX} ON ttl_index_entries (collection_id, storage_key)"
@@ -30,17 +30,4 @@ def apply() -> bool:
 
 
 def _patch() -> None:
-    from mongoeco.engines import sqlite
-
-    engine_cls = sqlite.SQLiteEngine
-    original = _ORIGINALS["connect"] = engine_cls._connect_sync
-
-    def _connect_sync(self: Any) -> None:
-        original(self)
-        connection = self._connection
-        if connection is not None:
-            connection.execute(_CREATE)
-            if connection.in_transaction:
-                connection.commit()
-
-    engine_cls._connect_sync = _connect_sync  # type: ignore[method-assign]
+    index_on_open(_ORIGINALS, _CREATE)

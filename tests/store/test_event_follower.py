@@ -78,18 +78,24 @@ async def test_a_woken_follower_reads_another_instances_commit_and_an_idle_one_r
         await follower.stop()
 
 
-async def test_with_nobody_subscribed_the_follower_reads_no_events(
-    store: Store, watched: tuple[Store, Finds], monkeypatch: pytest.MonkeyPatch
-):
-    follower_store, _ = watched
-    reads: list[int] = []
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The position each read of events (``history.after``) started from."""
+    started: list[int] = []
     after = history.after
 
     async def counted(store: Store, last: int, limit: int) -> list[SyncEvent]:
-        reads.append(last)
+        started.append(last)
         return await after(store, last, limit)
 
     monkeypatch.setattr(history, "after", counted)
+    return started
+
+
+async def test_with_nobody_subscribed_the_follower_reads_no_events(
+    store: Store, watched: tuple[Store, Finds], reads: list[int]
+):
+    follower_store, _ = watched
     hub, wake = EventHub(), asyncio.Event()
     follower = Follower(follower_store, hub, poll_interval=0.05, wake=wake)
     await follower.start()
@@ -107,17 +113,9 @@ async def test_with_nobody_subscribed_the_follower_reads_no_events(
 
 
 async def test_the_follower_does_not_read_back_this_processs_own_commits_but_reads_the_others(
-    store: Store, watched: tuple[Store, Finds], monkeypatch: pytest.MonkeyPatch
+    store: Store, watched: tuple[Store, Finds], reads: list[int]
 ):
     follower_store, _ = watched
-    reads: list[int] = []
-    after = history.after
-
-    async def counted(store: Store, last: int, limit: int) -> list[SyncEvent]:
-        reads.append(last)
-        return await after(store, last, limit)
-
-    monkeypatch.setattr(history, "after", counted)
     hub, wake = EventHub(), asyncio.Event()
     follower = Follower(follower_store, hub, poll_interval=3600, wake=wake)
     await follower.start()
