@@ -164,6 +164,7 @@ def _int(text: str) -> int:
 
 def _check_tree(value: object, *, strings: bool) -> None:
     """Nesting within bounds; and, when ``strings``, no string (key or value) that is not valid Unicode."""
+    containers = (dict, list, str) if strings else (dict, list)  # what the walk has to look into
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -173,10 +174,10 @@ def _check_tree(value: object, *, strings: bool) -> None:
             if strings:
                 for key in item:
                     _check_text(key)
-            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, dict | list | str))
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, containers))
         elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list | str))
-        elif strings and isinstance(item, str):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, containers))
+        elif isinstance(item, str):
             _check_text(item)
 
 

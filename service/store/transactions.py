@@ -18,6 +18,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -71,12 +72,12 @@ class UnitOfWork:
         self._attempts = attempts
         self._commit = commit
         self._lock = asyncio.Lock() if store.serialize_transactions else None
-        self._marked: dict[int, Marker] = {}  # by session: the work's own write that marks its commit
+        self._marked: WeakKeyDictionary[AsyncClientSession, Marker] = WeakKeyDictionary()  # the work's own marker
 
     def marked_by(self, session: AsyncClientSession, collection: str, written: dict[str, object]) -> None:
         """The work running in ``session`` wrote a document matching ``written`` in ``collection``, which
         exists exactly when this transaction committed: it marks the commit, and no marker is written."""
-        self._marked[id(session)] = (collection, written)
+        self._marked[session] = (collection, written)
 
     async def run[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run ``work`` in a transaction and commit it once; on a conflict run it again from the start."""
@@ -99,9 +100,8 @@ class UnitOfWork:
             await session.start_transaction()
             try:
                 result = await work(session)
-                marker = self._marked.pop(id(session), None) or await self._mark(session)
+                marker = self._marked.pop(session, None) or await self._mark(session)
             except BaseException:
-                self._marked.pop(id(session), None)
                 if session.in_transaction:
                     await session.abort_transaction()
                 raise
