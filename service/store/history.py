@@ -1,5 +1,6 @@
-"""The ``history`` collection (one document per sync event, ``_id`` = its sequence
-number, zero-padded text, also kept as the integer ``seq``) and ``syncs`` (one per push).
+"""The ``history`` collection: one document per sync event, ``_id`` = its sequence
+number, zero-padded text, also kept as the integer ``seq``. A push's sync session is its
+``PUSH`` event (counts, queue depth, app version); there is no other record of it.
 
 Pages, exports and the event follower read ranges of ``seq`` through an index that
 ends in ``seq`` (``docs/query-shapes.md``), so their cost does not grow with the history.
@@ -7,7 +8,6 @@ ends in ``seq`` (``docs/query-shapes.md``), so their cost does not grow with the
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,6 @@ from service.domain.report import ActionTally
 from service.store.database import Store
 
 COLLECTION = "history"
-SYNCS = "syncs"
 
 
 def indexes(retention_days: int) -> dict[str, list[IndexModel]]:
@@ -35,10 +34,6 @@ def indexes(retention_days: int) -> dict[str, list[IndexModel]]:
             IndexModel([("recordType", ASCENDING), ("recordId", ASCENDING), ("seq", ASCENDING)], name="record_seq"),
             IndexModel([("action", ASCENDING), ("seq", ASCENDING)], name="action_seq"),
             IndexModel([("syncId", ASCENDING)], name="sync"),
-        ],
-        SYNCS: [
-            IndexModel([("receivedAt", ASCENDING)], name="retention", expireAfterSeconds=retention_days * 86_400),
-            IndexModel([("repId", ASCENDING), ("receivedAt", ASCENDING)], name="rep_received"),
         ],
     }
 
@@ -98,37 +93,10 @@ async def append(store: Store, events: list[SyncEvent], seqs: range, session: As
     return [evolve(event, id=seq) for event, seq in zip(events, seqs, strict=True)]
 
 
-async def record_sync(
-    store: Store,
-    *,
-    sync_id: str,
-    device_id: str | None,
-    rep_id: str | None,
-    app_version: str | None,
-    received_at: datetime,
-    finished_at: datetime,
-    counts: dict[str, int],
-    session: AsyncClientSession,
-) -> dict[str, object]:
-    """Count a chunk of a push into its sync session (created by the first chunk). Returns a filter that
-    matches the session exactly when this chunk's transaction committed (a fresh ``commit`` stamp)."""
-    stamp = uuid.uuid4().hex
-    await store.db[SYNCS].update_one(
-        {"_id": sync_id},
-        {
-            "$setOnInsert": {
-                "deviceId": device_id,
-                "repId": rep_id,
-                "appVersion": app_version,
-                "receivedAt": received_at,
-            },
-            "$set": {"finishedAt": finished_at, "commit": stamp},
-            "$inc": {f"counts.{action}": count for action, count in counts.items()},
-        },
-        upsert=True,
-        session=session,
-    )
-    return {"_id": sync_id, "commit": stamp}
+def written(event: SyncEvent) -> dict[str, object]:
+    """A filter matching exactly the stored ``event`` (as ``append`` returned it): a sequence number
+    is taken again after an abort, a sync id never is."""
+    return {"_id": event_key(event.id or 0), "syncId": event.sync_id}
 
 
 @dataclass(frozen=True)

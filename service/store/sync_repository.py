@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -139,25 +138,12 @@ class MongoSyncRepository:
         if plan.baselines is not None:
             await anomaly_baselines.save(self._store, plan.baselines, tx)
         events = await history.append(self._store, plan.events, event_seqs, tx)
-        if sync is not None:
-            now = plan.events[-1].at if plan.events else sync.received_at
-            if not sync.is_push:  # a push touched its device as it loaded
-                device = await self._record_sync(sync, now, tx)
-                return Committed(stored, events, device, plan.refusals, plan.anomalies, numbers)
-            counts = Counter(outcome.status.value for outcome in plan.outcomes)
-            marked = await history.record_sync(
-                self._store,
-                sync_id=sync.sync_id,
-                device_id=sync.device_id,
-                rep_id=sync.rep_id,
-                app_version=sync.app_version,
-                received_at=sync.received_at,
-                finished_at=now,
-                counts=dict(counts),
-                session=tx,
-            )
-            self._unit_of_work.marked_by(tx, history.SYNCS, marked)
-        return Committed(stored, events, None, plan.refusals, plan.anomalies, numbers)
+        device = None
+        if sync is not None and not sync.is_push:  # a push touched its device as it loaded
+            device = await self._record_sync(sync, plan.events[-1].at if plan.events else sync.received_at, tx)
+        if sync is not None and (own := [event for event in events if event.sync_id == sync.sync_id]):
+            self._unit_of_work.marked_by(tx, history.COLLECTION, history.written(own[-1]))  # marks the commit
+        return Committed(stored, events, device, plan.refusals, plan.anomalies, numbers)
 
     async def _record_sync(self, sync: SyncInfo, at: datetime, tx: AsyncClientSession) -> identity.Device | None:
         return await identity.record_sync(

@@ -7,8 +7,8 @@ in its transaction, so the marker is there exactly when the work committed.
 Only a unit of work that did not commit runs again, from the start.
 
 The marker is a document of its own in ``commits``, unless the work names one of
-its own writes as its marker (``marked_by``): a push notes its commit in its sync
-session, which it writes anyway, and saves the store a command.
+its own writes as its marker (``marked_by``): a push chunk or a status report is
+marked by its own last history event, which it writes anyway, and saves the store a command.
 """
 
 from __future__ import annotations

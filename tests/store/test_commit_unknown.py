@@ -74,7 +74,7 @@ async def test_a_push_is_decided_and_recorded_once(sync: SyncService, store: Sto
 
 
 @pytest.mark.parametrize("committed", [True, False], ids=["answer-lost", "not-committed"])
-async def test_each_chunk_of_a_push_is_decided_once_its_commit_marked_in_the_sync_session(
+async def test_each_chunk_of_a_push_is_decided_once_its_commit_marked_by_its_own_history_events(
     store: Store, faults: LosingAnswers, committed
 ):
     sync = SyncService(MongoSyncRepository(store, UnitOfWork(store, commit=faults)), SyncSettings(chunk_size=2))
@@ -85,9 +85,20 @@ async def test_each_chunk_of_a_push_is_decided_once_its_commit_marked_in_the_syn
     result = await sync.push(queue, device_id="d1", rep_id="rep1")
     assert [o.status for o in result.outcomes] == [ChangeStatus.APPLIED] * 5
     assert await events(store, syncId=result.sync_id) == ["APPLIED"] * 5 + ["PUSH"]
-    session = await store.db[history.SYNCS].find_one({"_id": result.sync_id})
-    assert session is not None and session["counts"] == {"APPLIED": 5}
+    session = await store.db[history.COLLECTION].find_one({"syncId": result.sync_id, "action": "PUSH"})
+    assert session is not None and session["detail"]["counts"] == {"APPLIED": 5}
     assert await store.db[COMMITS].count_documents({}) == markers  # the push wrote no marker of its own
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["answer-lost", "not-committed"])
+async def test_a_status_report_is_recorded_once_marked_by_its_own_event(
+    sync: SyncService, store: Store, faults: LosingAnswers, committed
+):
+    markers = await store.db[COMMITS].count_documents({})
+    faults.lost, faults.committed = 1, committed
+    await sync.report_status(device_id="d1", rep_id="rep1", queue_depth=4, app_version="2.1")
+    assert await events(store, deviceId="d1") == ["STATUS_REPORTED"]
+    assert await store.db[COMMITS].count_documents({}) == markers
 
 
 @pytest.mark.parametrize("committed", [True, False], ids=["answer-lost", "not-committed"])

@@ -68,8 +68,6 @@ async def test_history_expires_through_a_ttl_index_with_the_configured_retention
     indexes = await store.db[history.COLLECTION].index_information()
     assert indexes["retention"]["key"] == [("at", 1)]
     assert indexes["retention"]["expireAfterSeconds"] == 3650 * 86_400 == settings.retention_days * 86_400
-    sessions = await store.db[history.SYNCS].index_information()
-    assert sessions["retention"]["expireAfterSeconds"] == 3650 * 86_400
 
 
 async def test_the_database_counts_a_window_per_rep_and_action(store: Store, watched):
