@@ -160,6 +160,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         broadcasts=Broadcasts(settings.ws_max_backlog),
         login_limiter=RateLimiter(settings.login_attempts_per_minute, settings.login_burst),
     )
+    hub.on_token_revoked.append(services.broadcasts.token_revoked)  # shared feeds end a revoked token's followers
     metrics.gauges["fieldsync_changes_committed_total"] = lambda: services.sync.committed_changes
     metrics.gauges["fieldsync_subscribers"] = lambda: services.broadcasts.follower_count
     metrics.gauges["fieldsync_subscription_executions"] = lambda: hub.subscriber_count

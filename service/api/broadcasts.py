@@ -12,8 +12,14 @@ follower never awaits another: its sender drains its own queue, and one more tha
 ``backlog`` frames behind is dropped (its ``on_overflow`` closes its connection, 1013).
 A follower writes straight only with nothing queued or being sent, so its frames stay in
 order. The broadcast belongs to the registry, not to the connection that started it: it
-runs while anyone follows it and stops with its last follower. Different tokens never
-share (what a token may see, and its revocation, stay its own).
+runs while anyone follows it and stops with its last follower.
+
+Callers share a broadcast when they ask the same thing with the same audience (role, rep
+scope, device: ``Principal.audience``), whatever their tokens: a wall of managers' screens is
+one execution. The execution acts for that audience, not for any one token, so a token's
+revocation ends its own followers only (``token_revoked``: they are told why, as the hub tells
+a subscription it ends), and the others follow on. A device's revocation ends its audience's
+broadcasts in the hub, as before; each connection still checks its own token.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from service.api.wire import text_frame
+from service.events.hub import TOKEN_REVOKED
 
 log = logging.getLogger("fieldsync.api")
 
@@ -80,15 +87,17 @@ class Follower:
     operation_id: str
     write_now: WriteNow | None  # None: every frame is queued
     deliveries: Deliveries
+    token_id: str | None = None  # the token it follows with
     queue: asyncio.Queue[Frame] = field(init=False)
     dropped: bool = False
+    ended: bool = False  # its last frames are offered: it takes no more
     sending: bool = False  # its sender holds a frame it took from the queue
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.backlog + 1)  # + room for the final frame
 
     def offer(self, frame: Frame) -> None:
-        if self.dropped:
+        if self.dropped or self.ended:
             return
         if (
             not frame.final
@@ -107,6 +116,13 @@ class Follower:
         log.info("dropping a subscriber too slow to take its events (%d waiting)", self.queue.qsize())
         if self.on_overflow is not None:
             self.on_overflow()
+
+    def end(self, reason: str) -> None:
+        """This follower alone stops, told why (a ``next`` with a SUBSCRIPTION_CLOSED error, then complete)."""
+        error = {"message": reason, "extensions": {"code": "SUBSCRIPTION_CLOSED"}}
+        self.offer(Frame("next", json.dumps({"data": None, "errors": [error]})))
+        self.offer(COMPLETE)
+        self.ended = True
 
     async def frames(self) -> AsyncIterator[Frame]:
         while not self.dropped:
@@ -177,12 +193,19 @@ class Broadcasts:
 
     @property
     def follower_count(self) -> int:
-        """Followers an event published now reaches (their broadcast is live, they were not dropped)."""
-        return sum(1 for b in self._live.values() if b.live for f in b.followers if not f.dropped)
+        """Followers an event published now reaches (their broadcast is live, they were not dropped or ended)."""
+        return sum(1 for b in self._live.values() if b.live for f in b.followers if not (f.dropped or f.ended))
 
     @property
     def broadcast_count(self) -> int:
         return len(self._live)
+
+    def token_revoked(self, token_id: str) -> None:
+        """The followers holding a revoked token end, saying why; the broadcasts go on for the others."""
+        for broadcast in self._live.values():
+            for follower in list(broadcast.followers):
+                if follower.token_id == token_id:
+                    follower.end(TOKEN_REVOKED)
 
     @asynccontextmanager
     async def follow(
@@ -192,12 +215,13 @@ class Broadcasts:
         on_overflow: Callable[[], None] | None,
         operation_id: str,
         write_now: WriteNow | None,
+        token_id: str | None = None,
     ) -> AsyncIterator[AsyncIterator[Frame]]:
         """Join the broadcast for ``key`` (started with ``results()`` when there is none) for as long as needed."""
         broadcast = self._live.get(key)
         if broadcast is None or broadcast.ended:
             broadcast = self._live[key] = Broadcast(results)
-        follower = Follower(self._backlog, on_overflow, operation_id, write_now, self.deliveries)
+        follower = Follower(self._backlog, on_overflow, operation_id, write_now, self.deliveries, token_id)
         broadcast.followers.add(follower)
         try:
             yield follower.frames()

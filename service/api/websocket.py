@@ -22,7 +22,8 @@
   (and is noticed) instead of into megabytes of socket memory.
 - A client that goes away is one INFO line in the log.
 - Subscriptions follow a broadcast (``service.api.broadcasts``): every connection asking
-  for the same document and variables with the same token shares one execution; each has
+  for the same document and variables with the same audience (role, rep, device; any token)
+  shares one execution; each has
   its own bounded queue of rendered frames. A ``next`` frame the connection can take now is
   written straight onto its transport instead (``service.api.wire``), unless the client
   already completed the operation.
@@ -36,6 +37,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -140,7 +142,7 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        """Subscriptions follow the broadcast of their (document, variables, token): one execution for all."""
+        """Subscriptions follow the broadcast of their (document, variables, audience): one execution for all."""
         if not self._is_subscription(operation):
             await super().run_operation(operation)
             return
@@ -149,13 +151,14 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             operation.query,
             json.dumps(operation.variables, sort_keys=True),
             operation.operation_name,
-            principal.token_id if principal else None,
+            principal.audience if principal else None,
         )
         broadcasts = self.view.services.broadcasts
         write_now = partial(self._write_now, operation, self._writer) if self._writer is not None else None
+        token_id = principal.token_id if principal else None
         try:
             async with broadcasts.follow(
-                key, partial(self._stream, operation), self._overflowed, operation.id, write_now
+                key, partial(self._stream, operation), self._overflowed, operation.id, write_now, token_id
             ) as frames:
                 async for frame in frames:
                     if frame.final:  # the base class's bookkeeping: the id is free again
@@ -174,8 +177,10 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         return found is not None and found.operation is OperationType.SUBSCRIPTION
 
     async def _stream(self, operation: Operation[Context, None], went_live: Callable[[], None]) -> AsyncIterator[Any]:
-        """The operation run for a broadcast: its own context, so no one connection's lifetime is its lifetime."""
-        context = Context(services=self.view.services, principal=self.context.principal)
+        """The operation run for a broadcast: its own context, so no one connection's lifetime is its lifetime,
+        acting for the audience and no token (a revoked token ends its own followers, see ``broadcasts``)."""
+        principal = self.context.principal
+        context = Context(services=self.view.services, principal=principal and replace(principal, token_id=""))
         context.extra["on_subscribed"] = went_live  # called once the event hub holds the subscription
         return await self.schema.stream(
             operation.query,

@@ -35,6 +35,12 @@ class Principal:
         """The rep whose scope bounds what this caller sees; None for staff and integrators."""
         return self.user_id if self.role is Role.REP else None
 
+    @property
+    def audience(self) -> tuple[Role, str | None, str | None]:
+        """What this caller is shown depends on this and nothing else (not on its token): callers with the
+        same audience see the same thing, so their live feeds may share one execution."""
+        return (self.role, self.scope_rep, self.device_id)
+
     def may_see_rep(self, rep_id: str | None) -> bool:
         """Staff and integrators see every rep; a rep sees only itself."""
         if self.role is Role.REP:

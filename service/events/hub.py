@@ -39,6 +39,7 @@ log = logging.getLogger("fieldsync.events")
 Predicate = Callable[[SyncEvent], bool]
 LOAD_RETRIES = (0.1, 0.5, 2.0)  # seconds between attempts at loading a view while the store is unavailable
 BATCH = 1000  # events loaded and delivered together at most
+TOKEN_REVOKED = "token revoked"  # why a revoked token's feeds end
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class EventHub:
         self._worker: asyncio.Task[None] | None = None
         self.delivered = 0
         self.dropped_slow = 0
+        # called with a revoked token's id: what else holds feeds open for tokens (shared broadcasts) ends its own
+        self.on_token_revoked: list[Callable[[str], None]] = []
 
     @property
     def subscriber_count(self) -> int:
@@ -235,7 +238,9 @@ class EventHub:
     def token_revoked(self, token_id: str) -> None:
         for subscription in list(self._subscriptions):
             if subscription.token_id == token_id:
-                self._close(subscription, "token revoked")
+                self._close(subscription, TOKEN_REVOKED)
+        for listener in self.on_token_revoked:
+            listener(token_id)
 
     def device_revoked(self, device_id: str) -> None:
         for subscription in list(self._subscriptions):

@@ -144,3 +144,45 @@ async def test_clients_that_hang_up_are_one_info_line_each(server: LoggedServer)
     added = server.log.read_text()[len(before) :]
     assert "closed its WebSocket" in added, added
     assert "Traceback" not in added and "Exception in ASGI application" not in added, added
+
+
+def executions(server: LoggedServer) -> int:
+    metrics = httpx.get(f"{server.url}/metrics").text
+    return int(
+        next(line.split()[1] for line in metrics.splitlines() if line.startswith("fieldsync_subscription_executions "))
+    )
+
+
+async def test_managers_share_one_execution_and_a_revoked_token_ends_only_its_own_feed(
+    server: LoggedServer, device: str
+):
+    """A wall of managers' screens, each with its own token: one execution for all; a token revoked ends its feed
+    (saying why), the others follow on. A rep's feed, another audience, is never shared with theirs."""
+    tokens = []
+    for name in ("Mei", "Raj"):
+        user = server.data(f'mutation{{createUser(input:{{name:"{name}", role:MANAGER}}){{user{{id}}}}}}')["createUser"]
+        tokens.append(
+            server.data("mutation($u: ID!){issueToken(userId:$u){token info{id}}}", {"u": user["user"]["id"]})
+        )
+    before = await asyncio.to_thread(executions, server)
+    screens = [await GraphQLWebSocket.open(server.url, issued["issueToken"]["token"]) for issued in tokens]
+    feeds = [await screen.subscribe(REFUSALS) for screen in screens]
+    phone = await GraphQLWebSocket.open(server.url, device)
+    own = await phone.subscribe(REFUSALS)
+    await until_subscribers(server, 3)
+    assert await asyncio.to_thread(executions, server) == before + 2  # the managers' one, the rep's device's one
+    await asyncio.to_thread(push, server, device, refused("shared", 1))
+    assert [await offline_ids(feed, 1) for feed in (*feeds, own)] == [["shared-0"]] * 3
+
+    revoked = tokens[0]["issueToken"]["info"]["id"]
+    await asyncio.to_thread(server.data, "mutation($t: ID!){revokeToken(tokenId:$t){id}}", {"t": revoked})
+    ended = await asyncio.wait_for(feeds[0].get(), 10)
+    assert ended["type"] == "next" and ended["payload"]["errors"][0]["message"] == "token revoked", ended
+    assert ended["payload"]["errors"][0]["extensions"]["code"] == "SUBSCRIPTION_CLOSED"
+    assert (await asyncio.wait_for(feeds[0].get(), 10))["type"] == "complete"
+    await asyncio.to_thread(push, server, device, refused("after-revoke", 1))
+    assert await offline_ids(feeds[1], 1) == ["after-revoke-0"]
+    assert await offline_ids(own, 1) == ["after-revoke-0"]
+    for client in (*screens, phone):
+        await client.close()
+    await until_subscribers(server, 0)
