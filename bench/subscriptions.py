@@ -20,8 +20,9 @@ real WebSocket on an asyncio Protocol, each message timestamped when its last by
 process): a general client's own CPU per message (60-120 µs for ``websockets``) on the two
 cores the server writes from was most of what the fan-out used to measure.
 
-Each N runs twice: every subscriber asking the same thing (one shared execution), then
-each with its own variables (one execution each). Prints one JSON line per run, with the
+Each N runs three times: every subscriber asking the same thing with one token (one shared
+execution); the same with a token each, all of one manager (one execution for their audience);
+then each with its own variables (one execution each). Prints one JSON line per run, with the
 CPU ms per event of the server process and of the subscriber processes (from /proc), from
 the same run (each event's second holds the connections' keep-alive too).
 """
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import json
 import os
 import resource
@@ -91,7 +93,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def subscriber(
-    port: int, events: int, arrivals: list[tuple[str, float]], opening: asyncio.Semaphore, variables: dict
+    port: int, token: str, events: int, arrivals: list[tuple[str, float]], opening: asyncio.Semaphore, variables: dict
 ) -> None:
     def on_next(payload: dict, arrived: float) -> None:
         arrivals.append((payload["data"]["refusalEvents"]["at"], arrived))
@@ -100,7 +102,7 @@ async def subscriber(
         try:
             async with opening:
                 subscribed = await subscribe(
-                    "127.0.0.1", port, ADMIN, {"query": SUBSCRIPTION, "variables": variables}, events, on_next
+                    "127.0.0.1", port, token, {"query": SUBSCRIPTION, "variables": variables}, events, on_next
                 )
             break
         except (OSError, ConnectionError):
@@ -110,16 +112,24 @@ async def subscriber(
     await subscribed.done
 
 
-async def worker(port: int, count: int, events: int, distinct: bool) -> None:
+async def worker(port: int, count: int, events: int, distinct: bool, tokens: list[str]) -> None:
     # A subscriber process lives for one run: the pauses of its cycle collector (tens of ms once it holds
     # hundreds of connections) would be measured as the server's latency. Reference counting frees the rest.
     gc.disable()
     arrivals: list[tuple[str, float]] = []
     opening = asyncio.Semaphore(20)
-    # distinct: each subscriber's variables differ (unused by the query), so none shares another's execution
+    # distinct: each subscriber's variables differ (unused by the query), so none shares another's execution;
+    # tokens: each its own (one manager's), the same audience: one execution for all again
     tasks = [
         asyncio.create_task(
-            subscriber(port, events, arrivals, opening, {"me": f"{os.getpid()}-{i}"} if distinct else {})
+            subscriber(
+                port,
+                tokens[i] if tokens else ADMIN,
+                events,
+                arrivals,
+                opening,
+                {"me": f"{os.getpid()}-{i}"} if distinct else {},
+            )
         )
         for i in range(count)
     ]
@@ -133,6 +143,7 @@ async def worker(port: int, count: int, events: int, distinct: bool) -> None:
 
 def run(
     distinct: bool,
+    tokens: list[str],
     port: int,
     server_pid: int,
     subscribers: int,
@@ -142,6 +153,7 @@ def run(
     offset: int,
 ) -> None:
     shares = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
+    starts = [sum(shares[:i]) for i in range(processes)]
     workers = [
         subprocess.Popen(
             [
@@ -155,11 +167,12 @@ def run(
                 "--events",
                 str(events),
                 *(["--distinct"] if distinct else []),
+                *(["--tokens", ",".join(tokens[start : start + share])] if tokens else []),
             ],
             stdout=subprocess.PIPE,
             text=True,
         )
-        for share in shares
+        for share, start in zip(shares, starts, strict=True)
         if share
     ]
     for process in workers:
@@ -209,6 +222,7 @@ def run(
         "subscriptions.refusal_latency",
         subscribers=subscribers,
         shared_execution=not distinct,
+        tokens=len(tokens) or 1,
         processes=len(workers),
         events=events,
         deliveries=len(ordered),
@@ -236,11 +250,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8799)
     parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--distinct", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tokens", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * max(args.subscribers) + 256)), hard))
     if args.worker:
-        uvloop.run(worker(args.port, args.worker, args.events, args.distinct))
+        uvloop.run(worker(args.port, args.worker, args.events, args.distinct, [t for t in args.tokens.split(",") if t]))
         return
     server = start_server(args.port)
     try:
@@ -250,9 +265,15 @@ def main() -> None:
             'mutation{registerDevice(input:{deviceId:"bench-device", name:"b", platform:"x"}){token}}',
             token=rep,
         )["registerDevice"]["token"]
-        for index, count in enumerate(args.subscribers):
-            for distinct in (False, True):  # one execution for all, then one each: the ratio from the same run
-                run(distinct, args.port, server.pid, count, args.events, args.processes, device, 2 * index + distinct)
+        manager = gql(args.port, 'mutation{createUser(input:{name:"Wall", role:MANAGER}){user{id}}}')["createUser"]
+        issue = "mutation($u: ID!){issueToken(userId:$u){token}}"
+        offset = itertools.count()
+        for count in args.subscribers:
+            # one token, one execution; then each its own token (a wall of screens signed in apart), one execution
+            # for their audience; then one execution each: the ratios from the same run
+            tokens = [gql(args.port, issue, {"u": manager["user"]["id"]})["issueToken"]["token"] for _ in range(count)]
+            for distinct, own in ((False, []), (False, tokens), (True, [])):
+                run(distinct, own, args.port, server.pid, count, args.events, args.processes, device, next(offset))
     finally:
         server.terminate()
         server.wait()
