@@ -44,6 +44,7 @@ log = logging.getLogger("fieldsync.api")
 Results = Callable[[Callable[[], None]], Awaitable[AsyncIterator[Any]]]
 # writes a framed message onto the follower's connection if it can take it now; False: it cannot (queue it)
 WriteNow = Callable[[bytes], bool]
+NO_TOKEN = ""  # the token a broadcast's execution acts under: none, so no token's revocation ends it for all
 
 
 @dataclass(frozen=True)

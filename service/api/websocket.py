@@ -47,6 +47,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 
+from service.api.broadcasts import NO_TOKEN
 from service.api.context import Context
 from service.api.credentials import Credential, authenticate
 from service.api.errors import internal_error
@@ -180,7 +181,7 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         """The operation run for a broadcast: its own context, so no one connection's lifetime is its lifetime,
         acting for the audience and no token (a revoked token ends its own followers, see ``broadcasts``)."""
         principal = self.context.principal
-        context = Context(services=self.view.services, principal=principal and replace(principal, token_id=""))
+        context = Context(services=self.view.services, principal=principal and replace(principal, token_id=NO_TOKEN))
         context.extra["on_subscribed"] = went_live  # called once the event hub holds the subscription
         return await self.schema.stream(
             operation.query,
