@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from service.domain.anomalies import AnomalyThresholds, PushFacts, flag_push
+from service.domain.anomalies import AnomalyThresholds, PushFacts, flag_push, looks_at
 from service.domain.changes import Change, Operation
 from service.domain.conflicts import Conflict, ConflictStatus, Resolution, device_change, web_conflict
 from service.domain.decide import Actor, Decision, decide_change
@@ -177,12 +177,13 @@ class SyncService:
         now: datetime,
         tx: object,
     ) -> None:
-        """Flag what the push brought in, in its transaction: one read of baselines, never per change."""
+        """Flag what the push brought in, in its transaction: one read of baselines, never per change,
+        and none when no detector looks at the push (every change refused, say, and no queue depth)."""
         thresholds = self._settings.anomalies
-        if thresholds is None:
+        facts = PushFacts(sync.sync_id, sync.device_id, sync.rep_id, now, sync.queue_depth, sync.sent_at)
+        if thresholds is None or not looks_at(plan.outcomes, facts):
             return
         baselines = await self._repository.load_baselines(sync.rep_id, sync.device_id, tx)
-        facts = PushFacts(sync.sync_id, sync.device_id, sync.rep_id, now, sync.queue_depth, sync.sent_at)
         plan.flag(flag_push(changes, plan.outcomes, stored, baselines, facts, thresholds))
 
     def now(self) -> datetime:

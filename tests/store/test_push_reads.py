@@ -12,7 +12,7 @@ from service.domain.record_types import RecordType
 from service.domain.refusals import RefusalAction
 from service.services import Services
 from service.settings import Settings
-from service.store import conflicts, identity, refusals
+from service.store import anomaly_baselines, conflicts, identity, refusals
 from service.store.database import Store, connect, ensure_indexes
 from tests.factories import change
 from tests.store.test_push_storage import seed
@@ -96,3 +96,29 @@ async def test_a_push_reads_the_open_refusals_that_block_not_those_to_acknowledg
     assert [r.id for r in read] == [fix.refusal.id]
     read = await refusals.load_for_push(services.store, "phone", [ack.refusal.id])
     assert sorted(r.id for r in read) == sorted([ack.refusal.id, fix.refusal.id])
+
+
+async def test_baselines_are_read_and_written_only_when_a_detector_looks_at_the_push(
+    settings: Settings, store: Store, embedded: bool
+):
+    assert settings.mongodb_uri is not None
+    reads = Reads()
+    watched = connect(settings.mongodb_uri, settings.database, embedded=embedded, event_listeners=[reads])
+    await ensure_indexes(watched, declared_indexes(settings))
+    try:
+        services = build_services(settings, watched)
+        await seed(services)
+        refused = change(VISIT, "v1", {"outletId": "o1", "status": "LOST"})
+        applied = change(VISIT, "v2", {"outletId": "o1", "status": "PLANNED"})
+        for changes, queue_depth, looked_at in (
+            ([refused], None, False),
+            ([refused], 3, True),
+            ([applied], None, True),
+        ):
+            reads.collections.clear()
+            reads.updated.clear()
+            await services.sync.push(changes, device_id="phone", rep_id="rep1", queue_depth=queue_depth)
+            touched = anomaly_baselines.COLLECTION in reads.collections, anomaly_baselines.COLLECTION in reads.updated
+            assert touched == (looked_at, looked_at), (changes[0].offline_id, queue_depth)
+    finally:
+        await watched.close()

@@ -1,7 +1,7 @@
 """Anomaly flags: data valid on its own but suspicious in context (docs/anomalies.md)."""
 
 from service.domain.anomalies.baselines import Baselines, DeviceBaseline, RepBaseline
-from service.domain.anomalies.detect import Flagging, PushFacts, flag_push
+from service.domain.anomalies.detect import Flagging, PushFacts, flag_push, looks_at
 from service.domain.anomalies.flags import Anomaly, AnomalyCode, AnomalyStatus, Severity
 from service.domain.anomalies.review import NotReviewable, flagged_event, review, reviewed_event
 from service.domain.anomalies.thresholds import AnomalyThresholds
@@ -20,6 +20,7 @@ __all__ = [
     "Severity",
     "flag_push",
     "flagged_event",
+    "looks_at",
     "review",
     "reviewed_event",
 ]

@@ -42,6 +42,12 @@ class Flagging:
     baselines: Baselines  # updated: the push writes them back
 
 
+def looks_at(outcomes: Sequence[Outcome], facts: PushFacts) -> bool:
+    """Whether any detector looks at a push (``flag_push``'s conditions): if none does, the push
+    raises no flag and learns nothing, so its baselines need not be read or written."""
+    return facts.sent_at is not None or facts.queue_depth is not None or any(o.status in LOOKED_AT for o in outcomes)
+
+
 def flag_push(
     changes: Sequence[Change],
     outcomes: Sequence[Outcome],
