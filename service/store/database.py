@@ -6,9 +6,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from service.store import pymongo_io
+
+
+class Database(AsyncDatabase):
+    """A database whose ``db[name]`` is made once per name: PyMongo builds a new collection object
+    (its options resolved, its name checked) at every look-up, and a push looks up ~12."""
+
+    def __init__(self, client: AsyncMongoClient, name: str) -> None:
+        super().__init__(client, name)
+        self._collections: dict[str, AsyncCollection] = {}
+
+    def __getitem__(self, name: str) -> AsyncCollection:
+        collection = self._collections.get(name)
+        if collection is None:
+            collection = self._collections[name] = super().__getitem__(name)
+        return collection
 
 
 @dataclass
@@ -45,7 +61,7 @@ def connect(
         timeoutMS=int(timeout * 1000) if timeout else None,
     )
     serialize = embedded if serialize_transactions is None else serialize_transactions
-    return Store(client=client, db=client[database], serialize_transactions=serialize)
+    return Store(client=client, db=Database(client, database), serialize_transactions=serialize)
 
 
 async def ensure_indexes(store: Store, declared: dict[str, list[IndexModel]]) -> None:
