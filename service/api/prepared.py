@@ -24,18 +24,24 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from graphql import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
     DocumentNode,
     FieldNode,
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLError,
+    GraphQLID,
     GraphQLInputObjectType,
     GraphQLInputType,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
     OperationDefinitionNode,
     SelectionSetNode,
     Undefined,
@@ -256,11 +262,28 @@ def _output(type_: GraphQLOutputType, selection_set: SelectionSetNode | None) ->
         enum, names = type_, {m: type_.serialize(m) for m in getattr(type_, "wrapped_cls", ())}
         return lambda value: None if value is None else names.get(value) or enum.serialize(value)
     if isinstance(type_, GraphQLScalarType):
-        serialize = type_.serialize
-        return lambda value: None if value is None else serialize(value)
+        return _scalar(type_)
     if isinstance(type_, GraphQLObjectType) and selection_set is not None:
         return _object(type_, selection_set)
     raise NotCovered
+
+
+def _scalar(type_: GraphQLScalarType) -> Convert:
+    """``type_``'s serializer; a value a built-in scalar serializes as itself (a ``str`` for String and
+    ID, a ``bool`` for Boolean, an ``int`` in Int's 32 bits) is taken as it is, without the call."""
+    serialize = type_.serialize
+    if type_ is GraphQLInt:
+
+        def int_(value: Any) -> Any:
+            if type(value) is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
+                return value
+            return None if value is None else serialize(value)
+
+        return int_
+    itself = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}.get(type_)
+    if itself is not None:
+        return lambda value: value if type(value) is itself else None if value is None else serialize(value)
+    return lambda value: None if value is None else serialize(value)
 
 
 def _object(type_: GraphQLObjectType, selection_set: SelectionSetNode) -> Convert:

@@ -9,7 +9,7 @@ from bson import Binary
 from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from service.domain.frozen import evolve
+from service.domain.frozen import build, evolve
 from service.domain.initial_sync import happens_at
 from service.domain.push_plan import RecordWrite
 from service.domain.record_types import RecordType
@@ -56,21 +56,24 @@ def to_document(record: Record, seq: int, refs: Iterable[RecordKey] = ()) -> dic
 
 def from_document(document: dict[str, Any]) -> Record:
     crdt = document.get("crdt")
-    return Record(
-        type=RecordType(document["type"]),
-        id=document["rid"],
-        version=document["version"],
-        fields=document["fields"],
-        updated_at=document["updatedAt"],
-        updated_by=document.get("updatedBy"),
-        deleted=document["deleted"],
-        owner=document.get("owner"),
-        created_by_rep=document.get("creatorRep"),
-        crdt_state=bytes(crdt) if crdt is not None else None,
-        crdt_frontiers=document.get("crdtFrontiers"),
-        crdt_epoch=document.get("crdtEpoch", 0),
-        writer_since=document.get("writerSince", 1),
-        seq=document["seq"],
+    return build(
+        Record,
+        {
+            "type": RecordType(document["type"]),
+            "id": document["rid"],
+            "version": document["version"],
+            "fields": document["fields"],
+            "updated_at": document["updatedAt"],
+            "updated_by": document.get("updatedBy"),
+            "deleted": document["deleted"],
+            "owner": document.get("owner"),
+            "created_by_rep": document.get("creatorRep"),
+            "crdt_state": bytes(crdt) if crdt is not None else None,
+            "crdt_frontiers": document.get("crdtFrontiers"),
+            "crdt_epoch": document.get("crdtEpoch", 0),
+            "writer_since": document.get("writerSince", 1),
+            "seq": document["seq"],
+        },
     )
 
 

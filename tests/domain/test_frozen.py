@@ -1,4 +1,4 @@
-"""service.domain.frozen: ``evolve`` makes what ``dataclasses.replace`` makes, for the classes the push evolves."""
+"""service.domain.frozen: ``evolve`` makes what ``dataclasses.replace`` makes, ``build`` what the constructor makes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.domain.frozen import evolve
+from service.domain.frozen import build, evolve
 from service.domain.history import SyncEvent
 from service.domain.outcomes import ChangeStatus, Outcome
 from service.domain.record_types import RecordType
@@ -40,3 +40,11 @@ def test_evolve_refuses_a_field_the_class_does_not_have():
     record = Record(RecordType.VISIT, "v1", 2, {}, datetime(2026, 11, 20, tzinfo=UTC))
     with pytest.raises(AssertionError):
         evolve(record, sequence=7)
+
+
+def test_build_makes_what_the_constructor_makes():
+    record = Record(RecordType.VISIT, "v1", 2, {"status": "PLANNED"}, datetime(2026, 11, 20, tzinfo=UTC), "rep1", seq=9)
+    fields = {field.name: getattr(record, field.name) for field in dataclasses.fields(Record)}
+    assert build(Record, fields) == record
+    with pytest.raises(AssertionError):  # every field is given: no default is applied
+        build(Record, {name: value for name, value in fields.items() if name != "seq"})
