@@ -21,6 +21,12 @@ shapes itself, in SQL that searches that physical index:
   index the scalars equal to it, without sort or limit;
 - ``$or`` of those, without sort or limit.
 
+The collection is named in the SQL as literals (``db_name = 'fieldsync' AND coll_name = ...``),
+as each physical index's ``WHERE`` names it (``embedded_partial_indexes``): SQLite re-prepares a
+statement at every run when a bound value decides whether a partial index applies (~150-200 µs a
+statement with FieldSync's ~40 indexes, against ~10 µs to run one of these probes), and a
+literal namespace is decided once, when the statement is prepared and cached.
+
 Exactness: each returned row is checked in SQL to hold the queried JSON type at every
 queried field, so it matches as MongoDB would match a scalar. MongoDB also matches an
 array holding the value, and a tagged value (a date, an ``Int64``) compares by its own
@@ -34,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from service.store.embedded_partial_indexes import namespace_sql
 from service.store.embedded_pin import apply_once
 
 _ORIGINALS: dict[str, Any] = {}
@@ -98,6 +105,7 @@ class _Planner:
         self._expressions = index_expressions_sql
         self._path = json_path_for_field
         self.conn = engine._require_connection()
+        self.namespace = namespace_sql(db_name, coll_name)
 
     def branch(self, plan: Any, qp: Any, sort: Any) -> tuple[str, list[Any], bool, bool] | None:
         """(WHERE clause, params, sorted by the index, exact) for one branch, or None.
@@ -177,10 +185,10 @@ class _Planner:
             keys = (
                 "SELECT storage_key FROM multikey_entries WHERE collection_id = ? AND index_name = ?"
                 f" AND element_type = 'string' AND element_key IN ({_placeholders(values)})"
-                " UNION SELECT storage_key FROM documents WHERE db_name = ? AND coll_name = ?"
+                f" UNION SELECT storage_key FROM documents WHERE {self.namespace}"
                 f" AND {type_sql} = '' AND {value_sql} IN ({_placeholders(values)})"
             )
-            params = [collection_id, index["name"], *values, self.db_name, self.coll_name, *values]
+            params = [collection_id, index["name"], *values, *values]
             return f"storage_key IN ({keys})", params, False, False
         return None
 
@@ -215,7 +223,7 @@ class _Planner:
     def _numbers_only(self, prefix: list[str], field: str, terms: _Terms) -> bool:
         """Every document under the equality prefix holds a plain (untagged) number at ``field``:
         then the index holds all of them, in MongoDB's order (a GridFS file's chunks by ``n``)."""
-        where, params = ["db_name = ?", "coll_name = ?"], [self.db_name, self.coll_name]
+        where, params = [self.namespace], list[Any]()
         for equal in prefix:
             type_sql, value_sql = self._expressions(equal)
             where.append(f"{type_sql} = '' AND {value_sql} IN ({_placeholders(terms.equal[equal])})")
@@ -232,7 +240,7 @@ class _Planner:
 
         Two probes a field, each one range of the index (tagged values sort after plain ones, and an
         array's JSON text starts with ``[``): as one ``OR`` SQLite read every entry under the prefix."""
-        prefix, params = ["db_name = ?", "coll_name = ?"], [self.db_name, self.coll_name]
+        prefix, params = [self.namespace], list[Any]()
         for field in fields:
             type_sql, value_sql = self._expressions(field)
             under = f"SELECT 1 FROM documents WHERE {' AND '.join(prefix)} AND "
@@ -277,8 +285,8 @@ def _index_sql(engine: Any, db_name: str, coll_name: str, semantics: Any) -> tup
         if sort and not by_index:
             return None
         exact = exact and branch_exact
-        selects.append(f"SELECT document FROM documents WHERE db_name = ? AND coll_name = ? AND {where}")
-        params += [db_name, coll_name, *branch_params]
+        selects.append(f"SELECT document FROM documents WHERE {planner.namespace} AND {where}")
+        params += branch_params
     if not exact and (semantics.limit is not None or sort):
         return None  # a limit must count matches, not candidates; mongoeco's residual check keeps no order
     sql = " UNION ".join(selects)

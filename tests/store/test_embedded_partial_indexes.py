@@ -3,6 +3,7 @@ indexes cover only its own rows, and queries (hinted ones too) use them and answ
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -139,3 +140,51 @@ def test_the_patch_is_pinned_to_one_mongoeco_version(monkeypatch: pytest.MonkeyP
     assert mongoeco.__version__ == PINNED_VERSION  # else re-check the patch against the new version
     monkeypatch.setattr(mongoeco, "__version__", "0.0.0")
     assert embedded_partial_indexes.apply() is False
+
+
+def test_a_collection_named_with_a_quote_is_planned_on_its_own_index(tmp_path: Path) -> None:
+    """The namespace is written into the SQL (indexes and planned reads) as a quoted literal."""
+    embedded = start_embedded_store(tmp_path)
+    try:
+        with MongoClient[dict[str, Any]](embedded.uri) as client:
+            quoted = client["it's"]["rep's visits"]
+            quoted.create_index([("owner", ASCENDING), ("seq", ASCENDING)])
+            quoted.insert_many([{"_id": f"v{n}", "owner": f"r{n % 2}", "seq": n} for n in range(6)])
+            found = quoted.find({"owner": "r1", "seq": {"$gte": 2}}).sort("seq", ASCENDING)
+            assert [v["_id"] for v in found] == ["v3", "v5"]
+            assert [v["_id"] for v in quoted.find({"_id": {"$in": ["v0", "v4"]}})] == ["v0", "v4"]
+    finally:
+        embedded.stop()
+    sql = physical_indexes(tmp_path / "fieldsync.sqlite3")[("rep's visits", "owner_1_seq_1")]
+    assert sql.endswith(f"WHERE {embedded_partial_indexes.namespace_sql("it's", "rep's visits")}")
+    assert sql.endswith("WHERE db_name = 'it''s' AND coll_name = 'rep''s visits'")
+
+
+def test_a_rewritten_document_keeps_only_its_current_entries(tmp_path: Path) -> None:
+    embedded = start_embedded_store(tmp_path)
+    try:
+        with MongoClient[dict[str, Any]](embedded.uri) as client:
+            history = client.db.history
+            history.create_index("seq")
+            history.create_index("deviceId")
+            history.insert_many([{"_id": "h0", "seq": 1, "deviceId": "d1"}, {"_id": "h1", "seq": 2, "deviceId": "d1"}])
+            history.replace_one({"_id": "h0"}, {"seq": 5, "deviceId": "d2"})
+            history.update_one({"_id": "h1"}, {"$set": {"seq": 6}})
+            assert [h["_id"] for h in history.find({"seq": {"$gte": 1}}).sort("seq", ASCENDING)] == ["h0", "h1"]
+            assert list(history.find({"deviceId": "d1"}, {"_id": 1})) == [{"_id": "h1"}]
+            history.delete_one({"_id": "h1"})
+    finally:
+        embedded.stop()
+    with closing(sqlite3.connect(tmp_path / "fieldsync.sqlite3")) as conn:
+        entries = conn.execute(
+            "SELECT e.index_name, e.element_key FROM scalar_index_entries AS e"
+            " JOIN collections AS c ON c.collection_id = e.collection_id WHERE c.coll_name = 'history' ORDER BY 1"
+        ).fetchall()
+    values = [(name, key.rstrip("!").rpartition("|")[2]) for name, key in entries]
+    assert values == [("deviceId_1", "d2"), ("seq_1", "5")]  # h0's current values; h1's entries went with it
+
+
+def test_upstream_binds_the_collection_id_of_a_documents_entries() -> None:
+    """What the patch replaces (sqlite.py:4069): the id a parameter, so the statement was prepared at each run."""
+    source = inspect.getsource(SQLiteEngine._delete_scalar_entries_for_storage_key)
+    assert "DELETE FROM scalar_index_entries\n            WHERE collection_id = ? AND storage_key = ?" in source
