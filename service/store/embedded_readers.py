@@ -21,6 +21,16 @@ What a read would otherwise do to the write connection's state:
 - The engine caches facts about a collection's rows ("no document holds an array at
   ``f``"), cleared by each write. A read connection does not see a transaction's
   uncommitted writes, so while a transaction is open it keeps what it learns to itself.
+
+A read of more than one document (``find`` without ``limit: 1``, ``aggregate``) gets a
+"dedicated reader": a connection of its own, holding its snapshot while its cursor pauses,
+which the engine opened for each read and closed after it (sqlite_reader.py:164 and 289):
+connecting, two PRAGMAs, parsing the schema (~100 tables and indexes) and reloading the
+index catalog, ~1-2 ms of the store's CPU, under the engine's lock, ~5 times a push while
+anyone follows ``syncStatus``. Such connections are kept instead: closing one ends its
+snapshot (rollback) and keeps it for the next read (``KEPT`` at most). They are read-only
+(``PRAGMA query_only``); the catalog each caches is checked against the file at each use,
+as on any engine connection.
 """
 
 from __future__ import annotations
@@ -34,8 +44,10 @@ from typing import Any
 from service.store.embedded_pin import apply_once
 
 READS = frozenset({"find", "getMore", "count", "distinct", "aggregate"})
+KEPT = 8  # idle dedicated readers kept per engine (the engine runs at most 6 jobs at once)
 _reading: ContextVar[bool] = ContextVar("fieldsync_reading", default=False)
 _connections = threading.local()  # per thread: .by_engine {id(engine): read connection}
+_kept_lock = threading.Lock()
 _ORIGINALS: dict[str, Any] = {}
 
 
@@ -60,8 +72,20 @@ def read_connection(engine: Any) -> sqlite3.Connection:
     return conn
 
 
+def keep(conn: sqlite3.Connection, kept: list[sqlite3.Connection]) -> bool:
+    """Put a dedicated reader back for the next read (its snapshot ended); False when enough are kept."""
+    if conn.in_transaction:
+        conn.rollback()
+    with _kept_lock:
+        if len(kept) >= KEPT:
+            return False
+        kept.append(conn)
+        return True
+
+
 def _patch() -> None:
     from mongoeco.engines import sqlite
+    from mongoeco.engines._sqlite_connection import SQLiteConnection
     from mongoeco.engines._sqlite_session_runtime import SQLiteSessionRuntime
     from mongoeco.wire.executor import WireCommandExecutor
 
@@ -69,6 +93,8 @@ def _patch() -> None:
     original_execute = WireCommandExecutor.execute_prepared
     original_require = SQLiteSessionRuntime.require_connection
     original_purge = engine_cls._purge_expired_documents_sync
+    original_create = engine_cls._create_sqlite_connection
+    original_close = SQLiteConnection.close
     features = engine_cls.__dict__["_collection_features_cache"]
 
     async def execute_prepared(self: Any, context: Any) -> dict[str, Any]:
@@ -100,6 +126,23 @@ def _patch() -> None:
             return 0
         return original_purge(self, conn, *args, **kwargs)
 
+    def _create_sqlite_connection(self: Any) -> sqlite3.Connection:
+        if not _reading.get() or self._path == ":memory:":
+            return original_create(self)
+        kept = self.__dict__.setdefault("_fieldsync_kept_readers", [])
+        with _kept_lock:
+            if kept:
+                return kept.pop()
+        conn = original_create(self)
+        conn.execute("PRAGMA query_only = 1")
+        conn.fieldsync_kept = kept  # type: ignore[attr-defined]
+        return conn
+
+    def close(self: Any) -> None:
+        kept = self.__dict__.get("fieldsync_kept")
+        if kept is None or not keep(self, kept):
+            original_close(self)
+
     def collection_features_cache(self: Any) -> Any:
         cache = features.fget(self)
         if _reading.get() and self._transaction_owner_session_id is not None:
@@ -107,7 +150,10 @@ def _patch() -> None:
         return cache
 
     _ORIGINALS.update(execute=original_execute, require=original_require, purge=original_purge)
+    _ORIGINALS.update(create=original_create, close=original_close)
     WireCommandExecutor.execute_prepared = execute_prepared  # type: ignore[method-assign]
     SQLiteSessionRuntime.require_connection = require_connection  # type: ignore[method-assign]
     engine_cls._purge_expired_documents_sync = _purge_expired_documents_sync  # type: ignore[method-assign]
+    engine_cls._create_sqlite_connection = _create_sqlite_connection  # type: ignore[method-assign]
+    SQLiteConnection.close = close  # type: ignore[method-assign]
     engine_cls._collection_features_cache = property(collection_features_cache)  # type: ignore[assignment]

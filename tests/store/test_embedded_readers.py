@@ -3,9 +3,11 @@ neither wait for another session's transaction nor see its uncommitted writes.""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,43 @@ async def test_upstream_still_refuses_a_read_during_another_sessions_transaction
 def test_the_patch_is_pinned_to_one_mongoeco_version(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mongoeco, "__version__", "0.0.0")
     assert embedded_readers.apply() is False
+
+
+def test_a_closed_dedicated_reader_is_kept_with_its_snapshot_ended(tmp_path: Path) -> None:
+    path = tmp_path / "kept.sqlite3"
+    with closing(sqlite3.connect(path)) as writer:
+        writer.execute("PRAGMA journal_mode=WAL")  # as the engine opens its file
+        writer.execute("CREATE TABLE t (n)")
+        writer.commit()
+        readers = [sqlite3.connect(path) for _ in range(embedded_readers.KEPT + 1)]
+        try:
+            for reader in readers:
+                reader.execute("BEGIN")
+                assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)
+            writer.execute("INSERT INTO t VALUES (1)")
+            writer.commit()
+            kept: list[sqlite3.Connection] = []
+            assert [embedded_readers.keep(r, kept) for r in readers] == [True] * embedded_readers.KEPT + [False]
+            assert kept == readers[:-1] and not any(r.in_transaction for r in readers)
+            assert kept[0].execute("SELECT count(*) FROM t").fetchone() == (1,)  # a fresh snapshot: the commit shows
+        finally:
+            for reader in readers:
+                reader.close()
+
+
+async def test_upstream_connects_anew_for_each_read_of_several_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What keeping dedicated readers saves, unpatched (this process does not apply it)."""
+    opened = []
+    create = SQLiteEngine._create_sqlite_connection
+    monkeypatch.setattr(SQLiteEngine, "_create_sqlite_connection", lambda engine: opened.append(1) or create(engine))
+    async with InProcessClient(SQLiteEngine(str(tmp_path / "upstream.sqlite3"))) as upstream:
+        await upstream.db.things.insert_many([{"_id": n} for n in range(3)])
+        before = len(opened)
+        for _ in range(3):
+            assert len(await upstream.db.things.find({}).to_list()) == 3
+    assert len(opened) - before == 3
 
 
 @pytest.mark.parametrize(
