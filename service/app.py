@@ -219,10 +219,14 @@ def create_app(settings: Settings) -> Starlette:
             await prepared()
             if password := await services.sign_in.first_admin():
                 announce_first_admin(settings, password)
-            if embedded is not None:  # told of each commit: no polling of an idle store
-                wake = asyncio.Event()
-                embedded.listen(wake.set)
-                follower = Follower(store, services.events, wake=wake, poll_interval=5.0)
+            if embedded is not None:  # told where each commit moved the head: no polling of an idle store
+                follower = Follower(store, services.events, told=True, poll_interval=5.0)
+
+                def moved(database: str, head: int) -> None:
+                    if database == settings.database:  # other databases on that store are not this service's
+                        follower.moved(head)
+
+                embedded.listen(moved)
             else:
                 follower = Follower(store, services.events)
             await follower.start()

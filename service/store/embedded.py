@@ -4,10 +4,11 @@
 work never runs on the service's event loop. The child prints its URI on the
 first line of stdout and serves until stdin closes or it is terminated.
 
-After its URI the child writes one byte to stdout whenever a write commits (a
-transaction, or a write outside one), without blocking: ``listen`` turns those bytes
-into a callback, so the service's event follower reads only when something committed
-instead of polling an idle store.
+After its URI the child writes a line ``<database> <head>`` to stdout whenever a commit
+moves a database's global sequence (``service.store.sequence``: the numbers a writing
+transaction takes), without blocking: ``listen`` turns those lines into a callback, so the
+service's event follower reads only when events it has not seen committed, and knows
+where the sequence stands without asking the store.
 
 ``supervise`` watches the child from the service: if it dies (killed, crashed), a
 new one starts on the same port and the same SQLite file (SQLite rolls back what
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger("fieldsync.store")
 REAP_EVERY = 1.0  # seconds between looks for abandoned transactions
+TAKEN_AT_MOST = 10_000  # open transactions' sequence heads remembered (a transaction holds one)
 
 
 @dataclass
@@ -42,23 +44,30 @@ class EmbeddedStore:
     uri: str
     data_dir: Path | None = None
     restarts: int = 0
-    on_commit: Callable[[], None] | None = None
+    on_head: Callable[[str, int], None] | None = None
 
-    def listen(self, on_commit: Callable[[], None]) -> None:
-        """Call ``on_commit`` (in the running loop) whenever the child says a write committed."""
-        self.on_commit = on_commit
+    def listen(self, on_head: Callable[[str, int], None]) -> None:
+        """Call ``on_head(database, head)`` (in the running loop) whenever the child says a commit moved
+        that database's sequence to ``head``."""
+        self.on_head = on_head
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
         loop = asyncio.get_running_loop()
+        unfinished = b""
 
         def readable() -> None:
+            nonlocal unfinished
             try:
-                said = os.read(fd, 4096)
+                said = os.read(fd, 65536)
             except OSError:
                 said = b""
             if not said:  # the child is gone; ``supervise`` starts another and listens again
                 loop.remove_reader(fd)
-            on_commit()
+                return
+            *lines, unfinished = (unfinished + said).split(b"\n")
+            for line in lines:
+                database, _, head = line.decode().rpartition(" ")
+                on_head(database, int(head))
 
         loop.add_reader(fd, readable)
 
@@ -116,8 +125,8 @@ async def supervise(
         log.error("embedded store exited (code %s); starting it again on port %s", code, store.port)
         try:
             await asyncio.to_thread(store.restart)
-            if store.on_commit is not None:
-                store.listen(store.on_commit)
+            if store.on_head is not None:
+                store.listen(store.on_head)
             await restarted()
         except Exception:
             log.exception("embedded store restart failed; trying again")
@@ -169,36 +178,57 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     async with AsyncMongoEcoProxyServer(engine=engine, host=host, port=port) as server:
         print(server.address.uri, flush=True)
         os.set_blocking(sys.stdout.fileno(), False)
-        _say_commits(loop)
+        _say_heads(loop)
         reaper = asyncio.create_task(_reap(), name="reap-abandoned-transactions")
         await stop.wait()
         reaper.cancel()
 
 
-_WRITES = {"insert", "update", "delete", "findAndModify", "commitTransaction"}
+def _say_heads(loop: asyncio.AbstractEventLoop) -> None:
+    """After each commit that moved a database's sequence, ``<database> <head>`` on stdout.
 
-
-def _say_commits(loop: asyncio.AbstractEventLoop) -> None:
-    """After each committed write, one byte on stdout (at most one per loop turn; dropped if
-    the pipe is full, as the reader is then about to wake anyway)."""
+    A transaction's head is the counter its ``findAndModify`` on the sequence returned; it is
+    said when that transaction commits (forgotten if it aborts). The heads of a loop turn go
+    out in one write; what a full pipe refuses goes out with the next commit's.
+    """
     from mongoeco.wire.executor import WireCommandExecutor
 
+    from service.store import sequence
+
     original = WireCommandExecutor.execute_prepared
+    taken: dict[str, tuple[str, int]] = {}  # by session: the head its open transaction took
+    unsaid: dict[str, int] = {}  # by database: a head committed, not said yet
     pending = False
 
     def say() -> None:
         nonlocal pending
         pending = False
         with contextlib.suppress(BlockingIOError, BrokenPipeError):
-            os.write(sys.stdout.fileno(), b".")
+            os.write(sys.stdout.fileno(), "".join(f"{db} {head}\n" for db, head in unsaid.items()).encode())
+            unsaid.clear()
 
     async def execute_prepared(self: Any, context: Any) -> dict[str, Any]:
         nonlocal pending
         reply = await original(self, context)
-        in_transaction = context.session is not None and context.session.transaction_active
-        if context.command_name in _WRITES and not in_transaction and not pending:
-            pending = True
-            loop.call_soon(say)
+        session = repr(context.raw_body.get("lsid"))
+        moved = None
+        if (head := sequence.head_taken(context.command_document, reply)) is not None:
+            if context.session is not None and context.session.transaction_active:
+                if len(taken) > TAKEN_AT_MOST:  # sessions that vanished mid-transaction (the reaper aborts them)
+                    taken.clear()
+                taken[session] = (context.db_name, head)
+            else:
+                moved = (context.db_name, head)
+        elif context.command_name == "commitTransaction" and reply.get("ok") == 1:
+            moved = taken.pop(session, None)
+        elif context.command_name == "abortTransaction":
+            taken.pop(session, None)
+        if moved is not None:
+            database, head = moved
+            unsaid[database] = max(unsaid.get(database, 0), head)
+            if not pending:
+                pending = True
+                loop.call_soon(say)
         return reply
 
     WireCommandExecutor.execute_prepared = execute_prepared  # type: ignore[method-assign]

@@ -7,19 +7,22 @@ in number order and a reader never sees a later number before an earlier one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.store.database import Store
 
 COLLECTION = "counters"
+KEY = "sequence"  # the counter document's _id
 INDEXES: list = []
 
 
 async def take(store: Store, session: AsyncClientSession, count: int) -> range:
     """Reserve ``count`` consecutive numbers."""
     counter = await store.db[COLLECTION].find_one_and_update(
-        {"_id": "sequence"},
+        {"_id": KEY},
         {"$inc": {"value": max(count, 1)}},
         upsert=True,
         return_document=ReturnDocument.AFTER,
@@ -31,5 +34,16 @@ async def take(store: Store, session: AsyncClientSession, count: int) -> range:
 
 
 async def current(store: Store) -> int:
-    counter = await store.db[COLLECTION].find_one({"_id": "sequence"})
+    counter = await store.db[COLLECTION].find_one({"_id": KEY})
     return counter["value"] if counter else 0
+
+
+def head_taken(command: dict[str, Any], reply: dict[str, Any]) -> int | None:
+    """The head a ``take`` moved the sequence to, read off its command and reply (as a wire server sees
+    them); None for any other command."""
+    if command.get("findAndModify") != COLLECTION or reply.get("ok") != 1:
+        return None
+    counter = reply.get("value")
+    if not isinstance(counter, dict) or counter.get("_id") != KEY:
+        return None
+    return int(counter["value"])

@@ -1,5 +1,5 @@
-"""The event follower on the embedded store: told of each commit, it reads what another
-instance committed at once, and leaves an idle store alone."""
+"""The event follower on the embedded store: told where each commit moved the head, it reads what
+another instance committed at once, and leaves an idle store alone."""
 
 from __future__ import annotations
 
@@ -60,18 +60,19 @@ async def test_a_woken_follower_reads_another_instances_commit_and_an_idle_one_r
     store: Store, watched: tuple[Store, Finds]
 ):
     follower_store, finds = watched
-    hub, wake = EventHub(), asyncio.Event()
-    follower = Follower(follower_store, hub, poll_interval=3600, wake=wake)
+    hub = EventHub()
+    follower = Follower(follower_store, hub, poll_interval=3600, told=True)
     await follower.start()
     try:
         async with hub.subscribe(lambda event: True, View("event", _as_published)) as subscription:
             await asyncio.sleep(0)  # the follower's first look, then it waits
-            await commit_event(store, "v1")  # written by "another instance"
-            wake.set()
+            committed = await commit_event(store, "v1")  # written by "another instance"
+            follower.moved(committed.numbers[-1])
             delivery = await asyncio.wait_for(anext(subscription.events()), 5)
             assert delivery.event.record_id == "v1"
             looked = finds.count
-            for _ in range(20):  # nothing committed, nobody woke it: it sends nothing
+            follower.moved(committed.numbers[-1])  # said again: the head did not move
+            for _ in range(20):  # nothing committed since: it sends nothing
                 await asyncio.sleep(0)
             assert finds.count == looked
     finally:
@@ -96,12 +97,11 @@ async def test_with_nobody_subscribed_the_follower_reads_no_events(
     store: Store, watched: tuple[Store, Finds], reads: list[int]
 ):
     follower_store, _ = watched
-    hub, wake = EventHub(), asyncio.Event()
-    follower = Follower(follower_store, hub, poll_interval=0.05, wake=wake)
+    hub = EventHub()
+    follower = Follower(follower_store, hub, poll_interval=0.05, told=True)
     await follower.start()
     try:
-        await commit_event(store, "v1")
-        wake.set()
+        follower.moved((await commit_event(store, "v1")).numbers[-1])
         await asyncio.sleep(0.5)  # several looks
         assert reads == []
         async with hub.subscribe(lambda event: True, View("event", _as_published)) as subscription:
@@ -116,21 +116,23 @@ async def test_the_follower_does_not_read_back_this_processs_own_commits_but_rea
     store: Store, watched: tuple[Store, Finds], reads: list[int]
 ):
     follower_store, _ = watched
-    hub, wake = EventHub(), asyncio.Event()
-    follower = Follower(follower_store, hub, poll_interval=3600, wake=wake)
+    hub = EventHub()
+    follower = Follower(follower_store, hub, poll_interval=3600, told=True)
     await follower.start()
     try:
         async with hub.subscribe(lambda event: True, View("event", _as_published)) as subscription:
             await asyncio.sleep(0)  # the follower's first look, then it waits
             events = subscription.events()
-            hub.publish_committed(await commit_event(store, "mine"))  # as this process's sync service does
-            wake.set()
+            mine = await commit_event(store, "mine")
+            hub.publish_committed(mine)  # as this process's sync service does
+            follower.moved(mine.numbers[-1])
             assert (await asyncio.wait_for(anext(events), 5)).event.record_id == "mine"
             await asyncio.sleep(0.2)  # the follower looked: the head moved by this process's commit only
             assert reads == []
             await commit_event(store, "theirs")  # another instance's
-            hub.publish_committed(await commit_event(store, "mine again"))
-            wake.set()
+            mine = await commit_event(store, "mine again")
+            hub.publish_committed(mine)
+            follower.moved(mine.numbers[-1])
             delivered = {(await asyncio.wait_for(anext(events), 5)).event.record_id for _ in range(2)}
             assert delivered == {"theirs", "mine again"}
             assert len(reads) == 1  # read once, from the last number it had: theirs
@@ -138,22 +140,28 @@ async def test_the_follower_does_not_read_back_this_processs_own_commits_but_rea
         await follower.stop()
 
 
-async def test_the_embedded_store_says_when_a_write_commits():
+async def test_the_embedded_store_says_where_each_commit_moved_a_databases_sequence():
     embedded = start_embedded_store(None)
-    committed = asyncio.Event()
-    store = connect(embedded.uri, "said", embedded=True)
+    said: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+    store, other = connect(embedded.uri, "said", embedded=True), connect(embedded.uri, "other", embedded=True)
     try:
-        embedded.listen(committed.set)
-        await store.db["things"].insert_one({"_id": "a"})
-        await asyncio.wait_for(committed.wait(), 10)
-        committed.clear()
+        embedded.listen(lambda database, head: said.put_nowait((database, head)))
+        await store.db["things"].insert_one({"_id": "a"})  # a commit that takes no number: nothing to say
         async with store.client.start_session() as session, await session.start_transaction():
-            await store.db["things"].insert_one({"_id": "b"}, session=session)
+            assert await sequence.take(store, session, 3) == range(1, 4)
             await asyncio.sleep(0.2)
-            assert not committed.is_set()  # not before the commit
-        await asyncio.wait_for(committed.wait(), 10)
+            assert said.empty()  # not before the commit
+        assert await asyncio.wait_for(said.get(), 10) == ("said", 3)
+        async with other.client.start_session() as session:
+            await session.start_transaction()
+            await sequence.take(other, session, 5)
+            await session.abort_transaction()  # numbers taken, never committed: nothing to say
+        assert await UnitOfWork(other).run(lambda tx: sequence.take(other, tx, 2)) == range(1, 3)
+        assert await asyncio.wait_for(said.get(), 10) == ("other", 2)
+        assert said.empty()
     finally:
         await store.close()
+        await other.close()
         embedded.stop()
 
 
