@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -234,6 +235,7 @@ def create_app(settings: Settings) -> Starlette:
             sweeper.start()
             state["services"] = services
             graphql.services = services
+            gc.freeze()  # what start-up built (modules, schema) lives as long as the process: no full GC walks it
             supervisor = asyncio.create_task(supervise(embedded, prepared)) if embedded is not None else None
             try:
                 yield
