@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from pymongo import monitoring
 
-from service.app import build_services, declared_indexes
+from service.app import build_services
 from service.domain.anomalies import AnomalyCode
 from service.domain.anomalies.query import AnomalyPage, AnomalyQuery
 from service.domain.record_types import RecordType
 from service.services import Services
 from service.settings import Settings
 from service.store import anomalies, anomaly_baselines, history
-from service.store.database import Store, connect, ensure_indexes
+from service.store.database import Store
 from tests.factories import change, order_fields
+from tests.store.watched import watched_store
 
 OUTLET, PRODUCT, ORDER, VISIT = RecordType.OUTLET, RecordType.PRODUCT, RecordType.ORDER, RecordType.VISIT
 
@@ -92,12 +93,9 @@ async def test_a_reviewed_flag_is_recorded_in_the_history(settings: Settings, st
 async def test_flagging_costs_the_same_few_round_trips_whatever_the_size_of_the_push(
     settings: Settings, store: Store, embedded: bool
 ):
-    assert settings.mongodb_uri is not None
     commands = Commands()
-    watched = connect(settings.mongodb_uri, settings.database, embedded=embedded, event_listeners=[commands])
-    await ensure_indexes(watched, declared_indexes(settings))
     costs: dict[tuple[bool, int], int] = {}
-    try:
+    async with watched_store(settings, embedded, commands) as watched:
         for flagging in (True, False):
             services = build_services(dataclasses.replace(settings, anomaly_flags=flagging), watched)
             await seed(services)
@@ -114,6 +112,4 @@ async def test_flagging_costs_the_same_few_round_trips_whatever_the_size_of_the_
                 commands.names.clear()
                 await services.sync.push(queue, device_id=f"d-{flagging}-{size}", rep_id="rep1")
                 costs[(flagging, size)] = len(commands.names)
-    finally:
-        await watched.close()
     assert costs[(True, 1)] - costs[(False, 1)] == costs[(True, 50)] - costs[(False, 50)] == 2  # a find, a bulk write

@@ -6,16 +6,17 @@ from datetime import UTC, datetime
 
 from pymongo import monitoring
 
-from service.app import build_services, declared_indexes
+from service.app import build_services
 from service.domain.outcomes import ChangeStatus
 from service.domain.record_types import RecordType
 from service.domain.refusals import RefusalAction
 from service.services import Services
 from service.settings import Settings
 from service.store import anomaly_baselines, conflicts, identity, refusals
-from service.store.database import Store, connect, ensure_indexes
+from service.store.database import Store
 from tests.factories import change
 from tests.store.test_push_storage import seed
+from tests.store.watched import watched_store
 
 VISIT = RecordType.VISIT
 
@@ -41,12 +42,9 @@ class Reads(monitoring.CommandListener):
 
 
 async def test_refusals_are_read_only_once_the_device_has_had_one(settings: Settings, store: Store, embedded: bool):
-    assert settings.mongodb_uri is not None
     reads = Reads()
-    watched = connect(settings.mongodb_uri, settings.database, embedded=embedded, event_listeners=[reads])
-    await ensure_indexes(watched, declared_indexes(settings))
     phone = identity.Device("phone", "rep1", "Phone", "android", "1.0", datetime.now(UTC))
-    try:
+    async with watched_store(settings, embedded, reads) as watched:
         await identity.insert_device(watched, phone)
         services = build_services(settings, watched)
         await seed(services)
@@ -72,8 +70,6 @@ async def test_refusals_are_read_only_once_the_device_has_had_one(settings: Sett
         assert again.refusal is not None and (again.refusal.id, again.refusal.attempts) == (refused.refusal.id, 2)
         assert refusals.COLLECTION in reads.collections and conflicts.COLLECTION not in reads.collections
         assert identity.DEVICES not in reads.updated  # already marked: its push touched it once, as it loaded
-    finally:
-        await watched.close()
 
 
 async def test_a_device_older_than_the_counts_reads_them_all(services: Services):
@@ -101,11 +97,8 @@ async def test_a_push_reads_the_open_refusals_that_block_not_those_to_acknowledg
 async def test_baselines_are_read_and_written_only_when_a_detector_looks_at_the_push(
     settings: Settings, store: Store, embedded: bool
 ):
-    assert settings.mongodb_uri is not None
     reads = Reads()
-    watched = connect(settings.mongodb_uri, settings.database, embedded=embedded, event_listeners=[reads])
-    await ensure_indexes(watched, declared_indexes(settings))
-    try:
+    async with watched_store(settings, embedded, reads) as watched:
         services = build_services(settings, watched)
         await seed(services)
         refused = change(VISIT, "v1", {"outletId": "o1", "status": "LOST"})
@@ -120,5 +113,3 @@ async def test_baselines_are_read_and_written_only_when_a_detector_looks_at_the_
             await services.sync.push(changes, device_id="phone", rep_id="rep1", queue_depth=queue_depth)
             touched = anomaly_baselines.COLLECTION in reads.collections, anomaly_baselines.COLLECTION in reads.updated
             assert touched == (looked_at, looked_at), (changes[0].offline_id, queue_depth)
-    finally:
-        await watched.close()
