@@ -16,7 +16,7 @@ runs while anyone follows it and stops with its last follower.
 
 Callers share a broadcast when they ask the same thing with the same audience (role, rep
 scope, device: ``Principal.audience``), whatever their tokens: a wall of managers' screens is
-one execution. The execution acts for that audience, not for any one token, so a token's
+one execution. What it shows depends on that audience, not on any one token, so a token's
 revocation ends its own followers only (``token_revoked``: they are told why, as the hub tells
 a subscription it ends), and the others follow on. A device's revocation ends its audience's
 broadcasts in the hub, as before; each connection still checks its own token.
@@ -36,15 +36,14 @@ from typing import Any
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from service.api.wire import text_frame
-from service.events.hub import TOKEN_REVOKED
 
 log = logging.getLogger("fieldsync.api")
+TOKEN_REVOKED = "token revoked"  # why a revoked token's followers end
 
 # ``schema.stream`` for the operation (ExecutionResults, a PreExecutionError first), given what to call once it is live
 Results = Callable[[Callable[[], None]], Awaitable[AsyncIterator[Any]]]
 # writes a framed message onto the follower's connection if it can take it now; False: it cannot (queue it)
 WriteNow = Callable[[bytes], bool]
-NO_TOKEN = ""  # the token a broadcast's execution acts under: none, so no token's revocation ends it for all
 
 
 @dataclass(frozen=True)

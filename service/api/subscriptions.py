@@ -150,7 +150,6 @@ async def _subscribe(info: Info, principal: Principal, accepts: Predicate, view:
     async with info.context.services.events.subscribe(
         accepts,
         view,
-        token_id=principal.token_id,
         device_id=principal.device_id,
         on_overflow=info.context.extra.get("on_overflow"),  # the WebSocket transport closes the connection (1013)
     ) as subscription:

@@ -37,7 +37,6 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
-from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +46,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 
-from service.api.broadcasts import NO_TOKEN
 from service.api.context import Context
 from service.api.credentials import Credential, authenticate
 from service.api.errors import internal_error
@@ -178,10 +176,9 @@ class FieldSyncTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         return found is not None and found.operation is OperationType.SUBSCRIPTION
 
     async def _stream(self, operation: Operation[Context, None], went_live: Callable[[], None]) -> AsyncIterator[Any]:
-        """The operation run for a broadcast: its own context, so no one connection's lifetime is its lifetime,
-        acting for the audience and no token (a revoked token ends its own followers, see ``broadcasts``)."""
-        principal = self.context.principal
-        context = Context(services=self.view.services, principal=principal and replace(principal, token_id=NO_TOKEN))
+        """The operation run for a broadcast: its own context, so no one connection's lifetime is its lifetime.
+        What it shows depends on the audience only (a revoked token ends its own followers, see ``broadcasts``)."""
+        context = Context(services=self.view.services, principal=self.context.principal)
         context.extra["on_subscribed"] = went_live  # called once the event hub holds the subscription
         return await self.schema.stream(
             operation.query,

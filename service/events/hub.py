@@ -39,7 +39,6 @@ log = logging.getLogger("fieldsync.events")
 Predicate = Callable[[SyncEvent], bool]
 LOAD_RETRIES = (0.1, 0.5, 2.0)  # seconds between attempts at loading a view while the store is unavailable
 BATCH = 1000  # events loaded and delivered together at most
-TOKEN_REVOKED = "token revoked"  # why a revoked token's feeds end
 
 
 @dataclass(frozen=True)
@@ -65,15 +64,13 @@ class Subscription:
         accepts: Predicate,
         view: View,
         backlog: int,
-        token_id: str | None,
         device_id: str | None,
         on_overflow: Callable[[], None] | None,
     ) -> None:
         self.accepts = accepts
         self.view = view
-        self.token_id = token_id
         self.device_id = device_id
-        self.closed_by: str | None = None  # why the hub ended it (e.g. its token was revoked)
+        self.closed_by: str | None = None  # why the hub ended it (e.g. its device was revoked)
         self.failure: BaseException | None = None  # the error that ended it (a view could not be loaded)
         self._queue: asyncio.Queue[Delivery | None] = asyncio.Queue(maxsize=backlog)
         self._on_overflow = on_overflow
@@ -123,7 +120,7 @@ class EventHub:
         self._worker: asyncio.Task[None] | None = None
         self.delivered = 0
         self.dropped_slow = 0
-        # called with a revoked token's id: what else holds feeds open for tokens (shared broadcasts) ends its own
+        # called with a revoked token's id: whoever holds feeds open for tokens (shared broadcasts) ends its own
         self.on_token_revoked: list[Callable[[str], None]] = []
 
     @property
@@ -224,11 +221,10 @@ class EventHub:
         accepts: Predicate,
         view: View,
         *,
-        token_id: str | None = None,
         device_id: str | None = None,
         on_overflow: Callable[[], None] | None = None,
     ) -> AsyncIterator[Subscription]:
-        subscription = Subscription(accepts, view, self._backlog, token_id, device_id, on_overflow)
+        subscription = Subscription(accepts, view, self._backlog, device_id, on_overflow)
         self._subscriptions.add(subscription)
         try:
             yield subscription
@@ -236,9 +232,8 @@ class EventHub:
             self._subscriptions.discard(subscription)
 
     def token_revoked(self, token_id: str) -> None:
-        for subscription in list(self._subscriptions):
-            if subscription.token_id == token_id:
-                self._close(subscription, TOKEN_REVOKED)
+        """A token's feeds end. Feeds are shared by callers alike, whatever their tokens, so it is
+        the followers holding it that end (the listeners: ``Broadcasts.token_revoked``)."""
         for listener in self.on_token_revoked:
             listener(token_id)
 

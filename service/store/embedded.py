@@ -227,19 +227,18 @@ def _say_heads(loop: asyncio.AbstractEventLoop) -> None:
     async def execute_prepared(self: Any, context: Any) -> dict[str, Any]:
         nonlocal pending
         reply = await original(self, context)
-        session = repr(context.raw_body.get("lsid"))
         moved = None
         if (head := sequence.head_taken(context.command_document, reply)) is not None:
             if context.session is not None and context.session.transaction_active:
                 if len(taken) > TAKEN_AT_MOST:  # sessions that vanished mid-transaction (the reaper aborts them)
                     taken.clear()
-                taken[session] = (context.db_name, head)
+                taken[_session_of(context)] = (context.db_name, head)
             else:
                 moved = (context.db_name, head)
         elif context.command_name == "commitTransaction" and reply.get("ok") == 1:
-            moved = taken.pop(session, None)
+            moved = taken.pop(_session_of(context), None)
         elif context.command_name == "abortTransaction":
-            taken.pop(session, None)
+            taken.pop(_session_of(context), None)
         if moved is not None:
             database, head = moved
             unsaid[database] = max(unsaid.get(database, 0), head)
@@ -249,6 +248,11 @@ def _say_heads(loop: asyncio.AbstractEventLoop) -> None:
         return reply
 
     WireCommandExecutor.execute_prepared = execute_prepared  # type: ignore[method-assign]
+
+
+def _session_of(context: Any) -> str:
+    """The session a wire command runs in (its ``lsid``), as a key."""
+    return repr(context.raw_body.get("lsid"))
 
 
 async def _reap() -> None:
