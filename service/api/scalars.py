@@ -9,16 +9,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NewType
 
 import strawberry
+from bson.tz_util import utc as bson_utc
 
 MAX_JSON_DEPTH = 8
 
 
 def serialize_datetime(value: datetime) -> str:
-    """Outputs are UTC with ``Z`` (a value without an offset is UTC). The offset is asked once: the
-    store's datetimes carry PyMongo's ``utc``, a tzinfo written in Python."""
-    offset = value.utcoffset()
-    if offset:
-        value -= offset
+    """Outputs are UTC with ``Z`` (a value without an offset is UTC). The store's datetimes carry
+    PyMongo's ``utc``, a tzinfo written in Python: known to be UTC, it is not asked its offset."""
+    zone = value.tzinfo
+    if zone is not bson_utc and zone is not UTC:
+        offset = value.utcoffset()
+        if offset:
+            value -= offset
     return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 

@@ -4,15 +4,17 @@ Reading the scope means reading every record the rep owns, which grows with the 
 history. A phone polling for deltas needs it on every pull, yet it changes only when
 one of the rep's own records changes (a new ``seq`` under ``owner``) or a record leaves
 the rep (a scope exit). So the scope is kept with the head of the sequence it was read
-at, and used again while two index probes (``owner, seq`` and ``rep, seq``, one
-document each) find nothing newer: a poll costs three point reads, not the rep's history.
-Numbers up to a committed head are all committed, so nothing newer can hide below it.
+at. The caller reads the head anyway (a pull's ceiling) and passes it: while it has not
+moved past the kept one nothing committed since, and the scope is used as it is without a
+store command; once it has, two index probes (``owner, seq`` and ``rep, seq``, one document
+each) find whether anything of the rep's is newer. Numbers up to a committed head are all
+committed, so nothing newer can hide below it.
 """
 
 from __future__ import annotations
 
 from service.domain.record_types import RecordType
-from service.store import records, scope_exits, sequence
+from service.store import records, scope_exits
 from service.store.database import Store
 
 OUTLET_PREFIX = f"{RecordType.OUTLET.value}:"
@@ -23,12 +25,13 @@ class OutletScopes:
         self._store = store
         self._known: dict[str, tuple[int, frozenset[str]]] = {}  # rep -> (head read at, stored outlet ids)
 
-    async def of(self, rep_id: str) -> frozenset[str]:
-        """Stored ids (``OUTLET:<id>``) of the outlets the rep's own records point at."""
+    async def of(self, rep_id: str, head: int) -> frozenset[str]:
+        """Stored ids (``OUTLET:<id>``) of the outlets the rep's own records point at; ``head``: the
+        sequence's head, read just before."""
         known = self._known.get(rep_id)
-        if known is not None and not await self._changed_since(rep_id, known[0]):
+        if known is not None and (known[0] >= head or not await self._changed_since(rep_id, known[0])):
+            self._known[rep_id] = (max(known[0], head), known[1])
             return known[1]
-        head = await sequence.current(self._store)
         # A projection read, not `distinct`: the embedded store's distinct is ten times slower.
         cursor = self._store.db[records.COLLECTION].find({"owner": rep_id}, {"_id": 0, "refs": 1})
         refs = (ref for document in await cursor.to_list() for ref in document.get("refs", ()))

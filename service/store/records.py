@@ -27,6 +27,9 @@ INDEXES = [
 ]
 
 
+_TYPES = {record_type.value: record_type for record_type in RecordType}  # a dict look-up, not Enum's call
+
+
 def record_id(key: RecordKey) -> str:
     return f"{key[0].value}:{key[1]}"
 
@@ -59,7 +62,7 @@ def from_document(document: dict[str, Any]) -> Record:
     return build(
         Record,
         {
-            "type": RecordType(document["type"]),
+            "type": _TYPES[document["type"]],
             "id": document["rid"],
             "version": document["version"],
             "fields": document["fields"],

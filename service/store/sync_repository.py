@@ -199,9 +199,11 @@ class MongoSyncRepository:
         commit in order: they are taken from one document inside each transaction. The ceiling
         is applied here, not in the queries, so each stays the index-driven shape it was.)
         """
-        collection = self._store.db[records.COLLECTION]
         ceiling = await sequence.current(self._store)
-        outlet_ids = sorted(await self.referenced_outlets(rep_id))
+        if after_seq >= ceiling:  # nothing committed after the cursor: a poll with nothing new is one read
+            return PullPage([], after_seq, False)
+        collection = self._store.db[records.COLLECTION]
+        outlet_ids = sorted(await self._outlet_scopes.of(rep_id, ceiling))
         after = {"seq": {"$gt": after_seq}}
         reads = [
             collection.find({"owner": rep_id, **after}).sort("seq", ASCENDING).limit(limit + 1),
@@ -220,10 +222,14 @@ class MongoSyncRepository:
         found: list[Record | ScopeExit] = [records.from_document(d) for d in documents.values()]
         # Exits before the initial sync's watermark concern records the device never received.
         exits_after = max(after_seq, watermark) if initial and watermark is not None else after_seq
-        found += [e for e in await scope_exits.after(self._store, rep_id, exits_after, limit + 1) if e.seq <= ceiling]
+        if exits_after < ceiling:  # an initial sync nothing was committed during has none to read
+            exits = await scope_exits.after(self._store, rep_id, exits_after, limit + 1)
+            found += [exit_ for exit_ in exits if exit_.seq <= ceiling]
         found.sort(key=lambda entry: entry.seq)
         page, has_more = found[:limit], len(found) > limit
-        last_seq = page[-1].seq if page else after_seq
+        # A last page carries all of (after_seq, ceiling]: its cursor moves to the ceiling, past the numbers
+        # of what is not the rep's (others' records, history events), so a poll at the head reads nothing.
+        last_seq = page[-1].seq if has_more else ceiling
         if initial:  # before the watermark only live, active, current records; after it, everything
             page = [
                 entry for entry in page if not isinstance(entry, Record) or records.record_id(entry.key) not in stale
@@ -231,10 +237,6 @@ class MongoSyncRepository:
         else:
             page += await self._newly_referenced_outlets([r for r in page if isinstance(r, Record)])
         return PullPage(page, last_seq, has_more)
-
-    async def referenced_outlets(self, rep_id: str) -> frozenset[str]:
-        """Stored ids (``OUTLET:<id>``) of the outlets the rep's own records point at: its outlet scope."""
-        return await self._outlet_scopes.of(rep_id)
 
     async def outlets_referenced_by(
         self,
@@ -277,6 +279,9 @@ class MongoSyncRepository:
         return [record for record in found.values() if not record.deleted]
 
 
+_WINDOWED = frozenset(record_type.value for record_type in WINDOWED)
+
+
 def _current(document: dict[str, Any], window: tuple[datetime, datetime]) -> bool:
     """Live, active and current (open, or in the window around today): what an initial sync sends."""
     fields = document.get("fields") or {}
@@ -284,7 +289,7 @@ def _current(document: dict[str, Any], window: tuple[datetime, datetime]) -> boo
         return False
     when = document.get("when")
     return (
-        document["type"] not in {record_type.value for record_type in WINDOWED}
+        document["type"] not in _WINDOWED
         or fields.get("status") in OPEN_STATUSES
         or (when is not None and window[0] <= when < window[1])
     )

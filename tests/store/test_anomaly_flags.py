@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from pymongo import monitoring
-
 from service.app import build_services
 from service.domain.anomalies import AnomalyCode
 from service.domain.anomalies.query import AnomalyPage, AnomalyQuery
@@ -16,23 +14,9 @@ from service.settings import Settings
 from service.store import anomalies, anomaly_baselines, history
 from service.store.database import Store
 from tests.factories import change, order_fields
-from tests.store.watched import watched_store
+from tests.store.watched import Commands, watched_store
 
 OUTLET, PRODUCT, ORDER, VISIT = RecordType.OUTLET, RecordType.PRODUCT, RecordType.ORDER, RecordType.VISIT
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 async def seed(services: Services) -> None:

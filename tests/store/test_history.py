@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo import monitoring
 
 from service.domain.history import PUSH, SyncEvent
 from service.domain.report import ActionTally
@@ -14,6 +13,7 @@ from service.settings import Settings
 from service.store import history, sequence
 from service.store.database import Store, connect
 from service.store.transactions import UnitOfWork
+from tests.store.watched import Commands
 
 T0 = datetime(2026, 3, 8, 5, tzinfo=UTC)  # midnight in New York on its 23-hour day
 
@@ -23,20 +23,6 @@ def settings(mongo_uri: str, database_name: str) -> Settings:
     # Retention as an operator sets it; long enough that the fixed dates below are not expired.
     environ = {"FIELDSYNC_RETENTION_DAYS": "3650"}
     return Settings.from_env(environ, mongodb_uri=mongo_uri, database=database_name, admin_token="admin-secret-token")
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 @pytest.fixture

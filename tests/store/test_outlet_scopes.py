@@ -1,5 +1,6 @@
-"""A rep's outlet scope is read once and kept while nothing of the rep's changed, and is
-right again after its records change (from this or another instance)."""
+"""A rep's outlet scope is read once and kept while nothing of the rep's changed (without a
+store command while the sequence's head has not moved), and is right again after its records
+change (from this or another instance)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pymongo import monitoring
 from service.domain.record_types import RecordType
 from service.services import Services
 from service.settings import Settings
+from service.store import sequence
 from service.store.database import Store, connect
 from service.store.outlet_scopes import OutletScopes
 from tests.factories import change
@@ -16,14 +18,16 @@ VISIT, OUTLET = RecordType.VISIT, RecordType.OUTLET
 
 
 class ScopeReads(monitoring.CommandListener):
-    """Counts full reads of a rep's records (``{owner}`` without a ``seq`` bound)."""
+    """Counts full reads of a rep's records (``{owner}`` without a ``seq`` bound), and all commands."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.commands = 0
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         query = event.command.get("filter", {})
         self.count += event.command_name == "find" and "owner" in query and "seq" not in query
+        self.commands += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -45,16 +49,22 @@ async def test_the_scope_is_kept_while_unchanged_and_follows_every_change(
     store: Store = connect(settings.mongodb_uri, settings.database, embedded=embedded, event_listeners=[reads])
     try:
         scopes = OutletScopes(store)
-        assert await scopes.of("rep1") == {"OUTLET:o1"}
-        assert await scopes.of("rep1") == {"OUTLET:o1"}
-        assert reads.count == 1  # the second time from what it kept
+
+        async def scope() -> frozenset[str]:
+            return await scopes.of("rep1", await sequence.current(store))
+
+        assert await scope() == {"OUTLET:o1"}
+        head = await sequence.current(store)
+        commands = reads.commands
+        assert await scopes.of("rep1", head) == {"OUTLET:o1"}
+        assert (reads.count, reads.commands) == (1, commands)  # the second time from what it kept, unasked
         await push([change(VISIT, "v2", {"outletId": "o2", "status": "PLANNED"})], device_id="d1", rep_id="rep1")
-        assert await scopes.of("rep1") == {"OUTLET:o1", "OUTLET:o2"}
+        assert await scope() == {"OUTLET:o1", "OUTLET:o2"}
         edit = change(VISIT, "v1", {"outletId": "o3", "status": "PLANNED"}, base_version=1)
         await push([edit], device_id="d1", rep_id="rep1")  # v1 moves from o1 to o3
-        assert await scopes.of("rep1") == {"OUTLET:o2", "OUTLET:o3"}
+        assert await scope() == {"OUTLET:o2", "OUTLET:o3"}
         await push([change(VISIT, "w1", {"outletId": "o1", "status": "PLANNED"})], device_id="d2", rep_id="rep2")
-        assert await scopes.of("rep1") == {"OUTLET:o2", "OUTLET:o3"}  # another rep's change: still kept
+        assert await scope() == {"OUTLET:o2", "OUTLET:o3"}  # another rep's change: still kept
         assert reads.count == 3
     finally:
         await store.close()

@@ -3,12 +3,15 @@
 import asyncio
 from typing import Any
 
+from service.app import build_services
 from service.domain.changes import Operation
 from service.domain.record_types import RecordType
 from service.domain.records import Record
 from service.services import Services
+from service.settings import Settings
 from service.store import scope_exits
 from tests.factories import change
+from tests.store.watched import Commands, watched_store
 
 VISIT, OUTLET, PRODUCT = RecordType.VISIT, RecordType.OUTLET, RecordType.PRODUCT
 
@@ -69,6 +72,28 @@ async def test_deltas_carry_changes_and_tombstones_since_the_cursor(services: Se
     assert [(r.id, r.deleted) for r in records] == [("v1", True), ("o1", False)]
     records, _ = await pull_all(services, "rep1", cursor)
     assert records == []
+
+
+async def test_a_poll_with_nothing_new_reads_only_the_head_and_a_page_reads_each_part_once(
+    services: Services, settings: Settings, embedded: bool
+):
+    write = services.sync.write_record
+    await write(OUTLET, "o1", {"name": "o1", "repIds": ["rep1"]}, None, user_id="hq")
+    await write(VISIT, "v1", {"outletId": "o1", "repId": "rep1", "status": "PLANNED"}, None, user_id="hq")
+    commands = Commands()
+    async with watched_store(settings, embedded, commands) as watched:
+        polling = build_services(settings, watched)
+        _, cursor = await pull_all(polling, "rep1", None)
+        commands.names.clear()
+        page, cursor = await polling.sync.pull("rep1", cursor, 7)
+        assert (page.records, commands.names) == ([], ["find"])  # the sequence's head, which has not moved
+        await write(VISIT, "v2", {"outletId": "o1", "repId": "rep1", "status": "PLANNED"}, None, user_id="hq")
+        commands.names.clear()
+        page, _ = await polling.sync.pull("rep1", cursor, 7)
+        assert [record.key for record in page.records] == [(VISIT, "v2"), (OUTLET, "o1")]  # the outlet it points at
+        # The head, the outlet scope's two probes (the head moved), owned records, products, assigned
+        # outlets, referenced outlets, scope exits, and the outlets the delta's records point at.
+        assert commands.names == ["find"] * 9
 
 
 async def test_a_cursor_never_skips_a_committed_change_while_others_push(services: Services):
@@ -133,6 +158,8 @@ async def test_a_change_committed_while_a_page_is_read_comes_in_a_later_page(ser
         return await exits_after(store, rep_id, after_seq, limit, *rest)
 
     monkeypatch.setattr(scope_exits, "after", after_a_manager_commits)
+    # Something new for the page to read: a poll with nothing after its cursor reads no parts at all.
+    await write(VISIT, "v2", {"outletId": "o1", "repId": "rep1", "status": "PLANNED"}, None, user_id="hq")
     first, cursor = await pull_all(services, "rep1", cursor)
     second, _ = await pull_all(services, "rep1", cursor)
     pulled = [(entry.id if isinstance(entry, Record) else entry.key[1], entry.version) for entry in first + second]

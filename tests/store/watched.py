@@ -12,6 +12,22 @@ from service.settings import Settings
 from service.store.database import Store, connect, ensure_indexes
 
 
+class Commands(monitoring.CommandListener):
+    """The names of the commands sent, in order."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
 @asynccontextmanager
 async def watched_store(
     settings: Settings, embedded: bool, listener: monitoring.CommandListener
