@@ -26,6 +26,7 @@ from typing import Any
 
 from pycrdt import Doc, Map, Text
 
+from crdt._varints import uints  # native: every merge reads the state vector
 from crdt.field_rule import (
     SERVER_CLIENT,
     Frontier,
@@ -49,7 +50,6 @@ from crdt.yjs_update import (
     UpdateFormatError,
     decode_update,
     gc_runs,
-    uints,
 )
 
 FIELDS, TAGS, NOTES = "fields", "tags", "notes"
@@ -161,13 +161,11 @@ class SharedDocument:
     def materialize(self) -> dict[str, Any]:
         """The record as plain JSON: fields (integral numbers as integers), sorted tags, notes."""
         if self._materialized is None:
-            try:
-                with self._doc.transaction():  # one read transaction, not one per value
-                    fields = {key: plain_number(_plain(self._fields[key])) for key in sorted(self._fields)}
-                    fields["tags"] = sorted(tag for tag in self._tags if self._tags[tag] is True)
-                    fields["notes"] = str(self._notes)
-            except (ValueError, TypeError, KeyError) as error:
-                raise CrdtDecodeError(f"the document holds content that is not JSON: {error}") from None
+            with self._doc.transaction():  # one read transaction; Yrs writes each root as JSON natively
+                fields, tags, notes = json.loads(str(self._fields)), json.loads(str(self._tags)), str(self._notes)
+            fields = {key: fields[key] for key in sorted(fields)}
+            fields["tags"] = sorted(tag for tag, present in tags.items() if present is True)
+            fields["notes"] = notes
             self._materialized = fields
         return {**self._materialized, "tags": list(self._materialized["tags"])}  # the caller's to change
 
@@ -282,8 +280,8 @@ class SharedDocument:
     # -- the rule ----------------------------------------------------------
 
     def _take_writes(self, taken: _Integrated, stamp: Stamp, version: int, horizon: int) -> None:
-        for key, item in taken.writes:
-            self._take(key, Write(_value(item), stamp, version, horizon, item.id), seen_by_item(item.id, item.origin))
+        for key, item, value in taken.writes:
+            self._take(key, Write(value, stamp, version, horizon, item.id), seen_by_item(item.id, item.origin))
 
     def _take(self, key: str, write: Write, saw: Any) -> None:
         frontier = self._frontiers.get(key)
@@ -346,13 +344,11 @@ class SharedDocument:
             keys = self._key_index()
             keys.add_items(new_items)
             fields_written = self._take_in(update, decoded, new_items, keys)
-            writes = [
-                (key, item)
+            writes = [  # a binary value is refused here (TypeError), before anything is taken in
+                (key, item, _value(item))
                 for item in _in_dependency_order(new_items)
                 if (key := keys.field_key(item.id)) is not None and item.kind != DELETED
             ]
-            for _, item in writes:
-                _value(item)  # a binary value is refused here, before anything is taken in
         except BaseException as error:
             if isinstance(error, CrdtDecodeError | KeyboardInterrupt | SystemExit):
                 raise
@@ -380,7 +376,7 @@ class SharedDocument:
         self._doc.apply_update(update)
         after = self._clocks()
         held_back = any(item.clock + item.length > after.get(item.client, 0) for item in new_items) or any(
-            clock + length > after.get(client, 0) for client, clock, length in decoded.deletions
+            end > after.get(client, 0) for client, end in decoded.deleted_up_to.items()
         )
         if held_back:
             raise CrdtIncompleteError(MISSING_HISTORY)
@@ -401,7 +397,7 @@ def _forget_on_change(document: weakref.ref[SharedDocument]) -> Callable[[object
 class _Integrated:
     """What an update integrated into a document wrote."""
 
-    writes: list[tuple[str, Item]]  # (field, item) in dependency order
+    writes: list[tuple[str, Item, Any]]  # (field, item, its value) in dependency order
     fields_written: set[str]
     horizon: int  # the server's clock before the update
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from crdt._varints import delete_set_ends  # native: a phone's update carries its whole delete set
+
 ItemId = tuple[int, int]  # (client, clock)
 
 # Item content kinds (the low five bits of an item's info byte).
@@ -55,7 +57,7 @@ class Item:
 class Update:
     items: tuple[Item, ...]
     skipped: tuple[tuple[int, int, int], ...]  # GC and skip runs: (client, clock, length)
-    deletions: tuple[tuple[int, int, int], ...]  # (client, clock, length)
+    deleted_up_to: dict[int, int]  # client -> the clock where the update's deletions of its items end
 
 
 def decode_update(data: bytes) -> Update:
@@ -75,43 +77,14 @@ def decode_update(data: bytes) -> Update:
                     items.append(item)
                     length = item.length
                 clock += length
-        deletions = _delete_set(uints(data, reader.at))  # the rest is varints only: read at once
+        deleted_up_to = delete_set_ends(data, reader.at)  # the rest is the delete set
     except (IndexError, UnicodeDecodeError, json.JSONDecodeError, struct.error, RecursionError) as error:
         raise UpdateFormatError(f"not a Yjs v1 update ({type(error).__name__})") from None
-    return Update(tuple(items), tuple(skipped), tuple(deletions))
-
-
-def uints(data: bytes, start: int = 0) -> list[int]:
-    """Every lib0 unsigned varint in ``data[start:]``, which must hold varints and nothing else."""
-    values: list[int] = []
-    value = shift = 0
-    for byte in data[start:] if start else data:
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            values.append(value)
-            value = shift = 0
-        else:
-            shift += 7
-            if shift > 70:
-                raise IndexError("varint too long")
-    if shift:
-        raise IndexError("cut short")
-    return values
-
-
-def _delete_set(values: list[int]) -> list[tuple[int, int, int]]:
-    """(client, clock, length) runs of a delete set read as varints; anything left over is an error."""
-    deletions: list[tuple[int, int, int]] = []
-    at = 1
-    for _ in range(values[0]):
-        client, runs = values[at], values[at + 1]
-        at += 2
-        for _ in range(runs):
-            deletions.append((client, values[at], values[at + 1]))
-            at += 2
-    if at != len(values):
-        raise UpdateFormatError("not a Yjs v1 update (bytes left over; v2 updates are not taken)")
-    return deletions
+    except UpdateFormatError:
+        raise
+    except ValueError:  # bytes left over after the delete set
+        raise UpdateFormatError("not a Yjs v1 update (bytes left over; v2 updates are not taken)") from None
+    return Update(tuple(items), tuple(skipped), deleted_up_to)
 
 
 def _read_item(reader: _Reader, info: int, client: int, clock: int) -> Item:
