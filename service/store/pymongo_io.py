@@ -15,6 +15,12 @@ context here closes its transport, which fails a waiting read at once with the s
 ``_OperationCancelled`` (the watch took up to 0.5 s), and any later use of the connection with
 a connection error.
 
+A connection being opened finishes even when its caller is cancelled (a request whose client left,
+a live feed that ended): PyMongo 4.20.0 closes the socket it connects only on ``OSError``, so a task
+cancelled mid-connect left an open socket to the garbage collector (a file descriptor until then, and
+a ``ResourceWarning`` that failed whichever test was running when it was collected). The connect now
+runs on, shielded, and its socket is closed when it is done, as PyMongo does for a TLS handshake.
+
 Applied once, on PyMongo 4.20.0 only: another version keeps its own I/O until this is
 re-checked against it (``tests/store/test_pymongo_io.py`` fails when upstream changes).
 """
@@ -22,11 +28,12 @@ re-checked against it (``tests/store/test_pymongo_io.py`` fails when upstream ch
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
 import pymongo
-from pymongo import _csot
+from pymongo import _csot, pool_shared
 from pymongo.asynchronous import pool
 from pymongo.common import MAX_MESSAGE_SIZE
 from pymongo.errors import ProtocolError, _OperationCancelled
@@ -44,11 +51,27 @@ def apply() -> bool:
     if pymongo.__version__ != PINNED_VERSION:
         return False
     if not _ORIGINALS:
-        _ORIGINALS.update(receive=pool.async_receive_message, send=pool.async_sendall, connection=pool.AsyncConnection)
+        _ORIGINALS.update(
+            receive=pool.async_receive_message,
+            send=pool.async_sendall,
+            connection=pool.AsyncConnection,
+            connect=pool_shared._async_create_connection,
+        )
         pool.async_receive_message = receive_message
         pool.async_sendall = send_all
         pool.AsyncConnection = ClosingOnCancel  # type: ignore[misc,assignment]
+        pool_shared._async_create_connection = connect
     return True
+
+
+async def connect(address: Any, options: Any) -> socket.socket:
+    """``pool_shared._async_create_connection``, finished even if the caller is cancelled; then closed."""
+    connecting = asyncio.ensure_future(_ORIGINALS["connect"](address, options))
+    try:
+        return await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        connecting.add_done_callback(pool_shared._close_late_socket)
+        raise
 
 
 async def receive_message(

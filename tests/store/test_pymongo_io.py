@@ -5,16 +5,18 @@ deadline, and a pool interrupted under a waiting read fails it instead of leavin
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pymongo
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient, monitoring, pool_shared
 from pymongo.asynchronous import pool
 from pymongo.errors import AutoReconnect, PyMongoError
 
@@ -154,6 +156,40 @@ async def test_an_interrupted_pool_fails_a_read_waiting_on_it(
                 await asyncio.wait_for(read, 5)
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("io", ["patched", "upstream"])
+async def test_reads_cancelled_while_their_connection_opens_leave_no_socket_open(
+    embedded_store: EmbeddedStore, io: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Tasks cancelled while PyMongo opens the connections they asked for: upstream leaves those sockets
+    to the garbage collector, still open (a ResourceWarning); patched, each is closed once its connect ends."""
+    assert pymongo_io.apply()
+    if io == "upstream":
+        monkeypatch.setattr(pool_shared, "_async_create_connection", pymongo_io._ORIGINALS["connect"])
+    loop = asyncio.get_running_loop()
+    sock_connect = loop.sock_connect
+
+    async def slow_connect(sock: Any, address: Any) -> None:  # a connect that takes a while, as to a far server
+        await asyncio.sleep(0.05)
+        await sock_connect(sock, address)
+
+    monkeypatch.setattr(loop, "sock_connect", slow_connect)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        client: AsyncMongoClient = AsyncMongoClient(embedded_store.uri)
+        await client.admin.command("ping")  # one connection in the pool; the reads below open more
+        reads = [asyncio.create_task(client.db.things.find_one({"_id": "a"})) for _ in range(4)]
+        await asyncio.sleep(0.02)  # they are connecting
+        for read in reads:
+            read.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
+        await client.close()
+        await asyncio.sleep(0.1)  # the connects still under way end
+        del reads  # the cancelled tasks' tracebacks hold what their frames held
+        gc.collect()
+    unclosed = [w for w in caught if "unclosed <socket.socket" in str(w.message)]
+    assert (unclosed == []) == (io == "patched"), f"{len(unclosed)} sockets left open"
 
 
 def test_the_patch_is_pinned_to_one_pymongo_version(monkeypatch: pytest.MonkeyPatch):
