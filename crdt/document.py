@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import bisect
 import json
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +89,6 @@ class SharedDocument:
     """One shared record's Yjs document with the frontier of each scalar field."""
 
     def __init__(self, state: bytes | None = None, frontiers: Mapping[str, Iterable[Write]] | None = None) -> None:
-        self._unobserve: Callable[[], object] | None = None
         self._load(state, {key: tuple(writes) for key, writes in (frontiers or {}).items()})
 
     def _load(self, state: bytes | None, frontiers: dict[str, Frontier]) -> None:
@@ -107,25 +105,17 @@ class SharedDocument:
                 raise CrdtDecodeError(f"not a Yjs update: {error}") from None
         self._frontiers = frontiers
         self._keys: _KeyIndex | None = None  # built when a device update first needs it
-        self._encoded: bytes | None = state or None  # the state, encoded, while it is unchanged
-        self._materialized: dict[str, Any] | None = None  # the record, while the document is unchanged
-        self._known: dict[int, int] | None = None  # the state vector, read, while the document is unchanged
-        self._observe(self._doc)
-
-    def _observe(self, doc: Doc) -> None:
-        """Forget what was read of the document whenever ``doc``, its Doc from now on, changes.
-
-        pycrdt keeps a Doc's observer, which holds the Doc, where Python's collector cannot see:
-        a Doc still observed is never freed, nor what its observer holds. So the observer holds
-        this document weakly, and is dropped when the document goes or moves to another Doc.
-        """
-        if self._unobserve is not None:
-            self._unobserve()
-        subscription = doc.observe(_forget_on_change(weakref.ref(self)))
-        self._unobserve = weakref.finalize(self, doc.unobserve, subscription)
+        # What was read of the Doc, kept until it changes (``_changed``):
+        self._encoded: bytes | None = state or None  # the state, encoded
+        self._known: dict[int, int] | None = None  # the state vector
+        self._shown: dict[str, Any] | None = None  # the fields map, as JSON
+        self._materialized: dict[str, Any] | None = None  # the record
 
     def _changed(self) -> None:
-        self._encoded = self._materialized = self._known = None
+        """Forget what was read of the Doc. Every change to it is an update taken in (``_take_in``) or a
+        server edit (``_server_edit``), and both call this; an observer on the Doc, which pycrdt calls
+        after every transaction, cost more than the reads it saved."""
+        self._encoded = self._known = self._shown = self._materialized = None
 
     # -- reading -----------------------------------------------------------
 
@@ -161,13 +151,20 @@ class SharedDocument:
     def materialize(self) -> dict[str, Any]:
         """The record as plain JSON: fields (integral numbers as integers), sorted tags, notes."""
         if self._materialized is None:
-            with self._doc.transaction():  # one read transaction; Yrs writes each root as JSON natively
-                fields, tags, notes = json.loads(str(self._fields)), json.loads(str(self._tags)), str(self._notes)
-            fields = {key: fields[key] for key in sorted(fields)}
+            shown = self._shown_fields()
+            with self._doc.transaction():  # one read transaction for both
+                tags, notes = json.loads(str(self._tags)), str(self._notes)
+            fields = {key: shown[key] for key in sorted(shown)}
             fields["tags"] = sorted(tag for tag, present in tags.items() if present is True)
             fields["notes"] = notes
             self._materialized = fields
         return {**self._materialized, "tags": list(self._materialized["tags"])}  # the caller's to change
+
+    def _shown_fields(self) -> dict[str, Any]:
+        """The fields map as the document shows it, read once per change (Yrs writes it as JSON natively)."""
+        if self._shown is None:
+            self._shown = json.loads(str(self._fields))
+        return self._shown
 
     # -- writing -----------------------------------------------------------
 
@@ -286,21 +283,17 @@ class SharedDocument:
     def _take(self, key: str, write: Write, saw: Any) -> None:
         frontier = self._frontiers.get(key)
         if frontier is None:  # a value from before frontiers were kept: any write beats it
-            current = self._fields.get(key, _UNSET)
-            frontier = () if current is _UNSET else (Write(plain_number(current), Stamp(-1, ""), 0, 0),)
+            current = self._shown_fields().get(key, _UNSET)
+            frontier = () if current is _UNSET else (Write(current, Stamp(-1, ""), 0, 0),)
         self._frontiers[key] = merged(frontier, write, saw)
 
     def _enforce(self, keys: Iterable[str]) -> None:
         """Where the document shows another value than the rule's winner, write the winner."""
-        wrong = {}
-        with self._doc.transaction():  # one read transaction, not one per value
-            for key in keys:
-                best = winner(self._frontiers.get(key, ()))
-                if best is None:
-                    continue
-                shown = self._fields.get(key, _UNSET)
-                if shown is _UNSET or canonical(shown) != canonical(best.value):
-                    wrong[key] = best.value
+        wrong, shown = {}, self._shown_fields()
+        for key in keys:
+            best = winner(self._frontiers.get(key, ()))
+            if best is not None and (key not in shown or canonical(shown[key]) != canonical(best.value)):
+                wrong[key] = best.value
         if wrong:
             with self._server_edit(FIELDS, list(wrong)):
                 for key, value in wrong.items():
@@ -310,8 +303,11 @@ class SharedDocument:
     def _server_edit(self, root: str, keys: Iterable[str | None]) -> Iterator[None]:
         """One transaction of server writes, each one clock of the server's (text: one per character)."""
         clock = self._clocks().get(SERVER_CLIENT, 0)
-        with self._doc.transaction():
-            yield
+        try:
+            with self._doc.transaction():
+                yield
+        finally:
+            self._changed()
         if self._keys is not None:
             for key in keys:
                 after = self._clocks().get(SERVER_CLIENT, 0) if key is None else clock + 1
@@ -373,24 +369,17 @@ class SharedDocument:
                 raise CrdtLayoutError(f"{root}.{key} must hold a plain value, not a nested type or binary")
             if root == FIELDS and key is not None:
                 fields_written.add(key)
-        self._doc.apply_update(update)
-        after = self._clocks()
+        try:
+            self._doc.apply_update(update)
+        finally:
+            self._changed()
+        after = self._clocks()  # kept until the next change: the next update's ``known``
         held_back = any(item.clock + item.length > after.get(item.client, 0) for item in new_items) or any(
             end > after.get(client, 0) for client, end in decoded.deleted_up_to.items()
         )
         if held_back:
             raise CrdtIncompleteError(MISSING_HISTORY)
         return fields_written
-
-
-def _forget_on_change(document: weakref.ref[SharedDocument]) -> Callable[[object], None]:
-    """A Doc's observer that holds its document weakly (``SharedDocument._observe``)."""
-
-    def changed(event: object) -> None:
-        if (alive := document()) is not None:
-            alive._changed()
-
-    return changed
 
 
 @dataclass(frozen=True)
@@ -455,6 +444,8 @@ class _KeyIndex:
 
 def _in_dependency_order(items: list[Item]) -> list[Item]:
     """Items of one update so that an item comes after the item it was written on."""
+    if len(items) < 2:  # a phone's edit of one field
+        return items
     ordered: list[Item] = []
     placed: set[ItemId] = set()
     pending = sorted(items, key=lambda item: (item.client, item.clock))

@@ -13,7 +13,7 @@ import json
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from crdt._varints import delete_set_ends  # native: a phone's update carries its whole delete set
 
@@ -29,9 +29,8 @@ class UpdateFormatError(ValueError):
     """Bytes that are not a Yjs v1 update."""
 
 
-@dataclass(frozen=True)
-class Item:
-    """One item of an update (a run of ``length`` clocks of one client)."""
+class Item(NamedTuple):
+    """One item of an update (a run of ``length`` clocks of one client); a tuple, built at C speed."""
 
     client: int
     clock: int
