@@ -147,13 +147,14 @@ def gc_runs(clocks: dict[int, int]) -> bytes:
     Applied to an empty document, it makes every one of those clocks known and gone: what
     compaction starts the new document from, so that the server's clocks are never reused.
     """
-    out = bytearray(_uint(len(clocks)))
+    out = bytearray(uint_bytes(len(clocks)))
     for client, clock in sorted(clocks.items(), reverse=True):  # Yjs writes clients in descending order
-        out += _uint(1) + _uint(client) + _uint(0) + bytes([0]) + _uint(clock)
-    return bytes(out + _uint(0))  # and an empty delete set
+        out += uint_bytes(1) + uint_bytes(client) + uint_bytes(0) + bytes([0]) + uint_bytes(clock)
+    return bytes(out + uint_bytes(0))  # and an empty delete set
 
 
-def _uint(value: int) -> bytes:
+def uint_bytes(value: int) -> bytes:
+    """lib0's unsigned varint: seven bits a byte, low bits first, the top bit saying more follow."""
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)

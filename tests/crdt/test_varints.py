@@ -9,18 +9,9 @@ from pycrdt import Doc, Map, Text
 
 from crdt._varints import delete_set_ends, uints
 from crdt.yjs_update import UpdateFormatError, decode_update
+from crdt.yjs_update import uint_bytes as varint
 
 U64 = st.integers(min_value=0, max_value=2**64 - 1)
-
-
-def varint(value: int) -> bytes:
-    """lib0's unsigned varint: seven bits a byte, low bits first, the top bit saying more follow."""
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 @given(st.lists(U64, max_size=50), st.binary(max_size=4))
