@@ -94,13 +94,18 @@ def merged(frontier: Iterable[Write], write: Write, saw: Saw) -> Frontier:
     """The frontier once ``write`` is taken in: it replaces what it saw.
 
     A write that loses to another one, which whoever sees it also sees, can never
-    win again, so it is dropped: the frontier holds what can still matter.
+    win again, so it is dropped: the frontier holds what can still matter. No write
+    of a frontier drops another (it would have been dropped when it came), so only
+    pairs with the new write are looked at: linear in the frontier, which grows with
+    the writers of a field that never saw each other's writes.
     """
     kept = [w for w in frontier if not saw(w)]
     if any(w.order == write.order and w.item == write.item for w in kept):
         return tuple(kept)
-    kept.append(write)
-    return tuple(w for w in kept if not any(o.order > w.order and o.implies(w) for o in kept))
+    survivors = tuple(w for w in kept if not (write.order > w.order and write.implies(w)))
+    if any(w.order > write.order and w.implies(write) for w in kept):
+        return survivors
+    return (*survivors, write)
 
 
 def winner(frontier: Frontier) -> Write | None:
