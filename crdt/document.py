@@ -62,7 +62,6 @@ COMPACTED_HISTORY = (
     "and send the crdtEpoch each update was made on"
 )
 _MAP_ROOTS = (FIELDS, TAGS)
-_UNSET = object()
 
 
 class CrdtDecodeError(ValueError):
@@ -175,8 +174,9 @@ class SharedDocument:
         """
         saved = self.state(), dict(self._frontiers)
         try:
+            shown = self._shown_fields()  # as it was: read by the last change's record, usually
             taken = self._integrate(update)
-            self._take_writes(taken, stamp, version, taken.horizon)
+            self._take_writes(taken, stamp, version, taken.horizon, shown)
             self._enforce(taken.fields_written)
         except BaseException:
             self._load(*saved)  # the key index is built again when next needed
@@ -194,7 +194,7 @@ class SharedDocument:
         try:
             tags, notes = archive._tag_set(), str(archive._notes)
             taken = archive._integrate(update)
-            self._take_writes(taken, stamp, version, self._clocks().get(SERVER_CLIENT, 0))
+            self._take_writes(taken, stamp, version, self._clocks().get(SERVER_CLIENT, 0), self._shown_fields())
             self._enforce(taken.fields_written)
             after = archive._tag_set()
             self.set_tags({**dict.fromkeys(tags - after, False), **dict.fromkeys(after - tags, True)})
@@ -237,9 +237,9 @@ class SharedDocument:
     def write_fields(self, patch: Mapping[str, Any], stamp: Stamp, version: int, base_version: int | None) -> None:
         """A plain patch (a device's, or a web write) of scalar fields, made on ``base_version``."""
         horizon = self._clocks().get(SERVER_CLIENT, 0)
-        saw = seen_at_version(base_version)
+        saw, shown = seen_at_version(base_version), self._shown_fields()
         for key, value in patch.items():
-            self._take(key, Write(plain_number(value), stamp, version, horizon), saw)
+            self._take(key, Write(plain_number(value), stamp, version, horizon), saw, shown)
         self._enforce(patch)
 
     def set_tags(self, flags: Mapping[str, bool]) -> None:
@@ -276,15 +276,18 @@ class SharedDocument:
 
     # -- the rule ----------------------------------------------------------
 
-    def _take_writes(self, taken: _Integrated, stamp: Stamp, version: int, horizon: int) -> None:
+    def _take_writes(
+        self, taken: _Integrated, stamp: Stamp, version: int, horizon: int, shown: Mapping[str, Any]
+    ) -> None:
         for key, item, value in taken.writes:
-            self._take(key, Write(value, stamp, version, horizon, item.id), seen_by_item(item.id, item.origin))
+            write = Write(value, stamp, version, horizon, item.id)
+            self._take(key, write, seen_by_item(item.id, item.origin), shown)
 
-    def _take(self, key: str, write: Write, saw: Any) -> None:
+    def _take(self, key: str, write: Write, saw: Any, shown: Mapping[str, Any]) -> None:
+        """``shown``: the fields as the document showed them before this change."""
         frontier = self._frontiers.get(key)
         if frontier is None:  # a value from before frontiers were kept: any write beats it
-            current = self._shown_fields().get(key, _UNSET)
-            frontier = () if current is _UNSET else (Write(current, Stamp(-1, ""), 0, 0),)
+            frontier = (Write(shown[key], Stamp(-1, ""), 0, 0),) if key in shown else ()
         self._frontiers[key] = merged(frontier, write, saw)
 
     def _enforce(self, keys: Iterable[str]) -> None:
