@@ -12,13 +12,14 @@ from crdt.document import (
     SharedDocument,
     materialize_json,
 )
-from crdt.field_rule import SERVER_CLIENT, Stamp, Write
+from crdt.field_rule import SERVER_CLIENT, Frontier, Stamp, Write
 
 __all__ = [
     "SERVER_CLIENT",
     "CrdtDecodeError",
     "CrdtIncompleteError",
     "CrdtLayoutError",
+    "Frontier",
     "Merge",
     "SharedDocument",
     "Stamp",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from crdt import CrdtDecodeError, CrdtIncompleteError, CrdtLayoutError, Stamp
+from crdt import CrdtDecodeError, CrdtIncompleteError, CrdtLayoutError, Frontier, Stamp
 from service.domain.changes import Change, Operation
 from service.domain.document_cache import WorkingDocuments, frontiers_of
 from service.domain.outcomes import ChangeStatus
@@ -295,6 +295,17 @@ def _decide_shared(
             f"{_name(change)} would grow to {len(state)} bytes; the limit is {settings.max_record_bytes}.",
             "crdtUpdate",
         )
+    unseen, unseen_before = _unseen_writes(document.frontiers()), _unseen_writes(frontiers_before)
+    if actor.device_id is not None and unseen > unseen_before and unseen > settings.max_unseen_writes:
+        # Each write nobody has seen yet is kept until one that saw it comes; a device that never syncs,
+        # writing from ever new Yjs clients, must not grow that without end (a causal write empties it).
+        documents.discard(change.key)
+        return _refused(
+            "TOO_LARGE",
+            f"{_name(change)} would keep {unseen} writes that no other write has seen (the limit is "
+            f"{settings.max_unseen_writes}): pull the outlet and make the edit on what it holds now.",
+            "crdtUpdate",
+        )
     frontiers = frontiers_of(document)
     documents.keep_archives(change.key)
     if current is not None and fields == materialized_before:
@@ -309,6 +320,10 @@ def _decide_shared(
 
 
 MANAGER_FIELDS = frozenset({"repIds"})  # shared fields only managers write
+
+
+def _unseen_writes(frontiers: Mapping[str, Frontier]) -> int:
+    return sum(map(len, frontiers.values()))
 
 
 def _read_only(change: Change, field: str) -> Decision:

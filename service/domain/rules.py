@@ -28,6 +28,7 @@ class RuleSettings:
     max_record_bytes: int = 256 * 1024
     crdt_compact_bytes: int = 4096  # a shared record's CRDT state past this, mostly history, is compacted
     max_crdt_update_bytes: int = 256 * 1024
+    max_unseen_writes: int = 1000  # a shared record's field writes no other write has seen (docs/merge-rule.md)
     max_clock_skew: timedelta = timedelta(hours=24)  # how far ahead of the server a capture may be
 
 

@@ -201,3 +201,34 @@ def test_a_losing_yjs_edit_is_kept_so_the_same_devices_next_edit_still_merges():
     status, after = push([following], after)
     assert status == ["MERGED"] and after is not None
     assert (after.fields["name"], after.fields["city"]) == ("Winner", "Ipoh")
+
+
+def test_a_device_that_never_syncs_cannot_grow_the_writes_an_outlet_keeps_without_end():
+    """Each edit from a new Yjs client, never pulled: each is kept until a write that saw it comes. Past
+    the limit the device is refused (TOO_LARGE, saying what to do); a manager's write empties them."""
+    settings = RuleSettings(max_unseen_writes=5)
+    record = web_write(None, {"name": "Kedai Ali"})  # one write kept: the name's
+    documents = WorkingDocuments(DocumentCache())
+    device = Actor(writer="dev1", rep_id="rep1", device_id="dev1")
+    outcomes = []
+    for n in range(7):
+        update = Device(1000 + n).set(contactName=f"contact {n}")
+        decision = decide_change(
+            change(OUTLET, "o1", crdt_update=update, captured_at=T0 + timedelta(minutes=n)),
+            {KEY: record},
+            device,
+            settings,
+            documents,
+            NOW,
+            scope=IN_SCOPE,
+        )
+        outcomes.append(decision.status.value)
+        if decision.record is not None and decision.written:
+            record = decision.record  # one batch: its working document goes on from here
+    assert outcomes == ["MERGED"] * 4 + ["REFUSED"] * 3
+    assert decision.verdict is not None and decision.verdict.code == "TOO_LARGE"
+    assert "pull the outlet" in decision.verdict.reason
+    assert sum(map(len, decode(record).frontiers().values())) == 5
+    fixed = web_write(record, {"contactName": "Pak Ali"})
+    assert decode(fixed).frontiers()["contactName"][0].value == "Pak Ali"
+    assert len(decode(fixed).frontiers()["contactName"]) == 1
