@@ -57,13 +57,23 @@ class HealthService:
         return (await self.device_statuses([device_id]))[device_id]
 
     async def device_statuses(self, device_ids: list[str]) -> dict[str, HealthStatus]:
-        """Each device's status, in four reads whatever the number of devices (unknown ids: HEALTHY)."""
+        """Each device's status, in at most four reads whatever the number of devices (unknown ids: HEALTHY).
+
+        Open refusals and conflicts are counted only for devices that ever had one recorded (a device
+        document says so, marked in the transaction that records the first): the ``syncStatus`` feed
+        asks after every push, and most devices never had either."""
         devices = await identity.get_devices(self._store, device_ids)
         ids = sorted(devices)
         open_refusals = await self._open_counts(
-            refusals.COLLECTION, {"status": RefusalStatus.OPEN.value, "kind": RefusalKind.RECORD.value}, ids
+            refusals.COLLECTION,
+            {"status": RefusalStatus.OPEN.value, "kind": RefusalKind.RECORD.value},
+            [i for i in ids if devices[i].refusals_recorded != 0],
         )
-        open_conflicts = await self._open_counts(conflicts.COLLECTION, {"status": ConflictStatus.OPEN.value}, ids)
+        open_conflicts = await self._open_counts(
+            conflicts.COLLECTION,
+            {"status": ConflictStatus.OPEN.value},
+            [i for i in ids if devices[i].conflicts_recorded != 0],
+        )
         photos = await self._overdue_photos("deviceId", ids)
         statuses = {i: HealthStatus.HEALTHY for i in device_ids}
         for device_id, device in devices.items():
@@ -76,6 +86,8 @@ class HealthService:
         return await photo_refs.overdue(self._store, referenced_before=before, by=by, ids=ids)
 
     async def _open_counts(self, collection: str, query: dict[str, Any], device_ids: list[str]) -> Counter[str]:
+        if not device_ids:
+            return Counter()
         pipeline = [
             {"$match": {**query, "deviceId": {"$in": device_ids}}},
             {"$group": {"_id": "$deviceId", "count": {"$sum": 1}}},

@@ -2,13 +2,18 @@
 
 from datetime import UTC, datetime, timedelta
 
+from service.app import build_services
 from service.auth.roles import Role
 from service.domain.health import HealthStatus, HealthThresholds
 from service.domain.record_types import RecordType
 from service.services import Services
-from service.store import identity
+from service.settings import Settings
+from service.store import identity, refusals
+from service.store.database import Store
 from service.store.health import HealthService
 from tests.factories import change
+from tests.store.test_push_reads import Reads
+from tests.store.watched import watched_store
 
 
 async def register(services: Services, name: str, device_id: str) -> str:
@@ -76,3 +81,36 @@ async def test_many_devices_statuses_come_from_four_reads(services: Services):
     )
     statuses = await services.health.device_statuses(["d1", "d2", "unknown"])
     assert statuses == {"d1": HealthStatus.HEALTHY, "d2": HealthStatus.NEEDS_ATTENTION, "unknown": HealthStatus.HEALTHY}
+
+
+async def test_open_problems_are_counted_only_for_devices_that_ever_had_one(
+    settings: Settings, store: Store, embedded: bool
+):
+    """The ``syncStatus`` feed asks for the pushing devices' statuses after every push."""
+    reads = Reads()
+    async with watched_store(settings, embedded, reads) as watched:
+        services = build_services(settings, watched)
+        ali = await register(services, "Ali", "d1")
+        siti = await register(services, "Siti", "d2")
+        await services.sync.write_record(
+            RecordType.OUTLET, "o1", {"name": "Kedai Ali", "repIds": [ali]}, None, user_id="hq"
+        )
+        await services.sync.push(
+            [change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id=ali
+        )
+        reads.aggregated.clear()
+        assert await services.health.device_statuses(["d1", "d2"]) == {
+            "d1": HealthStatus.HEALTHY,
+            "d2": HealthStatus.HEALTHY,
+        }
+        assert reads.aggregated == []
+
+        await services.sync.push(
+            [change(RecordType.VISIT, "v2", {"outletId": "gone", "status": "PLANNED"})], device_id="d2", rep_id=siti
+        )
+        reads.aggregated.clear()
+        assert await services.health.device_statuses(["d1", "d2"]) == {
+            "d1": HealthStatus.HEALTHY,
+            "d2": HealthStatus.NEEDS_ATTENTION,
+        }
+        assert reads.aggregated == [refusals.COLLECTION]

@@ -22,15 +22,18 @@ VISIT = RecordType.VISIT
 
 
 class Reads(monitoring.CommandListener):
-    """The collections each ``find`` read, and each ``update`` wrote."""
+    """The collections each ``find`` read, each ``aggregate`` read and each ``update`` wrote."""
 
     def __init__(self) -> None:
         self.collections: list[str] = []
+        self.aggregated: list[str] = []
         self.updated: list[str] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name == "find":
             self.collections.append(event.command["find"])
+        if event.command_name == "aggregate":
+            self.aggregated.append(event.command["aggregate"])
         if event.command_name == "update":
             self.updated.append(event.command["update"])
 
