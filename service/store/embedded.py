@@ -149,6 +149,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
         embedded_partial_indexes,
         embedded_patches,
         embedded_readers,
+        embedded_transaction_thread,
         embedded_transactions,
         embedded_ttl_entries,
     )
@@ -158,6 +159,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     embedded_index_plans.apply()  # FieldSync's query shapes answered from an index
     embedded_transactions.apply()  # wait for a transaction instead of failing; abort failed commits
     embedded_readers.apply()  # reads outside a transaction on a connection of their own: they never wait
+    embedded_transaction_thread.apply()  # a transaction's engine work on the loop's thread, not handed to workers
     embedded_outbox.apply()  # no change-stream outbox: nothing reads it, and it cost as much as a push's writes
     embedded_ttl_entries.apply()  # a write to a collection with a TTL index does not scan its TTL entries
     embedded_multikey_entries.apply()  # nor one to a collection with array entries those entries
