@@ -113,11 +113,20 @@ async def insert(store: Store, target: int, budget: float, start: datetime) -> i
         # starves its heartbeats, and the client drops the connection ("operation cancelled"). Keep each ~2 s.
         count = max(50, min(BATCH, int(COMMAND_SECONDS / cost)))
         if len(costs) == 1 or len(costs) % 10 == 0 or inserted == target:
-            report("history.insert", inserted=inserted, batch=len(batch), ms_per_event=round(cost * 1000, 3),
-                   events_per_s=round(1 / cost, 1), elapsed_s=round(time.perf_counter() - began, 1))
+            report(
+                "history.insert",
+                inserted=inserted,
+                batch=len(batch),
+                ms_per_event=round(cost * 1000, 3),
+                events_per_s=round(1 / cost, 1),
+                elapsed_s=round(time.perf_counter() - began, 1),
+            )
     elapsed = time.perf_counter() - began
-    figures: dict[str, object] = {"inserted": inserted, "elapsed_s": round(elapsed, 1),
-                                  "events_per_s": round(inserted / elapsed, 1)}
+    figures: dict[str, object] = {
+        "inserted": inserted,
+        "elapsed_s": round(elapsed, 1),
+        "events_per_s": round(inserted / elapsed, 1),
+    }
     if inserted < target and len(costs) >= 3:
         # cost(n) ~ a + b*n per event  =>  filling to N costs a*N + b*N^2/2
         b, a = statistics.linear_regression(sizes, costs)
@@ -144,16 +153,31 @@ async def paging(store: Store, listener: RoundTrips, total: int) -> None:
         pages += 1
     elapsed = time.perf_counter() - began
     assert seen == total, (seen, total)
-    report("history.page.all", events=seen, pages=pages, page_size=PAGE, seconds=round(elapsed, 2),
-           events_per_s=round(seen / elapsed, 1), round_trips_per_page=round(listener.count / pages, 2))
+    report(
+        "history.page.all",
+        events=seen,
+        pages=pages,
+        page_size=PAGE,
+        seconds=round(elapsed, 2),
+        events_per_s=round(seen / elapsed, 1),
+        round_trips_per_page=round(listener.count / pages, 2),
+    )
     # The last full page of everything, and of one rep's events (1 in REPS).
     rep = history.HistoryFilter(rep_id="rep-7")
     rep_tail = max(total - PAGE * REPS - 1, total // 2)  # a full page once there are 50k events
     for name, flt, tail in (("all", everything, total - PAGE - 1), ("rep", rep, rep_tail)):
         first, first_count = await _median_page_ms(store, flt, 0)
         last, last_count = await _median_page_ms(store, flt, max(tail, 0))
-        report("history.page.start_vs_end", filter=name, events=total, start_ms=first, start_events=first_count,
-               end_ms=last, end_events=last_count, end_over_start=round(last / first, 2) if first else None)
+        report(
+            "history.page.start_vs_end",
+            filter=name,
+            events=total,
+            start_ms=first,
+            start_events=first_count,
+            end_ms=last,
+            end_events=last_count,
+            end_over_start=round(last / first, 2) if first else None,
+        )
 
 
 async def _median_page_ms(store: Store, flt: history.HistoryFilter, after: int, runs: int = 5) -> tuple[float, int]:
@@ -185,14 +209,26 @@ async def exporting(store: Store, listener: RoundTrips, total: int) -> None:
     listener.reset()
     lines, size, elapsed, _ = await run(0, traced=False)
     assert lines == total, (lines, total)
-    report("history.export", events=lines, seconds=round(elapsed, 2), events_per_s=round(lines / elapsed, 1),
-           mb_per_s=round(size / elapsed / 1e6, 2), mb=round(size / 1e6, 1), round_trips=listener.count,
-           max_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+    report(
+        "history.export",
+        events=lines,
+        seconds=round(elapsed, 2),
+        events_per_s=round(lines / elapsed, 1),
+        mb_per_s=round(size / elapsed / 1e6, 2),
+        mb=round(size / 1e6, 1),
+        round_trips=listener.count,
+        max_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    )
     quarter = await run(total - total // 4, traced=True)
     whole = await run(0, traced=True)
-    report("history.export.memory", quarter_events=quarter[0], quarter_peak_kb=round(quarter[3] / 1024),
-           all_events=whole[0], all_peak_kb=round(whole[3] / 1024),
-           all_over_quarter=round(whole[3] / quarter[3], 2) if quarter[3] else None)
+    report(
+        "history.export.memory",
+        quarter_events=quarter[0],
+        quarter_peak_kb=round(quarter[3] / 1024),
+        all_events=whole[0],
+        all_peak_kb=round(whole[3] / 1024),
+        all_over_quarter=round(whole[3] / quarter[3], 2) if quarter[3] else None,
+    )
 
 
 async def daily_report(store: Store, listener: RoundTrips, start: datetime, total: int) -> None:
@@ -202,8 +238,14 @@ async def daily_report(store: Store, listener: RoundTrips, start: datetime, tota
     tallies = await history.count_actions(store, day_start, day_start + timedelta(days=1))
     pushed = await history.devices_pushed(store, day_start, day_start + timedelta(days=1))
     elapsed = time.perf_counter() - began
-    report("history.report.day", events=total, counted=sum(t.count for t in tallies), devices_pushed=len(pushed),
-           ms=round(elapsed * 1000, 1), round_trips=listener.count)
+    report(
+        "history.report.day",
+        events=total,
+        counted=sum(t.count for t in tallies),
+        devices_pushed=len(pushed),
+        ms=round(elapsed * 1000, 1),
+        round_trips=listener.count,
+    )
 
 
 async def main() -> None:
