@@ -27,15 +27,21 @@ def health_at(services: Services, now: datetime) -> HealthService:
     return HealthService(services.store, HealthThresholds(), clock=lambda: now)
 
 
-async def test_reps_are_listed_worst_first_with_what_needs_attention(services: Services):
-    ali = await register(services, "Ali", "d-ali")
-    siti = await register(services, "Siti", "d-siti")
+async def ali_visits_siti_does_not_yet(services: Services, ali_device: str, siti_device: str) -> str:
+    """Two reps; Ali's device pushed a visit at his outlet. Siti's id."""
+    ali = await register(services, "Ali", ali_device)
+    siti = await register(services, "Siti", siti_device)
     await services.sync.write_record(
         RecordType.OUTLET, "o1", {"name": "Kedai Ali", "repIds": [ali]}, None, user_id="hq"
     )
     await services.sync.push(
-        [change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d-ali", rep_id=ali
+        [change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id=ali_device, rep_id=ali
     )
+    return siti
+
+
+async def test_reps_are_listed_worst_first_with_what_needs_attention(services: Services):
+    siti = await ali_visits_siti_does_not_yet(services, "d-ali", "d-siti")
     await services.sync.push(
         [change(RecordType.VISIT, "v2", {"outletId": "gone", "status": "PLANNED"})], device_id="d-siti", rep_id=siti
     )
@@ -90,14 +96,7 @@ async def test_open_problems_are_counted_only_for_devices_that_ever_had_one(
     reads = Reads()
     async with watched_store(settings, embedded, reads) as watched:
         services = build_services(settings, watched)
-        ali = await register(services, "Ali", "d1")
-        siti = await register(services, "Siti", "d2")
-        await services.sync.write_record(
-            RecordType.OUTLET, "o1", {"name": "Kedai Ali", "repIds": [ali]}, None, user_id="hq"
-        )
-        await services.sync.push(
-            [change(RecordType.VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})], device_id="d1", rep_id=ali
-        )
+        siti = await ali_visits_siti_does_not_yet(services, "d1", "d2")
         reads.aggregated.clear()
         assert await services.health.device_statuses(["d1", "d2"]) == {
             "d1": HealthStatus.HEALTHY,
