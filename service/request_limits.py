@@ -5,7 +5,7 @@
 - ``strict_json``: the JSON of request bodies and WebSocket messages is standard JSON
   that every part of the service can hold: UTF-8, no NaN/Infinity, finite numbers,
   integers a JavaScript client can represent exactly, no lone UTF-16 surrogates,
-  bounded nesting.
+  no object key holding the NUL character (MongoDB cannot store one), bounded nesting.
 - ``CheckedDocuments``: an operation selecting too many fields once its fragments are
   expanded is refused before validation, whose rules grow exponentially with nested
   fragment spreads (a 1 KB "fragment bomb" would otherwise pin the event loop); then
@@ -140,7 +140,7 @@ def strict_json(data: str | bytes) -> object:
     except RecursionError:
         raise UnacceptableJSON(f"JSON is nested deeper than {MAX_JSON_NESTING} levels") from None
     _check_text(text)
-    _check_tree(value, strings=_SURROGATE_ESCAPE.search(text) is not None)
+    _check_tree(value, strings=_SURROGATE_ESCAPE.search(text) is not None, nul_keys="\\u0000" in text)
     return value
 
 
@@ -162,8 +162,9 @@ def _int(text: str) -> int:
     return value
 
 
-def _check_tree(value: object, *, strings: bool) -> None:
-    """Nesting within bounds; and, when ``strings``, no string (key or value) that is not valid Unicode."""
+def _check_tree(value: object, *, strings: bool, nul_keys: bool) -> None:
+    """Nesting within bounds; when ``strings``, no string (key or value) that is not valid Unicode; when
+    ``nul_keys`` (the text escapes a NUL, the only way JSON holds one), no key with a NUL."""
     containers = (dict, list, str) if strings else (dict, list)  # what the walk has to look into
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
@@ -174,6 +175,8 @@ def _check_tree(value: object, *, strings: bool) -> None:
             if strings:
                 for key in item:
                     _check_text(key)
+            if nul_keys and any("\x00" in key for key in item):
+                raise UnacceptableJSON("an object key holds the NUL character (U+0000), which cannot be stored")
             stack.extend((child, depth + 1) for child in item.values() if isinstance(child, containers))
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item if isinstance(child, containers))

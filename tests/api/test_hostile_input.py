@@ -154,6 +154,7 @@ MALFORMED_BODIES = [
     (b'{"query": "{me{id}}", "variables": {"x": 123456789012345678901234567890}}', "application/json", "integers"),
     (b'{"query": "{me{id}}", "variables": {"x": "\\udc00"}}', "application/json", "surrogate"),
     (b'{"query": "{me{id}}", "variables": {"\\uDC00": 1}}', "application/json", "surrogate"),
+    (b'{"query": "{me{id}}", "variables": {"i": {"fields": {"a\\u0000b": null}}}}', "application/json", "NUL"),
     (b'{"query": "{me{id}}", "variables": ' + b"[" * 5000 + b"]" * 5000 + b"}", "application/json", "nested"),
     (b"query=%7Bme%7Bid%7D%7D", "application/x-www-form-urlencoded", "content type"),
     (b"{me{id}}", "text/plain", "content type"),
