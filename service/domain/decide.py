@@ -287,25 +287,14 @@ def _decide_shared(
     except ValueError as error:  # malformed tags in a patch, or a value Yjs cannot hold
         documents.discard(change.key)
         return _refused("INVALID_FIELD", f"{_name(change)}: {error}", "tags" if tags is not None else None)
-    if actor.device_id is not None and len(state) > len(before or b"") and len(state) > settings.max_record_bytes:
-        # A device may not grow a record past the limit; shrinking it, and a manager's fix, always go through.
+    grown_past = (
+        _grown_past_limits(change, state, before, document.frontiers(), frontiers_before, settings)
+        if actor.device_id is not None
+        else None
+    )
+    if grown_past:
         documents.discard(change.key)
-        return _refused(
-            "TOO_LARGE",
-            f"{_name(change)} would grow to {len(state)} bytes; the limit is {settings.max_record_bytes}.",
-            "crdtUpdate",
-        )
-    unseen, unseen_before = _unseen_writes(document.frontiers()), _unseen_writes(frontiers_before)
-    if actor.device_id is not None and unseen > unseen_before and unseen > settings.max_unseen_writes:
-        # Each write nobody has seen yet is kept until one that saw it comes; a device that never syncs,
-        # writing from ever new Yjs clients, must not grow that without end (a causal write empties it).
-        documents.discard(change.key)
-        return _refused(
-            "TOO_LARGE",
-            f"{_name(change)} would keep {unseen} writes that no other write has seen (the limit is "
-            f"{settings.max_unseen_writes}): pull the outlet and make the edit on what it holds now.",
-            "crdtUpdate",
-        )
+        return _refused("TOO_LARGE", grown_past, "crdtUpdate")
     frontiers = frontiers_of(document)
     documents.keep_archives(change.key)
     if current is not None and fields == materialized_before:
@@ -322,8 +311,27 @@ def _decide_shared(
 MANAGER_FIELDS = frozenset({"repIds"})  # shared fields only managers write
 
 
-def _unseen_writes(frontiers: Mapping[str, Frontier]) -> int:
-    return sum(map(len, frontiers.values()))
+def _grown_past_limits(
+    change: Change,
+    state: bytes,
+    before: bytes | None,
+    frontiers: Mapping[str, Frontier],
+    frontiers_before: Mapping[str, Frontier],
+    settings: RuleSettings,
+) -> str | None:
+    """Why a device's change would grow a shared record past a limit, or None. Shrinking a record, and a
+    manager's fix, always go through: a device may only not grow it further."""
+    if len(state) > len(before or b"") and len(state) > settings.max_record_bytes:
+        return f"{_name(change)} would grow to {len(state)} bytes; the limit is {settings.max_record_bytes}."
+    # Each write nobody has seen yet is kept until one that saw it comes; a device that never syncs,
+    # writing from ever new Yjs clients, must not grow that without end (a causal write empties it).
+    unseen = sum(map(len, frontiers.values()))
+    if unseen > settings.max_unseen_writes and unseen > sum(map(len, frontiers_before.values())):
+        return (
+            f"{_name(change)} would keep {unseen} writes that no other write has seen (the limit is "
+            f"{settings.max_unseen_writes}): pull the outlet and make the edit on what it holds now."
+        )
+    return None
 
 
 def _read_only(change: Change, field: str) -> Decision:
