@@ -152,6 +152,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
         embedded_transaction_thread,
         embedded_transactions,
         embedded_ttl_entries,
+        embedded_wire_values,
     )
 
     # Before the engine exists: the patches keep inserts from scanning the collection.
@@ -167,6 +168,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     embedded_document_reads.apply()  # reading a document does not inspect the codec's signature again
     embedded_codec.apply()  # a plain document is encoded in one walk, not validated once per level
     embedded_partial_indexes.apply()  # a write computes only its own collection's index keys
+    embedded_wire_values.apply()  # a plain value crosses the wire without being inspected
     # No cap on documents an aggregation may hold: a busy day's report groups more than mongoeco's default 50k.
     engine = (
         SQLiteEngine(sqlite_path, aggregation_materialization_limit=None)
