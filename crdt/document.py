@@ -31,9 +31,9 @@ from crdt.field_rule import (
     Frontier,
     Stamp,
     Write,
-    canonical,
     merged,
     plain_number,
+    same_value,
     seen_at_version,
     seen_by_item,
     winner,
@@ -62,6 +62,7 @@ COMPACTED_HISTORY = (
     "and send the crdtEpoch each update was made on"
 )
 _MAP_ROOTS = (FIELDS, TAGS)
+_SCALARS = (str, int, float, bool, type(None))
 
 
 class CrdtDecodeError(ValueError):
@@ -116,6 +117,18 @@ class SharedDocument:
         after every transaction, cost more than the reads it saved."""
         self._encoded = self._known = self._shown = self._materialized = None
 
+    def _read(self) -> None:
+        """Read the state vector, the fields and the record in one transaction: pycrdt opens and commits
+        one for each call made outside of one, which cost more than the reads themselves."""
+        with self._doc.transaction():
+            known, shown = _clocks(self._doc.get_state()), json.loads(str(self._fields))
+            tags, notes = json.loads(str(self._tags)), str(self._notes)
+        self._known, self._shown = known, shown
+        record = {key: shown[key] for key in sorted(shown)}
+        record["tags"] = sorted(tag for tag, present in tags.items() if present is True)
+        record["notes"] = notes
+        self._materialized = record
+
     # -- reading -----------------------------------------------------------
 
     def state(self) -> bytes:
@@ -130,7 +143,8 @@ class SharedDocument:
     def _clocks(self) -> dict[int, int]:
         """Each client's next clock (the state vector as a dict)."""
         if self._known is None:
-            self._known = _clocks(self._doc.get_state())
+            self._read()
+        assert self._known is not None
         return self._known
 
     def frontiers(self) -> dict[str, Frontier]:
@@ -150,19 +164,15 @@ class SharedDocument:
     def materialize(self) -> dict[str, Any]:
         """The record as plain JSON: fields (integral numbers as integers), sorted tags, notes."""
         if self._materialized is None:
-            shown = self._shown_fields()
-            with self._doc.transaction():  # one read transaction for both
-                tags, notes = json.loads(str(self._tags)), str(self._notes)
-            fields = {key: shown[key] for key in sorted(shown)}
-            fields["tags"] = sorted(tag for tag, present in tags.items() if present is True)
-            fields["notes"] = notes
-            self._materialized = fields
+            self._read()
+        assert self._materialized is not None
         return {**self._materialized, "tags": list(self._materialized["tags"])}  # the caller's to change
 
     def _shown_fields(self) -> dict[str, Any]:
         """The fields map as the document shows it, read once per change (Yrs writes it as JSON natively)."""
         if self._shown is None:
-            self._shown = json.loads(str(self._fields))
+            self._read()
+        assert self._shown is not None
         return self._shown
 
     # -- writing -----------------------------------------------------------
@@ -295,7 +305,7 @@ class SharedDocument:
         wrong, shown = {}, self._shown_fields()
         for key in keys:
             best = winner(self._frontiers.get(key, ()))
-            if best is not None and (key not in shown or canonical(shown[key]) != canonical(best.value)):
+            if best is not None and (key not in shown or not same_value(shown[key], best.value)):
                 wrong[key] = best.value
         if wrong:
             with self._server_edit(FIELDS, list(wrong)):
@@ -465,7 +475,8 @@ def _in_dependency_order(items: list[Item]) -> list[Item]:
 
 def _value(item: Item) -> Any:
     value = item.values[-1] if item.values else None
-    json.dumps(value)  # TypeError for binary values: fields are JSON
+    if not isinstance(value, _SCALARS):
+        json.dumps(value)  # TypeError for binary values: fields are JSON
     return plain_number(value)
 
 

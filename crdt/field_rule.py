@@ -79,6 +79,13 @@ def canonical(value: Any) -> str:
     return json.dumps(plain_number(value), sort_keys=True, separators=(",", ":"))
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two field values are the same JSON value (1 and 1.0 are); strings, the usual case, compared as such."""
+    if type(a) is str and type(b) is str:
+        return a == b
+    return canonical(a) == canonical(b)
+
+
 def plain_number(value: Any) -> Any:
     """Integral numbers as integers (Yjs stores every number as a float)."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
