@@ -5,11 +5,12 @@
 First, against a real `fieldsync serve` process: the service CPU (from /proc) per
 push and per change for batches of 1, 50 and 500 owned, shared and mixed changes
 sent over GraphQL, beside the peers' server CPU per document (PouchDB) and per Yjs
-update (Hocuspocus) as ratios. Then, in process: changes/s, round trips per batch
-of 50 (counted with a PyMongo command listener) and the CRDT document cache hit
-ratio; then the service CPU to merge one phone's Yjs update into a hot outlet with
-10, 1,000 and 10,000 earlier edits, beside a raw pycrdt apply of the same update and pycrdt's
-own floor for such a merge.
+update (Hocuspocus) as ratios (measured in the same run with PEERBENCH set: bench/peers.py).
+Then, in process: changes/s, round trips per batch of 50 (counted with a PyMongo
+command listener) and the CRDT document cache hit ratio; then the service CPU to
+merge one phone's Yjs update into a hot outlet with 10, 1,000 and 10,000 earlier
+edits, beside a raw pycrdt apply of the same update, pycrdt's own floor for such a
+merge and Hocuspocus' server CPU per update.
 Anomaly flagging: the mixed scenario again with flagging off (its round trips and time
 beside the flagged run), and the detectors' CPU per change and per push for batches of
 1, 50 and 500 geo-stamped visits and orders against baselines already learned.
@@ -30,6 +31,7 @@ from typing import Any
 from pycrdt import Doc, Map
 
 from bench.harness import bench_services, report
+from bench.peers import peer_us
 from bench.served import Served, peer_ratios, served
 from service.domain.anomalies import AnomalyThresholds, Baselines, DeviceBaseline, PushFacts, RepBaseline, flag_push
 from service.domain.changes import Change, Operation
@@ -203,17 +205,21 @@ def crdt_merge_cost(history: int, samples: int = 300, writers: int = 20) -> dict
 
 def crdt_merge_costs() -> None:
     rows = [crdt_merge_cost(history) for history in (10, 1_000, 10_000)]
+    peers, source = peer_us()
+    hocuspocus = peers["hocuspocus_update"]  # the target for a hot merge: Hocuspocus' server CPU per Yjs update
     for row in rows:
         report(
             "crdt.merge",
             **row,
             ratio_to_raw=round(row["service_merge_us"] / row["raw_pycrdt_apply_us"], 1),
             ratio_to_floor=round(row["service_merge_us"] / row["pycrdt_floor_us"], 1),
+            x_hocuspocus_update=round(row["service_merge_us"] / hocuspocus, 2),
         )
     report(
         "crdt.merge.flatness",
         cost_10k_over_10=round(rows[-1]["service_merge_us"] / rows[0]["service_merge_us"], 2),
-        hocuspocus_us_per_update=49,  # the peers' figure (../shared/peers), the target for a hot merge
+        hocuspocus_us_per_update=hocuspocus,
+        peers=source,
     )
 
 

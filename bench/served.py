@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 
+from bench.peers import peer_us
+
 ADMIN = "bench-admin-token"
 TICKS = os.sysconf("SC_CLK_TCK")
-# The peers' server CPU per document / update, measured on this machine (../shared/peers/README.md).
-PEERS_US = {"pouchdb_bulk_docs": 42, "hocuspocus_update": 49}
 
 PUSH = """mutation($i: PushInput!){ pushChanges(input:$i){ syncId serverTime results{
   offlineId status blockedBy duplicateOf
@@ -78,8 +78,10 @@ class Served:
         return self.data(PUSH, {"i": {"deviceId": device_id, "changes": changes}}, token)["pushChanges"]["results"]
 
 
-def peer_ratios(us_per_change: float) -> dict[str, float]:
-    return {f"x_{peer}": round(us_per_change / us, 1) for peer, us in PEERS_US.items()}
+def peer_ratios(us_per_change: float) -> dict[str, float | str]:
+    """Our CPU per change over each peer's (bench/peers.py), and where the peers' figures come from."""
+    figures, source = peer_us()
+    return {**{f"x_{peer}": round(us_per_change / us, 1) for peer, us in figures.items()}, "peers": source}
 
 
 @contextmanager
