@@ -300,27 +300,33 @@ BATCH_SIZES = (1, 50, 500)
 
 
 class Phone:
-    """A device's Yjs documents of shared outlets: it edits on what the server last sent it, as apps do."""
+    """A device's Yjs documents of shared outlets: it edits on what the server last sent it, as apps do, and
+    starts over from the record's state with a new client id when the record moves to a new epoch (compaction)."""
 
     def __init__(self) -> None:
-        self.docs: dict[str, Doc] = {}
+        self.docs: dict[str, tuple[int, Doc]] = {}  # record id -> (the epoch its document is on, the document)
 
     def wire(self, change: Change) -> dict[str, object]:
-        """``change`` as this phone sends it: a Yjs edit made on its own document, with its state vector."""
+        """``change`` as this phone sends it: a Yjs edit made on its own document, with its state vector and epoch."""
         wire = wire_change(change, next(CAPTURES))
         if change.crdt_update is not None:
-            doc = self.docs.setdefault(change.record_id, Doc(client_id=next(CLIENT_IDS)))
+            epoch, doc = self.docs.setdefault(change.record_id, (0, Doc(client_id=next(CLIENT_IDS))))
             before = doc.get_state()
             doc.get("fields", type=Map)["contactName"] = f"Contact {change.offline_id}"
             wire["crdtUpdate"] = base64.b64encode(doc.get_update(before)).decode()
             wire["stateVector"] = base64.b64encode(doc.get_state()).decode()
+            wire["crdtEpoch"] = epoch
         return wire
 
     def receive(self, results: list[dict[str, Any]]) -> None:
         for result in results:
             record = result["record"] or {}
             if record.get("crdtState") and record["recordId"] in self.docs:
-                self.docs[record["recordId"]].apply_update(base64.b64decode(record["crdtState"]))
+                epoch, doc = self.docs[record["recordId"]]
+                if record["crdtEpoch"] != epoch:
+                    epoch, doc = record["crdtEpoch"], Doc(client_id=next(CLIENT_IDS))
+                    self.docs[record["recordId"]] = (epoch, doc)
+                doc.apply_update(base64.b64decode(record["crdtState"]))
 
 
 def served_scenario(

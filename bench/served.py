@@ -26,7 +26,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 PUSH = """mutation($i: PushInput!){ pushChanges(input:$i){ syncId serverTime results{
   offlineId status blockedBy duplicateOf
-  record{ recordType recordId version deleted fields crdtState }
+  record{ recordType recordId version deleted fields crdtState crdtEpoch }
   conflict{ id status baseVersion serverVersion changedFields deviceFields serverFields }
   refusal{ id code reason field action status attempts related{recordType recordId} } } } }"""
 
