@@ -11,6 +11,7 @@ from typing import Any
 from crdt import CrdtDecodeError, CrdtIncompleteError, CrdtLayoutError, Frontier, Stamp
 from service.domain.changes import Change, Operation
 from service.domain.document_cache import WorkingDocuments, frontiers_of
+from service.domain.frozen import evolve
 from service.domain.outcomes import ChangeStatus
 from service.domain.record_types import POLICY, FieldError, Policy, RecordType, check_fields, check_tags
 from service.domain.records import Record, RecordKey
@@ -301,10 +302,10 @@ def _decide_shared(
         if state == before and document.frontiers() == frontiers_before:
             return Decision(ChangeStatus.UNCHANGED, record=current, crdt_diff=diff)
         # Nothing a reader sees changed, but the rule must remember this write: kept without a new version.
-        kept = dataclasses.replace(current, crdt_state=state, crdt_frontiers=frontiers, crdt_epoch=epoch)
+        kept = evolve(current, crdt_state=state, crdt_frontiers=frontiers, crdt_epoch=epoch)
         return Decision(ChangeStatus.UNCHANGED, record=kept, written=True, crdt_diff=diff)
     record = _new_version(change, current, actor, now, fields, deleted=fields.get("deleted") is True, crdt_state=state)
-    record = dataclasses.replace(record, crdt_frontiers=frontiers, crdt_epoch=epoch)
+    record = evolve(record, crdt_frontiers=frontiers, crdt_epoch=epoch)
     return Decision(ChangeStatus.MERGED, record=record, written=True, crdt_diff=diff)
 
 
