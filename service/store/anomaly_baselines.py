@@ -12,6 +12,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from service.domain.anomalies import Baselines, DeviceBaseline, RepBaseline
 from service.domain.anomalies.baselines import GeoStamp, RecentOrder
 from service.domain.composite_ids import composite_id
+from service.store import held_connection
 from service.store.database import Store
 from service.store.documents import replace_all
 
@@ -111,8 +112,10 @@ def _device(device_id: str, document: dict[str, Any] | None) -> DeviceBaseline:
 async def load(store: Store, rep_id: str, device_id: str, session: AsyncClientSession | None) -> Baselines:
     """The rep's and the device's baselines (empty ones for a first push), in one query."""
     keys = [_rep_key(rep_id), _device_key(device_id)]
-    cursor = store.db[COLLECTION].find({"_id": {"$in": keys}}, session=session)
-    found = {document["_id"]: document for document in await cursor.to_list()}
+    found = {
+        document["_id"]: document
+        for document in await held_connection.find(store.db[COLLECTION], {"_id": {"$in": keys}}, session)
+    }
     return Baselines(_rep(rep_id, found.get(keys[0])), _device(device_id, found.get(keys[1])))
 
 

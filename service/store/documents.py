@@ -10,6 +10,8 @@ from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
+from service.store import held_connection
+
 Document = dict[str, Any]
 
 
@@ -19,7 +21,7 @@ async def replace_all(
     """Write each document whole, inserting those not there yet, in one bulk write (none for no documents)."""
     operations = [ReplaceOne({"_id": document["_id"]}, document, upsert=True) for document in documents]
     if operations:
-        await collection.bulk_write(operations, ordered=False, session=session)
+        await held_connection.bulk_write(collection, operations, session, ordered=False)
 
 
 async def find_by_ids(collection: AsyncCollection[Document], ids: Iterable[str]) -> list[Document]:

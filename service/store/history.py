@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, InsertOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.frozen import evolve
 from service.domain.history import PUSH, SyncEvent
 from service.domain.record_types import RecordType
 from service.domain.report import ActionTally
+from service.store import held_connection
 from service.store.database import Store
 
 COLLECTION = "history"
@@ -89,7 +90,7 @@ async def append(store: Store, events: list[SyncEvent], seqs: range, session: As
     """Store events under their sequence numbers; returns them with ids."""
     documents = [to_document(event, seq) for event, seq in zip(events, seqs, strict=True)]
     if documents:
-        await store.db[COLLECTION].insert_many(documents, ordered=True, session=session)
+        await held_connection.bulk_write(store.db[COLLECTION], list(map(InsertOne, documents)), session, ordered=True)
     return [evolve(event, id=seq) for event, seq in zip(events, seqs, strict=True)]
 
 

@@ -16,6 +16,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.auth.roles import Role
+from service.store import held_connection
 from service.store.database import Store
 
 USERS, TOKENS, DEVICES, REVOCATIONS = "users", "tokens", "devices", "revocations"
@@ -238,8 +239,8 @@ async def record_sync(
         updates["appVersion"] = app_version  # a plain $set: stored as sent, never read as an expression
     if queue_depth is not None:
         updates["queueDepth"] = queue_depth
-    before = await store.db[DEVICES].find_one_and_update(
-        {"_id": device_id}, {"$set": updates}, return_document=ReturnDocument.BEFORE, session=session
+    before = await held_connection.find_one_and_update(
+        store.db[DEVICES], {"_id": device_id}, {"$set": updates}, session
     )
     if before is None:
         return None

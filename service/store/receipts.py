@@ -12,6 +12,7 @@ from service.domain.composite_ids import composite_id
 from service.domain.outcomes import ChangeStatus
 from service.domain.receipts import Receipt
 from service.domain.record_types import RecordType
+from service.store import held_connection
 from service.store.database import Store
 
 COLLECTION = "receipts"
@@ -57,8 +58,8 @@ async def load(
     store: Store, device_id: str, offline_ids: Iterable[str], session: AsyncClientSession | None = None
 ) -> dict[str, Receipt]:
     ids = sorted({receipt_id(device_id, offline_id) for offline_id in offline_ids})
-    cursor = store.db[COLLECTION].find({"_id": {"$in": ids}}, session=session)
-    return {receipt.offline_id: receipt for receipt in map(from_document, await cursor.to_list())}
+    found = await held_connection.find(store.db[COLLECTION], {"_id": {"$in": ids}}, session)
+    return {receipt.offline_id: receipt for receipt in map(from_document, found)}
 
 
 async def save(store: Store, receipts: list[Receipt], stored: frozenset[str], session: AsyncClientSession) -> None:
@@ -72,4 +73,4 @@ async def save(store: Store, receipts: list[Receipt], stored: frozenset[str], se
             ReplaceOne({"_id": document["_id"]}, document) if document["offlineId"] in stored else InsertOne(document)
             for document in map(to_document, receipts)
         ]
-        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+        await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)

@@ -15,6 +15,7 @@ from service.domain.push_plan import RecordWrite
 from service.domain.record_types import RecordType
 from service.domain.records import Record, RecordKey
 from service.domain.scope import assigned_reps
+from service.store import held_connection
 from service.store.database import Store
 from service.store.transactions import ConcurrentWrite
 
@@ -86,8 +87,8 @@ async def load(
     ids = sorted({record_id(key) for key in keys})
     if not ids:
         return {}
-    cursor = store.db[COLLECTION].find({"_id": {"$in": ids}}, session=session)
-    return {record.key: record for record in map(from_document, await cursor.to_list())}
+    found = await held_connection.find(store.db[COLLECTION], {"_id": {"$in": ids}}, session)
+    return {record.key: record for record in map(from_document, found)}
 
 
 async def write(
@@ -107,7 +108,7 @@ async def write(
         else:
             operations.append(ReplaceOne({"_id": document["_id"], "version": write_.expected_version}, document))
         stored[write_.record.key] = evolve(write_.record, seq=seq)
-    result = await store.db[COLLECTION].bulk_write(operations, ordered=True, session=session)
+    result = await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=True)
     expected_updates = sum(1 for w, _, _ in writes if w.expected_version is not None)
     if result.matched_count != expected_updates:
         raise ConcurrentWrite("a record changed while the push was being decided")

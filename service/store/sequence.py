@@ -12,6 +12,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from service.store import held_connection
 from service.store.database import Store
 
 COLLECTION = "counters"
@@ -21,12 +22,13 @@ INDEXES: list = []
 
 async def take(store: Store, session: AsyncClientSession, count: int) -> range:
     """Reserve ``count`` consecutive numbers."""
-    counter = await store.db[COLLECTION].find_one_and_update(
+    counter = await held_connection.find_one_and_update(
+        store.db[COLLECTION],
         {"_id": KEY},
         {"$inc": {"value": max(count, 1)}},
+        session,
         upsert=True,
         return_document=ReturnDocument.AFTER,
-        session=session,
     )
     assert counter is not None  # upserted
     end = counter["value"] + 1

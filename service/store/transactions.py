@@ -24,6 +24,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
+from service.store import held_connection
 from service.store.database import Store
 
 COLLECTION = "commits"  # one marker per committed unit of work, kept a day
@@ -99,6 +100,7 @@ class UnitOfWork:
         async with self._store.client.start_session() as session:
             await session.start_transaction()
             try:
+                await held_connection.hold(self._store.client, session)
                 result = await work(session)
                 marker = self._marked.pop(session, None) or await self._mark(session)
             except BaseException:

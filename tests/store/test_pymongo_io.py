@@ -20,7 +20,7 @@ from pymongo import AsyncMongoClient, monitoring, pool_shared
 from pymongo.asynchronous import pool
 from pymongo.errors import AutoReconnect, PyMongoError
 
-from service.store import pymongo_io
+from service.store import held_connection, pymongo_io
 from service.store.database import Store, connect
 from service.store.embedded import EmbeddedStore, start_embedded_store
 
@@ -125,6 +125,25 @@ async def test_a_wedged_store_fails_an_operation_at_its_deadline(embedded_store:
             with pymongo.timeout(0.2), pytest.raises(PyMongoError) as failed:  # a shorter deadline of its own
                 await store.db.things.find_one({"_id": "a"})
             assert failed.value.timeout
+        assert await store.db.things.find_one({"_id": "a"}) == {"_id": "a", "n": 1}
+    finally:
+        await store.close()
+
+
+async def test_a_command_on_a_transactions_held_connection_fails_at_the_same_deadline(
+    embedded_store: EmbeddedStore,
+):
+    store = await store_on(embedded_store, timeout=0.5)
+    try:
+        async with store.client.start_session() as session:
+            await session.start_transaction()
+            await held_connection.hold(store.client, session)
+            with wedged(embedded_store):
+                started = time.monotonic()
+                with pytest.raises(PyMongoError) as failed:
+                    await held_connection.find(store.db.things, {"_id": "a"}, session)
+                assert failed.value.timeout
+                assert 0.4 < time.monotonic() - started < 3
         assert await store.db.things.find_one({"_id": "a"}) == {"_id": "a", "n": 1}
     finally:
         await store.close()

@@ -1,0 +1,114 @@
+"""A transaction's commands on the connection it holds answer as PyMongo's collection API does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo import InsertOne, ReplaceOne, ReturnDocument, monitoring
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import BulkWriteError
+
+from service.settings import Settings
+from service.store import held_connection
+from service.store.database import Store
+from service.store.transactions import UnitOfWork
+from tests.store.watched import watched_store
+
+
+async def _answers(store: Store, session: AsyncClientSession) -> list[Any]:
+    """One of each command, twice over a cursor's first batch, on ``session``'s transaction."""
+    things = store.db["things"]
+    written = await held_connection.bulk_write(
+        things,
+        [InsertOne({"_id": f"t{n:03}", "n": n}) for n in range(250)] + [ReplaceOne({"_id": "t000"}, {"n": -1})],
+        session,
+        ordered=True,
+    )
+    found = await held_connection.find(things, {"n": {"$gte": 0}}, session)
+    before = await held_connection.find_one_and_update(things, {"_id": "t001"}, {"$inc": {"n": 10}}, session)
+    after = await held_connection.find_one_and_update(
+        things, {"_id": "new"}, {"$set": {"n": 7}}, session, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    missing = await held_connection.find_one_and_update(things, {"_id": "none"}, {"$set": {"n": 1}}, session)
+    return [
+        (written.inserted_count, written.matched_count, written.modified_count),
+        sorted(document["_id"] for document in found),
+        before,
+        after,
+        missing,
+    ]
+
+
+async def _in_transaction(store: Store, held: bool) -> list[Any]:
+    async with store.client.start_session() as session:
+        await session.start_transaction()
+        if held:
+            await held_connection.hold(store.client, session)
+            assert session._pinned_connection is not None
+        answers = await _answers(store, session)
+        await session.commit_transaction()
+    await store.db["things"].drop()
+    return answers
+
+
+async def test_commands_on_a_held_connection_answer_as_the_collection_api(store: Store):
+    held = await _in_transaction(store, held=True)
+    assert held == await _in_transaction(store, held=False)
+    assert held[0] == (250, 1, 1) and len(held[1]) == 249  # past a cursor's first batch of 101
+    assert held[2] == {"_id": "t001", "n": 1} and held[3] == {"_id": "new", "n": 7} and held[4] is None
+
+
+class Checkouts(monitoring.ConnectionPoolListener):
+    """Connections taken from the pool and given back."""
+
+    def __init__(self) -> None:
+        self.out = self.back = 0
+
+    def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
+        self.out += 1
+
+    def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
+        self.back += 1
+
+    def __getattr__(self, name: str) -> Any:  # every other pool event
+        return lambda event: None
+
+
+async def test_a_unit_of_work_takes_one_connection_for_all_its_commands_and_gives_it_back(
+    settings: Settings, embedded: bool
+):
+    checkouts = Checkouts()
+    async with watched_store(settings, embedded, checkouts) as store:
+        pinned: list[object] = []
+
+        async def work(session: AsyncClientSession) -> None:
+            pinned.append(session._pinned_connection)
+            await _answers(store, session)
+            await store.db["other"].insert_one({"_id": 1}, session=session)  # the collection API's reuses it
+            pinned.append(session._pinned_connection)
+
+        checkouts.out = checkouts.back = 0
+        await UnitOfWork(store).run(work)
+        assert pinned[0] is not None and pinned[0] is pinned[1]
+        assert (checkouts.out, checkouts.back) == (1, 1)  # ~9 commands and the commit on one connection
+
+
+async def test_a_write_error_on_a_held_connection_is_the_collection_apis(store: Store):
+    errors = []
+    for held in (True, False):
+        await store.db["things"].insert_one({"_id": "taken"})
+        async with store.client.start_session() as session:
+            await session.start_transaction()
+            if held:
+                await held_connection.hold(store.client, session)
+            with pytest.raises(BulkWriteError) as caught:
+                await held_connection.bulk_write(
+                    store.db["things"], [InsertOne({"_id": "free"}), InsertOne({"_id": "taken"})], session, ordered=True
+                )
+            errors.append(
+                [(e["index"], e["code"]) for e in caught.value.details["writeErrors"]]
+                + [caught.value.details["nInserted"]]
+            )
+        await store.db["things"].drop()
+    assert errors[0] == errors[1] == [(1, 11000), 1]
