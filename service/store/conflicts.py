@@ -10,6 +10,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.conflicts import Conflict, ConflictStatus
 from service.domain.record_types import RecordType
+from service.store import held_connection
 from service.store.database import Store
 from service.store.documents import replace_all
 
@@ -81,8 +82,8 @@ async def load_for_push(
     if records := sorted(set(record_ids)):
         branches.append({"deviceId": device_id, "recordId": {"$in": records}})
     query = {"$or": branches} if len(branches) > 1 else branches[0]
-    cursor = store.db[COLLECTION].find(query, session=session)
-    return {conflict.id: conflict for conflict in map(from_document, await cursor.to_list())}
+    found = await held_connection.find(store.db[COLLECTION], query, session)
+    return {conflict.id: conflict for conflict in map(from_document, found)}
 
 
 async def get(store: Store, conflict_id: str, session: AsyncClientSession | None = None) -> Conflict | None:

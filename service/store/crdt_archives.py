@@ -13,6 +13,7 @@ from bson import Binary
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.document_cache import ArchiveKey
+from service.store import held_connection
 from service.store.database import Store
 from service.store.documents import replace_all
 from service.store.records import record_id
@@ -30,8 +31,8 @@ async def load(store: Store, keys: Iterable[ArchiveKey], session: AsyncClientSes
     by_id = {_id(key): key for key in keys}
     if not by_id:
         return {}
-    cursor = store.db[COLLECTION].find({"_id": {"$in": sorted(by_id)}}, session=session)
-    return {by_id[document["_id"]]: bytes(document["state"]) async for document in cursor}
+    found = await held_connection.find(store.db[COLLECTION], {"_id": {"$in": sorted(by_id)}}, session)
+    return {by_id[document["_id"]]: bytes(document["state"]) for document in found}
 
 
 async def save(store: Store, archives: Mapping[ArchiveKey, bytes], session: AsyncClientSession) -> None:

@@ -67,13 +67,19 @@ async def hold(client: AsyncMongoClient, session: AsyncClientSession) -> None:
 
 
 async def find(
-    collection: AsyncCollection[Document], query: Mapping[str, Any], session: AsyncClientSession | None
+    collection: AsyncCollection[Document],
+    query: Mapping[str, Any],
+    session: AsyncClientSession | None,
+    projection: Mapping[str, Any] | None = None,
 ) -> list[Document]:
-    """Every document matching ``query``."""
+    """Every document matching ``query`` (the fields of ``projection``, if given)."""
     async with _held(collection, session) as conn:
         if conn is None:
-            return await collection.find(query, session=session).to_list()
-        cursor = (await _command(conn, collection, session, {"find": collection.name, "filter": query}))["cursor"]
+            return await collection.find(query, projection, session=session).to_list()
+        command = {"find": collection.name, "filter": query}
+        if projection is not None:
+            command["projection"] = projection
+        cursor = (await _command(conn, collection, session, command))["cursor"]
         documents: list[Document] = cursor["firstBatch"]
         while cursor["id"]:
             more = {"getMore": cursor["id"], "collection": collection.name}

@@ -199,7 +199,7 @@ async def note_recorded(
                 marks.setdefault(device_id, {})[field] = 1
     operations = [UpdateOne({"_id": device_id}, {"$max": mark}) for device_id, mark in marks.items()]
     if operations:
-        await store.db[DEVICES].bulk_write(operations, ordered=False, session=session)
+        await held_connection.bulk_write(store.db[DEVICES], operations, session, ordered=False)
 
 
 async def get_device(store: Store, device_id: str) -> Device | None:

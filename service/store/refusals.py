@@ -10,6 +10,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.record_types import RecordType
 from service.domain.refusals import Refusal, RefusalAction, RefusalKind, RefusalStatus
+from service.store import held_connection
 from service.store.database import Store
 from service.store.documents import find_by_ids, replace_all
 
@@ -84,8 +85,7 @@ async def load_for_push(
     }
     wanted = sorted(set(ids))
     query = {"$or": [open_here, {"_id": {"$in": wanted}}]} if wanted else open_here
-    cursor = store.db[COLLECTION].find(query, session=session)
-    return [from_document(document) for document in await cursor.to_list()]
+    return [from_document(document) for document in await held_connection.find(store.db[COLLECTION], query, session)]
 
 
 async def get(store: Store, refusal_id: str, session: AsyncClientSession | None = None) -> Refusal | None:

@@ -17,6 +17,7 @@ from service.domain.composite_ids import composite_id
 from service.domain.record_types import RecordType
 from service.domain.records import RecordKey
 from service.domain.scope_exits import ScopeExit
+from service.store import held_connection
 from service.store.database import Store
 from service.store.documents import replace_all
 from service.store.records import record_id
@@ -62,8 +63,8 @@ async def left(
     ids = sorted({exit_id(rep_id, key) for key in keys})
     if not ids:
         return set()
-    cursor = store.db[COLLECTION].find({"_id": {"$in": ids}}, {"type": 1, "rid": 1}, session=session)
-    return {(RecordType(doc["type"]), doc["rid"]) for doc in await cursor.to_list()}
+    found = await held_connection.find(store.db[COLLECTION], {"_id": {"$in": ids}}, session, {"type": 1, "rid": 1})
+    return {(RecordType(doc["type"]), doc["rid"]) for doc in found}
 
 
 async def after(store: Store, rep_id: str, after_seq: int, limit: int) -> list[ScopeExit]:

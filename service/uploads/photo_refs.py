@@ -18,6 +18,7 @@ from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.records import Record
+from service.store import held_connection
 from service.store.database import Store
 
 COLLECTION = "photos"
@@ -49,7 +50,7 @@ async def note_references(store: Store, records: Iterable[Record], session: Asyn
         for photo in record.fields.get("photos") or ()
     ]
     if operations:
-        await store.db[COLLECTION].bulk_write(operations, ordered=False, session=session)
+        await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
 
 
 async def mark_available(store: Store, attachment_id: str, at: datetime, session: AsyncClientSession) -> None:

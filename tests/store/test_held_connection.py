@@ -26,6 +26,7 @@ async def _answers(store: Store, session: AsyncClientSession) -> list[Any]:
         ordered=True,
     )
     found = await held_connection.find(things, {"n": {"$gte": 0}}, session)
+    projected = await held_connection.find(things, {"_id": {"$in": ["t002", "t003"]}}, session, {"_id": 0, "n": 1})
     before = await held_connection.find_one_and_update(things, {"_id": "t001"}, {"$inc": {"n": 10}}, session)
     after = await held_connection.find_one_and_update(
         things, {"_id": "new"}, {"$set": {"n": 7}}, session, upsert=True, return_document=ReturnDocument.AFTER
@@ -37,6 +38,7 @@ async def _answers(store: Store, session: AsyncClientSession) -> list[Any]:
         before,
         after,
         missing,
+        projected,
     ]
 
 
@@ -57,6 +59,7 @@ async def test_commands_on_a_held_connection_answer_as_the_collection_api(store:
     assert held == await _in_transaction(store, held=False)
     assert held[0] == (250, 1, 1) and len(held[1]) == 249  # past a cursor's first batch of 101
     assert held[2] == {"_id": "t001", "n": 1} and held[3] == {"_id": "new", "n": 7} and held[4] is None
+    assert held[5] == [{"n": 2}, {"n": 3}]
 
 
 class Checkouts(monitoring.ConnectionPoolListener):
