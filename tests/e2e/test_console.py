@@ -224,8 +224,9 @@ async def test_devices_conflicts_history_and_a_dst_day_in_the_sync_report(page: 
     await shot(page, shots, "sync-report")
 
     await details.locator("a", has_text="Visit v-nur").first.click()  # the record's history
-    await page.locator("table.history").wait_for()
-    rows = await page.locator("table.history tbody tr").all_inner_texts()
+    history = page.locator("div.history-page table.history")  # not the report's table, still there a moment
+    await history.locator("tbody tr", has_text="Conflict").first.wait_for()  # the record's events have loaded
+    rows = await history.locator("tbody tr").all_inner_texts()
     assert rows and all("v-nur" in row for row in rows)
     assert any("Conflict" in row for row in rows)
     await shot(page, shots, "history")
