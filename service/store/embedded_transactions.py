@@ -82,20 +82,24 @@ def _wake_next() -> None:
 
 
 async def _next_turn(deadline: float, turn: asyncio.Future[None] | None) -> asyncio.Future[None] | None:
-    """Wait in the queue for this command's turn (at most ``POLL`` seconds, keeping its place); its
-    place in the queue, or None once past ``deadline``.
+    """Wait in the queue for this command's turn, keeping its place; its place in the queue, or None
+    once past ``deadline``.
 
-    A command that got its turn and still found a transaction (taken by a command that
-    never waited) goes back to the head of the queue."""
+    It looks every ``POLL`` seconds, but tries again only when signalled or when no transaction is
+    open: a try decodes and prepares the command again, and with 50 pushes queued, trying at every
+    look was ~50 refused tries a second. A command that got its turn and still found a transaction
+    (taken by a command that never waited) goes back to the head of the queue."""
     global _loop
     _loop = asyncio.get_running_loop()
     if _loop.time() > deadline:
         return None
     if turn is None or turn.done():
         (_queue.append if turn is None else _queue.appendleft)(turn := _loop.create_future())
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(turn), POLL)
-    return turn
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(turn), POLL)
+        if turn.done() or not _held or _loop.time() > deadline:
+            return turn
 
 
 def _leave(turn: asyncio.Future[None] | None) -> None:

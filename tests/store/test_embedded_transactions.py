@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -88,3 +89,50 @@ def test_a_transaction_waits_for_another_sessions_transaction_and_starts_when_it
             assert sorted(d["_id"] for d in first.db.things.find()) == ["first", "second"]
     finally:
         store.stop()
+
+
+async def test_a_waiting_transaction_tries_again_only_when_the_open_one_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each try decodes its command again; a waiter that looked every ``POLL`` seconds while the
+    transaction stayed open tried (and was refused) once a look."""
+    from mongoeco.engines import SQLiteEngine
+    from mongoeco.engines._sqlite_session_runtime import SQLiteSessionRuntime
+    from mongoeco.wire import AsyncMongoEcoProxyServer
+    from mongoeco.wire.executor import WireCommandExecutor
+    from pymongo import AsyncMongoClient
+
+    from service.store import embedded_transactions
+
+    patched = [(WireCommandExecutor, "execute_prepared"), (AsyncMongoEcoProxyServer, "_dispatch_wire_request")]
+    patched += [(SQLiteSessionRuntime, f"{verb}_session_transaction") for verb in ("start", "commit", "abort")]
+    for cls, name in patched:
+        monkeypatch.setattr(cls, name, getattr(cls, name))  # put back after the test
+    refused: list[str] = []
+    decode = AsyncMongoEcoProxyServer._decode_wire_context
+
+    def counted(self: object, *args: object) -> object:
+        try:
+            return decode(self, *args)
+        except Exception as error:
+            refused.append(str(error))
+            raise
+
+    monkeypatch.setattr(AsyncMongoEcoProxyServer, "_decode_wire_context", counted)
+    monkeypatch.setattr(embedded_transactions, "POLL", 0.2)
+    embedded_transactions._wait_for_transactions()
+    engine = SQLiteEngine(str(tmp_path / "store.sqlite3"))
+    async with AsyncMongoEcoProxyServer(engine=engine) as server, AsyncMongoClient(server.address.uri) as client:
+        things = client.db.things
+        async with client.start_session() as first, client.start_session() as second:
+            await first.start_transaction()
+            await things.insert_one({"_id": "first"}, session=first)
+            await second.start_transaction()
+            waiting = asyncio.create_task(things.insert_one({"_id": "second"}, session=second))
+            await asyncio.sleep(1.0)  # five looks
+            assert not waiting.done()
+            await first.commit_transaction()
+            await waiting
+            await second.commit_transaction()
+        assert sorted(d["_id"] for d in await things.find().to_list()) == ["first", "second"]
+    assert len(refused) == 1 and embedded_transactions.BUSY in refused[0]
