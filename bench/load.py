@@ -83,7 +83,8 @@ class Fleet:
                     client, url, PUSH, {"i": {"deviceId": f"load-d{n}", "changes": changes}}, token
                 )
                 for result in pushed["pushChanges"]["results"]:
-                    if result["status"] != "APPLIED":
+                    # A push that timed out is sent again, as a phone does: what it committed comes back DUPLICATE.
+                    if result["status"] not in ("APPLIED", "DUPLICATE"):
                         raise RuntimeError(f"not applied: {result['status']}")
             except httpx.TimeoutException:
                 self.errors["client timeout"] += 1
