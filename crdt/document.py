@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pycrdt import Doc, Map, Text
 
@@ -107,27 +107,26 @@ class SharedDocument:
         self._keys: _KeyIndex | None = None  # built when a device update first needs it
         # What was read of the Doc, kept until it changes (``_changed``):
         self._encoded: bytes | None = state or None  # the state, encoded
-        self._known: dict[int, int] | None = None  # the state vector
-        self._shown: dict[str, Any] | None = None  # the fields map, as JSON
-        self._materialized: dict[str, Any] | None = None  # the record
+        self._reading: _Reading | None = None  # the state vector, the fields and the record
 
     def _changed(self) -> None:
         """Forget what was read of the Doc. Every change to it is an update taken in (``_take_in``) or a
         server edit (``_server_edit``), and both call this; an observer on the Doc, which pycrdt calls
         after every transaction, cost more than the reads it saved."""
-        self._encoded = self._known = self._shown = self._materialized = None
+        self._encoded = self._reading = None
 
-    def _read(self) -> None:
-        """Read the state vector, the fields and the record in one transaction: pycrdt opens and commits
-        one for each call made outside of one, which cost more than the reads themselves."""
-        with self._doc.transaction():
-            known, shown = _clocks(self._doc.get_state()), json.loads(str(self._fields))
-            tags, notes = json.loads(str(self._tags)), str(self._notes)
-        self._known, self._shown = known, shown
-        record = {key: shown[key] for key in sorted(shown)}
-        record["tags"] = sorted(tag for tag, present in tags.items() if present is True)
-        record["notes"] = notes
-        self._materialized = record
+    def _read(self) -> _Reading:
+        """The state vector, the fields and the record, read in one transaction once per change: pycrdt
+        opens and commits one for each call made outside of one, which cost more than the reads themselves."""
+        if self._reading is None:
+            with self._doc.transaction():
+                known, shown = _clocks(self._doc.get_state()), json.loads(str(self._fields))
+                tags, notes = json.loads(str(self._tags)), str(self._notes)
+            record = {key: shown[key] for key in sorted(shown)}
+            record["tags"] = sorted(tag for tag, present in tags.items() if present is True)
+            record["notes"] = notes
+            self._reading = _Reading(known, shown, record)
+        return self._reading
 
     # -- reading -----------------------------------------------------------
 
@@ -142,10 +141,7 @@ class SharedDocument:
 
     def _clocks(self) -> dict[int, int]:
         """Each client's next clock (the state vector as a dict)."""
-        if self._known is None:
-            self._read()
-        assert self._known is not None
-        return self._known
+        return self._read().known
 
     def frontiers(self) -> dict[str, Frontier]:
         return dict(self._frontiers)
@@ -163,17 +159,12 @@ class SharedDocument:
 
     def materialize(self) -> dict[str, Any]:
         """The record as plain JSON: fields (integral numbers as integers), sorted tags, notes."""
-        if self._materialized is None:
-            self._read()
-        assert self._materialized is not None
-        return {**self._materialized, "tags": list(self._materialized["tags"])}  # the caller's to change
+        record = self._read().record
+        return {**record, "tags": list(record["tags"])}  # the caller's to change
 
     def _shown_fields(self) -> dict[str, Any]:
         """The fields map as the document shows it, read once per change (Yrs writes it as JSON natively)."""
-        if self._shown is None:
-            self._read()
-        assert self._shown is not None
-        return self._shown
+        return self._read().shown
 
     # -- writing -----------------------------------------------------------
 
@@ -393,6 +384,14 @@ class SharedDocument:
         if held_back:
             raise CrdtIncompleteError(MISSING_HISTORY)
         return fields_written
+
+
+class _Reading(NamedTuple):
+    """What a change's answer reads of the Doc, kept until the next change."""
+
+    known: dict[int, int]  # the state vector: each client's next clock
+    shown: dict[str, Any]  # the fields map, as JSON
+    record: dict[str, Any]  # the record: fields, sorted tags, notes
 
 
 @dataclass(frozen=True)
