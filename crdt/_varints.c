@@ -67,13 +67,13 @@ open_reader(PyObject *const *args, Py_ssize_t nargs, const char *usage, Py_buffe
     return 0;
 }
 
-/* The result, or NULL with the reader's error raised. */
+/* The result, or NULL: with the reader's error raised when it met one (and Python's error, if any, first). */
 static PyObject *
 finish(Py_buffer *view, Reader *reader, PyObject *result)
 {
     PyBuffer_Release(view);
-    if (result != NULL && reader->error != NULL) {
-        Py_DECREF(result);
+    if (reader->error != NULL && !PyErr_Occurred()) {
+        Py_XDECREF(result);
         PyErr_SetString(reader->error == LEFT_OVER ? PyExc_ValueError : PyExc_IndexError, reader->error);
         return NULL;
     }
@@ -504,14 +504,7 @@ read_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     Py_XDECREF(items);
     Py_XDECREF(skipped);
     Py_XDECREF(ends);
-    if (result == NULL && PyErr_Occurred()) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    if (result == NULL && reader.error == NULL) { /* cannot happen: every failure sets one of the two */
-        reader.error = "unreadable";
-    }
-    return finish(&view, &reader, result == NULL ? Py_NewRef(Py_None) : result);
+    return finish(&view, &reader, result);
 }
 
 static PyMethodDef methods[] = {
