@@ -1,22 +1,62 @@
 """The ``anomaly_baselines`` collection: what flagging learned of each rep and device (``_id`` rep:<id> / device:<id>).
 
-One read (both documents by ``_id``) and one write per push chunk; a restart keeps them.
+At most one read (both documents by ``_id``) and one write per push chunk; a restart keeps them.
+Each document carries its revision (``rev``), and a write replaces only the revision its push
+read: a document another push changed since fails the write with a duplicate key, and the push
+runs again (``ConcurrentWrite``). So a process may remember the documents it last read or
+committed (``Remembered``) and a push that finds both there reads nothing: the write still says
+whether they were current.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import BulkWriteError
 
 from service.domain.anomalies import Baselines, DeviceBaseline, RepBaseline
 from service.domain.anomalies.baselines import GeoStamp, RecentOrder
 from service.domain.composite_ids import composite_id
 from service.store import held_connection
 from service.store.database import Store
-from service.store.documents import replace_all
+from service.store.transactions import ConcurrentWrite
 
 COLLECTION = "anomaly_baselines"
+DUPLICATE_KEY = 11000
+
+Revisions = dict[str, int | None]  # by _id: the revision a push read (None: no document, or one from before revisions)
+
+
+class Remembered:
+    """The baseline documents this process last read or committed, by ``_id`` (the most recent ``AT_MOST``)."""
+
+    AT_MOST = 4096
+
+    def __init__(self) -> None:
+        self._documents: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+
+    def get(self, keys: list[str]) -> dict[str, dict[str, Any] | None] | None:
+        """The documents of all ``keys`` (None for one known absent), or None unless all are remembered."""
+        if not all(key in self._documents for key in keys):
+            return None
+        for key in keys:
+            self._documents.move_to_end(key)
+        return {key: self._documents[key] for key in keys}
+
+    def keep(self, documents: Mapping[str, dict[str, Any] | None]) -> None:
+        self._documents.update(documents)
+        for key in documents:
+            self._documents.move_to_end(key)
+        while len(self._documents) > self.AT_MOST:
+            self._documents.popitem(last=False)
+
+    def forget(self, keys: list[str]) -> None:
+        for key in keys:
+            self._documents.pop(key, None)
 
 
 def _rep_key(rep_id: str) -> str:
@@ -109,16 +149,41 @@ def _device(device_id: str, document: dict[str, Any] | None) -> DeviceBaseline:
     )
 
 
-async def load(store: Store, rep_id: str, device_id: str, session: AsyncClientSession | None) -> Baselines:
-    """The rep's and the device's baselines (empty ones for a first push), in one query."""
+async def load(
+    store: Store,
+    rep_id: str,
+    device_id: str,
+    session: AsyncClientSession | None,
+    remembered: Remembered | None = None,
+) -> tuple[Baselines, Revisions]:
+    """The rep's and the device's baselines (empty ones for a first push) and their revisions: from
+    ``remembered`` when it holds both, else in one query (then remembered)."""
     keys = [_rep_key(rep_id), _device_key(device_id)]
-    found = {
-        document["_id"]: document
-        for document in await held_connection.find(store.db[COLLECTION], {"_id": {"$in": keys}}, session)
-    }
-    return Baselines(_rep(rep_id, found.get(keys[0])), _device(device_id, found.get(keys[1])))
+    found = remembered.get(keys) if remembered is not None else None
+    if found is None:
+        documents = await held_connection.find(store.db[COLLECTION], {"_id": {"$in": keys}}, session)
+        found = dict.fromkeys(keys) | {document["_id"]: document for document in documents}
+        if remembered is not None:
+            remembered.keep(found)
+    revisions = {key: document.get("rev") if document else None for key, document in found.items()}
+    return Baselines(_rep(rep_id, found[keys[0]]), _device(device_id, found[keys[1]])), revisions
 
 
-async def save(store: Store, baselines: Baselines, session: AsyncClientSession | None) -> None:
+async def save(
+    store: Store, baselines: Baselines, revisions: Revisions, session: AsyncClientSession | None
+) -> dict[str, dict[str, Any]]:
+    """Write both baselines over the revisions their push read (ConcurrentWrite when another push changed
+    one since); returns the documents written, to remember once they commit."""
     documents = [_rep_document(baselines.rep), _device_document(baselines.device)]
-    await replace_all(store.db[COLLECTION], documents, session)
+    operations = []
+    for document in documents:
+        read = revisions.get(document["_id"])
+        document["rev"] = (read or 0) + 1
+        operations.append(ReplaceOne({"_id": document["_id"], "rev": read}, document, upsert=True))
+    try:
+        await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
+    except BulkWriteError as error:
+        if any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+            raise ConcurrentWrite("a baseline changed since this push read it") from error
+        raise
+    return {document["_id"]: document for document in documents}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -36,7 +37,7 @@ from service.store import (
 )
 from service.store.database import Store
 from service.store.outlet_scopes import OutletScopes
-from service.store.transactions import UnitOfWork
+from service.store.transactions import ConcurrentWrite, UnitOfWork
 from service.uploads import photo_refs
 
 
@@ -47,6 +48,11 @@ class MongoSyncRepository:
         self._outlet_scopes = OutletScopes(store)
         # by transaction: the pushing device as its push read it (what it has had recorded), until the commit
         self._pushing: WeakKeyDictionary[AsyncClientSession, identity.Device] = WeakKeyDictionary()
+        self._baselines = anomaly_baselines.Remembered()
+        # by transaction: the revisions of the baselines it read, which its write replaces
+        self._baseline_revisions: WeakKeyDictionary[AsyncClientSession, anomaly_baselines.Revisions] = (
+            WeakKeyDictionary()
+        )
 
     async def in_transaction[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         return await self._unit_of_work.run(work)
@@ -136,7 +142,13 @@ class MongoSyncRepository:
             )
         await anomalies.save(self._store, plan.anomalies.values(), tx)
         if plan.baselines is not None:
-            await anomaly_baselines.save(self._store, plan.baselines, tx)
+            revisions = self._baseline_revisions.pop(tx, {})
+            try:
+                written = await anomaly_baselines.save(self._store, plan.baselines, revisions, tx)
+            except ConcurrentWrite:
+                self._baselines.forget(list(revisions))  # the push runs again on what the store holds now
+                raise
+            self._unit_of_work.after_commit(tx, partial(self._baselines.keep, written))
         events = await history.append(self._store, plan.events, event_seqs, tx)
         device = None
         if sync is not None and not sync.is_push:  # a push touched its device as it loaded
@@ -167,7 +179,10 @@ class MongoSyncRepository:
         return await refusals.get(self._store, refusal_id, tx)
 
     async def load_baselines(self, rep_id: str, device_id: str, tx: AsyncClientSession) -> Baselines:
-        return await anomaly_baselines.load(self._store, rep_id, device_id, tx)
+        baselines, self._baseline_revisions[tx] = await anomaly_baselines.load(
+            self._store, rep_id, device_id, tx, self._baselines
+        )
+        return baselines
 
     async def get_anomaly(self, anomaly_id: str, tx: AsyncClientSession | None = None) -> Anomaly | None:
         return await anomalies.get(self._store, anomaly_id, tx)

@@ -74,11 +74,16 @@ class UnitOfWork:
         self._commit = commit
         self._lock = asyncio.Lock() if store.serialize_transactions else None
         self._marked: WeakKeyDictionary[AsyncClientSession, Marker] = WeakKeyDictionary()  # the work's own marker
+        self._on_commit: WeakKeyDictionary[AsyncClientSession, list[Callable[[], None]]] = WeakKeyDictionary()
 
     def marked_by(self, session: AsyncClientSession, collection: str, written: dict[str, object]) -> None:
         """The work running in ``session`` wrote a document matching ``written`` in ``collection``, which
         exists exactly when this transaction committed: it marks the commit, and no marker is written."""
         self._marked[session] = (collection, written)
+
+    def after_commit(self, session: AsyncClientSession, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction running in ``session`` has committed (never if it does not)."""
+        self._on_commit.setdefault(session, []).append(callback)
 
     async def run[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run ``work`` in a transaction and commit it once; on a conflict run it again from the start."""
@@ -104,15 +109,18 @@ class UnitOfWork:
                 result = await work(session)
                 marker = self._marked.pop(session, None) or await self._mark(session)
             except BaseException:
+                self._on_commit.pop(session, None)
                 if session.in_transaction:
                     await session.abort_transaction()
                 raise
+            callbacks = self._on_commit.pop(session, [])
             try:
                 await self._commit(session)
             except PyMongoError:
-                if await self._committed(marker):
-                    return result  # the answer was lost, the commit was not
-                raise
+                if not await self._committed(marker):
+                    raise
+            for callback in callbacks:  # committed (or its answer was lost, not the commit)
+                callback()
             return result
 
     async def _mark(self, session: AsyncClientSession) -> Marker:

@@ -52,7 +52,7 @@ async def test_flags_commit_with_the_push_and_what_was_learned_survives_a_restar
     await restarted.sync.push([phantom], device_id="dev1", rep_id="rep1")
     found = await anomalies.page(store, AnomalyQuery(codes=(AnomalyCode.CONTENT_DUPLICATE,)), None, 10)
     assert [(a.record_id, a.evidence["duplicateOf"]) for a in found.anomalies] == [("or2", "or1")]
-    learned = await anomaly_baselines.load(store, "rep1", "dev1", None)
+    learned, _ = await anomaly_baselines.load(store, "rep1", "dev1", None)
     assert len(learned.rep.delays) == 2 and [o.record_id for o in learned.rep.orders] == ["or1", "or2"]
 
 
@@ -97,3 +97,17 @@ async def test_flagging_costs_the_same_few_round_trips_whatever_the_size_of_the_
                 await services.sync.push(queue, device_id=f"d-{flagging}-{size}", rep_id="rep1")
                 costs[(flagging, size)] = len(commands.names)
     assert costs[(True, 1)] - costs[(False, 1)] == costs[(True, 50)] - costs[(False, 50)] == 2  # a find, a bulk write
+
+
+async def test_baselines_another_instance_changed_since_they_were_remembered_are_read_again(
+    settings: Settings, store: Store
+):
+    first, second = build_services(settings, store), build_services(settings, store)  # two instances, one store
+    await seed(first)
+    for n, services in enumerate((first, first, second, first, second)):
+        order = change(ORDER, f"or{n}", order_fields("o1", ("p1", n + 1)), captured_at=minutes_ago(5 - n))
+        [outcome] = (await services.sync.push([order], device_id="dev1", rep_id="rep1")).outcomes
+        assert outcome.status.value == "APPLIED"
+    learned, _ = await anomaly_baselines.load(store, "rep1", "dev1", None)
+    assert len(learned.rep.delays) == 5  # no push's learning lost: each wrote over what the one before wrote
+    assert [o.record_id for o in learned.rep.orders] == ["or0", "or1", "or2", "or3", "or4"]
