@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
+from service.api.credentials import Credential, authenticate
 from service.auth.access import AuthError
 from service.auth.roles import Principal, Role
 from service.domain.health import HealthStatus
@@ -51,6 +52,8 @@ class Context:
     attachments: DataLoader[str, Upload | None] = field(init=False)  # photo uploads by attachment id
     extra: dict[str, Any] = field(default_factory=dict)
     pushed_changes: int = 0  # changes in this request's pushes so far: the per-push cap spans aliases
+    credential: Credential | None = None  # what an HTTP caller presented
+    revocations_seen: int | None = None  # a remembered token's revocation epoch, not confirmed yet (``confirm``)
 
     @property
     def connection_params(self) -> Any:
@@ -88,6 +91,18 @@ class Context:
             return [found.get(i) for i in ids]
 
         self.attachments = DataLoader(load_fn=load_attachments)
+
+    async def confirm(self) -> None:
+        """Confirm a remembered token in the store (one read of the revocation epoch; the full check when it
+        moved): every request does so before it runs, but a prepared push, whose commit confirms it."""
+        if self.revocations_seen is None or self.credential is None:
+            return
+        self.revocations_seen = None
+        try:
+            self.principal, self.auth_failure = await authenticate(self.services, self.credential), None
+        except AuthError as error:
+            self.principal, self.auth_failure = None, error
+        self.auth_error = str(self.auth_failure) if self.auth_failure else None
 
     def require(self, *roles: Role) -> Principal:
         """The caller, who must hold one of ``roles``."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import strawberry
 from graphql import GraphQLError
 
@@ -11,13 +14,15 @@ from service.api.push_refusals import record_push_refusal
 from service.api.records import RecordEnvelope, envelope
 from service.api.refusals import Refusal
 from service.api.scalars import JSON, Base64, DateTime
-from service.auth.roles import Role
+from service.auth.roles import Principal, Role
 from service.domain import conflicts as domain_conflicts
 from service.domain.changes import Change, Operation
 from service.domain.conflicts import ConflictStatus, Resolution
 from service.domain.outcomes import ChangeStatus, Outcome
+from service.domain.ports import RevokedSince
 from service.domain.record_types import RecordType
 from service.domain.sync_service import InvalidRequest, NotFound
+from service.domain.sync_service import PushResult as DomainPushResult
 
 
 @strawberry.input
@@ -192,9 +197,8 @@ def _check_epoch(change: ChangeInput) -> int | None:
 
 async def push_changes(info: Info, input: PushInput) -> PushResult:
     services = info.context.services
-    device_id = str(input.device_id)
-    try:
-        principal = info.context.require_device(device_id)
+    async with _refused_as_a_whole(info, input):
+        principal = info.context.require_device(str(input.device_id))
         limit = services.settings.max_changes_per_push
         info.context.pushed_changes += len(input.changes)  # aliases cannot split one push into many
         if info.context.pushed_changes > limit:
@@ -205,30 +209,48 @@ async def push_changes(info: Info, input: PushInput) -> PushResult:
         limits.optional_text("appVersion", input.app_version, limits.APP_VERSION_MAX)
         limits.queue_depth(input.queue_depth)
         changes = [to_change(change) for change in input.changes]
+    try:
+        result = await _push(info, input, principal, changes)
+    except RevokedSince:  # the caller's token was remembered, and something was revoked since: check it again
+        await info.context.confirm()
+        async with _refused_as_a_whole(info, input):
+            principal = info.context.require_device(str(input.device_id))
+        result = await _push(info, input, principal, changes)
+    services.metrics.count_push([outcome.status for outcome in result.outcomes])
+    return PushResult(
+        sync_id=strawberry.ID(result.sync_id),
+        server_time=result.server_time,
+        results=[ChangeResult.of(outcome) for outcome in result.outcomes],
+    )
+
+
+@asynccontextmanager
+async def _refused_as_a_whole(info: Info, input: PushInput) -> AsyncIterator[None]:
+    """A push its caller or its size turns away is recorded as a push refusal, then answered as an error."""
+    try:
+        yield
     except GraphQLError as error:
         await record_push_refusal(
-            services,
+            info.context.services,
             principal=info.context.principal,
             failure=info.context.auth_failure,
             error_code=(error.extensions or {}).get("code", ""),
             message=error.message,
-            claimed_device_id=device_id,
+            claimed_device_id=str(input.device_id),
             changes=len(input.changes),
         )
         raise
-    result = await services.sync.push(
+
+
+async def _push(info: Info, input: PushInput, principal: Principal, changes: list[Change]) -> DomainPushResult:
+    return await info.context.services.sync.push(
         changes,
         device_id=str(input.device_id),
         rep_id=principal.user_id,
         app_version=input.app_version,
         queue_depth=input.queue_depth,
         sent_at=input.sent_at,
-    )
-    services.metrics.count_push([outcome.status for outcome in result.outcomes])
-    return PushResult(
-        sync_id=strawberry.ID(result.sync_id),
-        server_time=result.server_time,
-        results=[ChangeResult.of(outcome) for outcome in result.outcomes],
+        revocations_seen=info.context.revocations_seen,  # None once confirmed: the commit then checks nothing
     )
 
 

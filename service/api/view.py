@@ -46,6 +46,7 @@ log = logging.getLogger("fieldsync.api")
 
 GRAPHIQL_PAGE = Path(__file__).parents[1] / "web" / "static" / "graphiql.html"
 HTTP_OPERATIONS = {"POST": {OperationType.QUERY, OperationType.MUTATION}, "GET": set()}
+CONFIRMED_BY_COMMIT = {"pushChanges"}  # prepared fields whose commit confirms a remembered token (``sequence.take``)
 HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}  # other 4xx: BAD_REQUEST
 
 
@@ -55,11 +56,15 @@ class Admission:
 
     principal: Principal | None = None
     failure: AuthError | None = None
+    credential: Credential | None = None
+    revocations_seen: int | None = None  # remembered: the epoch to confirm (``Context.confirm``)
 
     def apply(self, context: Context) -> None:
         context.principal = self.principal
         context.auth_failure = self.failure
         context.auth_error = str(self.failure) if self.failure else None
+        context.credential = self.credential
+        context.revocations_seen = self.revocations_seen
 
 
 def rate_limited(seconds: float) -> Response:
@@ -124,7 +129,7 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         client = request.client.host if request.client else None
         if wait := self.limiter.take(credential.budget(client)):
             return rate_limited(wait)
-        admission = await self._authenticate(credential)
+        admission = await self._authenticate(credential, remembered=True)
         request.state.fieldsync_admission = admission
         principal = admission.principal
         if principal is not None and principal.device_id is not None:
@@ -153,9 +158,12 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         context.extra["credential"] = credential
         return {"role": context.principal.role.value}
 
-    async def _authenticate(self, credential: Credential) -> Admission:
+    async def _authenticate(self, credential: Credential, *, remembered: bool = False) -> Admission:
+        """``remembered``: a remembered token is admitted with no read, its epoch confirmed later."""
         if not credential.presented:
             return Admission()
+        if remembered and credential.token and (known := self.services.access.remembered(credential.token)):
+            return Admission(known.principal, credential=credential, revocations_seen=known.epoch)
         try:
             return Admission(principal=await authenticate(self.services, credential))
         except AuthError as error:
@@ -196,8 +204,11 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         prepared = self.prepared.get(request_data.query, request_data.operation_name) if self.prepared else None
         result = None
         if prepared is not None and request_adapter.method == "POST":
+            if prepared.field.name.value not in CONFIRMED_BY_COMMIT:
+                await context.confirm()
             result = await prepared.execute(context, request_data.variables)
         if result is None:
+            await context.confirm()
             result = await self._execute(request_adapter, context, root_value, request_data)
         status, headers = http_status(result.errors or [], has_data=result.data is not None)
         if status != 200:  # a retryable failure is 503 with Retry-After; a failed operation 500

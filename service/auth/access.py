@@ -52,8 +52,9 @@ class IssuedToken:
 
 class AccessService:
     """Tokens in and out. A valid token's principal is remembered for ``REMEMBER_SECONDS`` and
-    used while the store's revocation epoch is unchanged: one read per request instead of three,
-    and a revocation written by any instance counts from the next request on."""
+    used while the store's revocation epoch is unchanged: one read per request instead of three
+    (none for a push, whose commit confirms the epoch: ``remembered``), and a revocation written
+    by any instance counts from the next request on."""
 
     REMEMBER_SECONDS = 5.0
     REMEMBER_AT_MOST = 10_000
@@ -76,18 +77,25 @@ class AccessService:
         hashed = token_hash(token)
         epoch = await identity.revocation_epoch(self._store)  # first: a revocation after it shows next time
         known = self._admitted.get(hashed)
-        if (
-            known is not None
-            and known.epoch == epoch
-            and time.monotonic() - known.checked_at < self.REMEMBER_SECONDS
-            and (known.expires_at is None or known.expires_at > self._clock())
-        ):
+        if known is not None and known.epoch == epoch and self._fresh(known):
             return known.principal
         principal, expires_at = await self._check(hashed)
         if len(self._admitted) >= self.REMEMBER_AT_MOST:
             self._admitted.clear()
         self._admitted[hashed] = Admitted(principal, expires_at, epoch, time.monotonic())
         return principal
+
+    def remembered(self, token: str) -> Admitted | None:
+        """The token's admission if it is remembered and fresh, with no read: only as good as its ``epoch``,
+        which the caller must confirm before anything it does counts (``authenticate`` reads it; a push's
+        commit finds it in its own transaction, ``sequence.take``)."""
+        known = self._admitted.get(token_hash(token))
+        return known if known is not None and self._fresh(known) else None
+
+    def _fresh(self, known: Admitted) -> bool:
+        return time.monotonic() - known.checked_at < self.REMEMBER_SECONDS and (
+            known.expires_at is None or known.expires_at > self._clock()
+        )
 
     async def _check(self, hashed: str) -> tuple[Principal, datetime | None]:
         """The token's principal and expiry, read from the store."""

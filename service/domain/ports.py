@@ -19,6 +19,10 @@ from service.domain.scope import ScopeRepository
 from service.domain.scope_exits import ScopeExit
 
 
+class RevokedSince(Exception):
+    """A token or device was revoked after the caller's token was last checked: check it again."""
+
+
 @dataclass(frozen=True)
 class SyncInfo:
     """The push session a plan belongs to."""
@@ -31,6 +35,7 @@ class SyncInfo:
     queue_depth: int | None = None
     is_push: bool = True  # False: a status report, which updates the device only
     sent_at: datetime | None = None  # the device's clock when it sent the push
+    revocations_seen: int | None = None  # when the caller's token was last checked; the commit confirms it
 
 
 @dataclass(frozen=True)

@@ -126,9 +126,22 @@ class SyncService:
         app_version: str | None = None,
         queue_depth: int | None = None,
         sent_at: datetime | None = None,
+        revocations_seen: int | None = None,
     ) -> PushResult:
+        """``revocations_seen``: the revocations counted when the caller's token was last checked, which
+        the first chunk's commit confirms (RevokedSince, and nothing committed, when there are more): from
+        there on the push goes on as one admitted at its start."""
         received_at = self._clock()
-        sync = SyncInfo(str(uuid.uuid4()), device_id, rep_id, app_version, received_at, queue_depth, sent_at=sent_at)
+        sync = SyncInfo(
+            str(uuid.uuid4()),
+            device_id,
+            rep_id,
+            app_version,
+            received_at,
+            queue_depth,
+            sent_at=sent_at,
+            revocations_seen=revocations_seen,
+        )
         actor = Actor(writer=device_id, rep_id=rep_id, device_id=device_id)
         outcomes: list[Outcome] = []
         size = self._settings.chunk_size
@@ -137,6 +150,7 @@ class SyncService:
             # One push is one sync session: its last chunk records the session, counting every chunk.
             so_far = Counter(outcome.status.value for outcome in outcomes) if start == starts[-1] else None
             outcomes += await self._push_chunk(changes[start : start + size], sync, actor, so_far)
+            sync = dataclasses.replace(sync, revocations_seen=None)
         return PushResult(sync.sync_id, self._clock(), outcomes)
 
     async def _push_chunk(

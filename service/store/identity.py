@@ -1,8 +1,9 @@
 """The ``users``, ``tokens`` and ``devices`` collections, and the revocation epoch.
 
-The epoch (one document in ``revocations``) goes up after every revocation is written,
-so a service instance that remembered who a token belongs to can tell, with one
-read by ``_id``, whether anything was revoked since (``AccessService.authenticate``).
+The epoch (the sequence's counter of revocations, ``service/store/sequence.py``) goes up
+after every revocation is written, so a service instance that remembered who a token
+belongs to can tell, with one read by ``_id`` or in a push's own transaction, whether
+anything was revoked since (``AccessService.authenticate``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.auth.roles import Role
-from service.store import held_connection
+from service.store import held_connection, sequence
 from service.store.database import Store
 
-USERS, TOKENS, DEVICES, REVOCATIONS = "users", "tokens", "devices", "revocations"
+USERS, TOKENS, DEVICES = "users", "tokens", "devices"
 INDEXES = {
     USERS: [],
-    REVOCATIONS: [],
     TOKENS: [
         IndexModel([("tokenId", ASCENDING)], name="token_id", unique=True),
         IndexModel([("userId", ASCENDING)], name="user"),
@@ -147,19 +147,13 @@ async def get_token(store: Store, token_id: str) -> Token | None:
 
 async def revoke_tokens(store: Store, query: dict[str, Any], at: datetime) -> int:
     result = await store.db[TOKENS].update_many({**query, "revokedAt": None}, {"$set": {"revokedAt": at}})
-    await _revoked(store)
+    await sequence.count_revocation(store)
     return result.modified_count
 
 
 async def revocation_epoch(store: Store) -> int:
     """How many revocations have been written (it only goes up)."""
-    document = await store.db[REVOCATIONS].find_one({"_id": "epoch"})
-    return document["value"] if document else 0
-
-
-async def _revoked(store: Store) -> None:
-    """After a revocation is written (never before: a reader between them would keep the old answer)."""
-    await store.db[REVOCATIONS].update_one({"_id": "epoch"}, {"$inc": {"value": 1}}, upsert=True)
+    return await sequence.revocations(store)
 
 
 async def insert_device(store: Store, device: Device, session: AsyncClientSession | None = None) -> None:
@@ -216,7 +210,7 @@ async def revoke_device(store: Store, device_id: str, at: datetime) -> Device | 
     document = await store.db[DEVICES].find_one_and_update(
         {"_id": device_id}, {"$set": {"revokedAt": at}}, return_document=ReturnDocument.AFTER
     )
-    await _revoked(store)
+    await sequence.count_revocation(store)
     return _device(document) if document else None
 
 

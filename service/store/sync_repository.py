@@ -115,7 +115,12 @@ class MongoSyncRepository:
     async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: AsyncClientSession) -> Committed:
         writes = list(plan.writes.values())
         exits = plan.scope_exits
-        numbers = await sequence.take(self._store, tx, len(writes) + len(exits) + len(plan.events))
+        numbers = await sequence.take(
+            self._store,
+            tx,
+            len(writes) + len(exits) + len(plan.events),
+            revocations_seen=sync.revocations_seen if sync is not None else None,
+        )
         record_seqs, exit_seqs = numbers[: len(writes)], numbers[len(writes) : len(writes) + len(exits)]
         event_seqs = numbers[len(writes) + len(exits) :]
         stored = await records.write(
