@@ -94,7 +94,7 @@ class Context:
 
     async def confirm(self) -> None:
         """Confirm a remembered token in the store (one read of the revocation epoch; the full check when it
-        moved): every request does so before it runs, but a prepared push, whose commit confirms it."""
+        moved): every request does so before it runs, but a prepared push or pull, which confirms it itself."""
         if self.revocations_seen is None or self.credential is None:
             return
         self.revocations_seen = None

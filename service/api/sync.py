@@ -259,8 +259,16 @@ async def pull(info: Info, device_id: strawberry.ID, since: str | None = None, l
     limit = 500 if limit is None else limit
     if not 1 <= limit <= 5000:
         raise BadRequest("limit must be between 1 and 5000")
+    sync = info.context.services.sync
     try:
-        page, cursor = await info.context.services.sync.pull(principal.user_id, since, limit)
+        try:
+            page, cursor = await sync.pull(
+                principal.user_id, since, limit, revocations_seen=info.context.revocations_seen
+            )
+        except RevokedSince:  # the caller's token was remembered, and something was revoked since: check it again
+            await info.context.confirm()
+            principal = info.context.require_device(str(device_id))
+            page, cursor = await sync.pull(principal.user_id, since, limit)
     except InvalidRequest as error:
         raise BadRequest(str(error)) from None
     return PullResult(records=[RecordEnvelope.in_page(r) for r in page.records], cursor=cursor, has_more=page.has_more)

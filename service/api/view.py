@@ -46,7 +46,9 @@ log = logging.getLogger("fieldsync.api")
 
 GRAPHIQL_PAGE = Path(__file__).parents[1] / "web" / "static" / "graphiql.html"
 HTTP_OPERATIONS = {"POST": {OperationType.QUERY, OperationType.MUTATION}, "GET": set()}
-CONFIRMED_BY_COMMIT = {"pushChanges"}  # prepared fields whose commit confirms a remembered token (``sequence.take``)
+# Prepared fields that confirm a remembered token themselves (``sequence``): a push when its commit takes its
+# numbers, a pull with its first read, of the sequence's head.
+SELF_CONFIRMING = {"pushChanges", "pull"}
 HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}  # other 4xx: BAD_REQUEST
 
 
@@ -204,7 +206,7 @@ class FieldSyncGraphQL(GraphQL[Context, None]):
         prepared = self.prepared.get(request_data.query, request_data.operation_name) if self.prepared else None
         result = None
         if prepared is not None and request_adapter.method == "POST":
-            if prepared.field.name.value not in CONFIRMED_BY_COMMIT:
+            if prepared.field.name.value not in SELF_CONFIRMING:
                 await context.confirm()
             result = await prepared.execute(context, request_data.variables)
         if result is None:

@@ -53,7 +53,7 @@ class IssuedToken:
 class AccessService:
     """Tokens in and out. A valid token's principal is remembered for ``REMEMBER_SECONDS`` and
     used while the store's revocation epoch is unchanged: one read per request instead of three
-    (none for a push, whose commit confirms the epoch: ``remembered``), and a revocation written
+    (none for a push or a pull, which confirm the epoch with their own reads: ``remembered``), and a revocation written
     by any instance counts from the next request on."""
 
     REMEMBER_SECONDS = 5.0
@@ -88,7 +88,7 @@ class AccessService:
     def remembered(self, token: str) -> Admitted | None:
         """The token's admission if it is remembered and fresh, with no read: only as good as its ``epoch``,
         which the caller must confirm before anything it does counts (``authenticate`` reads it; a push's
-        commit finds it in its own transaction, ``sequence.take``)."""
+        commit and a pull's read of the head find it on the sequence's counter, ``service/store/sequence.py``)."""
         known = self._admitted.get(token_hash(token))
         return known if known is not None and self._fresh(known) else None
 

@@ -86,9 +86,16 @@ class SyncRepository(ScopeRepository, Protocol):
     async def anomaly_page(self, query: AnomalyQuery, after: AnomalyCursor | None, limit: int) -> AnomalyPage: ...
 
     async def pull_page(
-        self, rep_id: str, after_seq: int, watermark: int | None, limit: int, window: tuple[datetime, datetime]
+        self,
+        rep_id: str,
+        after_seq: int,
+        watermark: int | None,
+        limit: int,
+        window: tuple[datetime, datetime],
+        revocations_seen: int | None = None,
     ) -> PullPage:
-        """``window``: closed visits and work orders an initial sync carries happen within it."""
+        """``window``: closed visits and work orders an initial sync carries happen within it.
+        ``revocations_seen``: confirmed with the page's first read (RevokedSince)."""
         ...
 
-    async def current_seq(self) -> int: ...
+    async def current_seq(self, revocations_seen: int | None = None) -> int: ...

@@ -219,18 +219,21 @@ class SyncService:
 
     # -- pull ---------------------------------------------------------------
 
-    async def pull(self, rep_id: str, since: str | None, limit: int) -> tuple[PullPage, str]:
-        """A page of the rep's scope after the cursor, and the cursor to continue from."""
+    async def pull(
+        self, rep_id: str, since: str | None, limit: int, *, revocations_seen: int | None = None
+    ) -> tuple[PullPage, str]:
+        """A page of the rep's scope after the cursor, and the cursor to continue from. ``revocations_seen``:
+        as for ``push``, confirmed by the page's first read (RevokedSince before anything is read)."""
         watermark: int | None
         if since is None:
-            after, watermark = 0, await self._repository.current_seq()
+            after, watermark = 0, await self._repository.current_seq(revocations_seen)
         else:
             try:
                 after, watermark = decode_cursor(since)
             except InvalidCursor as error:
                 raise InvalidRequest(str(error)) from None
         window = self._settings.initial_window.around(self._clock())
-        page = await self._repository.pull_page(rep_id, after, watermark, limit, window)
+        page = await self._repository.pull_page(rep_id, after, watermark, limit, window, revocations_seen)
         still_initial = watermark if watermark is not None and page.last_seq < watermark else None
         return page, encode_cursor(page.last_seq, still_initial)
 

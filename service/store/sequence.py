@@ -6,8 +6,9 @@ in number order and a reader never sees a later number before an earlier one.
 
 The counter document also counts the revocations written (``revocations``: tokens,
 devices), raised after each is written: every command that takes numbers reads it too,
-so a push confirms in its own transaction that nothing was revoked since its token was
-last checked (``take``'s ``revocations_seen``), with no read of its own.
+so a push confirms in its own transaction, and a pull with its read of the head, that
+nothing was revoked since its token was last checked (``revocations_seen``), with no read
+of its own.
 """
 
 from __future__ import annotations
@@ -38,15 +39,21 @@ async def take(store: Store, session: AsyncClientSession, count: int, *, revocat
         return_document=ReturnDocument.AFTER,
     )
     assert counter is not None  # upserted
-    if revocations_seen is not None and counter.get("revocations", 0) != revocations_seen:
-        raise RevokedSince("a token or device was revoked since the caller's token was checked")
+    _confirm(counter, revocations_seen)
     end = counter["value"] + 1
     return range(end - count, end)
 
 
-async def current(store: Store) -> int:
+async def current(store: Store, *, revocations_seen: int | None = None) -> int:
+    """The head: the last number taken. ``revocations_seen``: as for ``take``."""
     counter = await store.db[COLLECTION].find_one({"_id": KEY})
+    _confirm(counter, revocations_seen)
     return counter.get("value", 0) if counter else 0
+
+
+def _confirm(counter: dict[str, Any] | None, revocations_seen: int | None) -> None:
+    if revocations_seen is not None and (counter or {}).get("revocations", 0) != revocations_seen:
+        raise RevokedSince("a token or device was revoked since the caller's token was checked")
 
 
 async def revocations(store: Store) -> int:

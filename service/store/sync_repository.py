@@ -198,11 +198,17 @@ class MongoSyncRepository:
     async def anomaly_page(self, query: AnomalyQuery, after: AnomalyCursor | None, limit: int) -> AnomalyPage:
         return await anomalies.page(self._store, query, after, limit)
 
-    async def current_seq(self) -> int:
-        return await sequence.current(self._store)
+    async def current_seq(self, revocations_seen: int | None = None) -> int:
+        return await sequence.current(self._store, revocations_seen=revocations_seen)
 
     async def pull_page(
-        self, rep_id: str, after_seq: int, watermark: int | None, limit: int, window: tuple[datetime, datetime]
+        self,
+        rep_id: str,
+        after_seq: int,
+        watermark: int | None,
+        limit: int,
+        window: tuple[datetime, datetime],
+        revocations_seen: int | None = None,
     ) -> PullPage:
         """The rep's scope after ``after_seq``, in sequence order.
 
@@ -219,7 +225,7 @@ class MongoSyncRepository:
         commit in order: they are taken from one document inside each transaction. The ceiling
         is applied here, not in the queries, so each stays the index-driven shape it was.)
         """
-        ceiling = await sequence.current(self._store)
+        ceiling = await sequence.current(self._store, revocations_seen=revocations_seen)
         if after_seq >= ceiling:  # nothing committed after the cursor: a poll with nothing new is one read
             return PullPage([], after_seq, False)
         collection = self._store.db[records.COLLECTION]
