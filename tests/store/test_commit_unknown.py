@@ -140,3 +140,25 @@ async def test_a_push_refusal_is_recorded_once(sync: SyncService, store: Store, 
     assert await store.db[refusals.COLLECTION].count_documents({"kind": "PUSH"}) == 1
     assert (await store.db[refusals.COLLECTION].find_one({}))["_id"] == refusal.id  # type: ignore[index]
     assert await events(store, action="PUSH_REFUSED") == ["PUSH_REFUSED"]
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["answer-lost", "not-committed"])
+async def test_what_a_unit_of_work_keeps_after_its_commit_is_kept_once_and_only_when_it_committed(
+    store: Store, faults: LosingAnswers, committed
+):
+    unit_of_work, kept = UnitOfWork(store, commit=faults), []
+
+    async def work(session: AsyncClientSession) -> None:
+        await store.db["probes"].update_one({"_id": "p"}, {"$inc": {"runs": 1}}, upsert=True, session=session)
+        unit_of_work.after_commit(session, lambda: kept.append("committed"))
+
+    async def failing(session: AsyncClientSession) -> None:
+        unit_of_work.after_commit(session, lambda: kept.append("failed"))
+        raise ValueError("the work failed")
+
+    faults.lost, faults.committed = 1, committed
+    await unit_of_work.run(work)
+    with pytest.raises(ValueError):
+        await unit_of_work.run(failing)
+    assert kept == ["committed"]
+    assert (await store.db["probes"].find_one({"_id": "p"}) or {}).get("runs") == 1
