@@ -44,25 +44,15 @@ read_uint(Reader *reader)
     return 0;
 }
 
-/* A reader over data[start:], from the (data, start=0) arguments. */
+/* A reader over the bytes of data. */
 static int
-open_reader(PyObject *const *args, Py_ssize_t nargs, const char *usage, Py_buffer *view, Reader *reader)
+open_reader(PyObject *data, Py_buffer *view, Reader *reader)
 {
-    if (nargs < 1 || nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, usage);
+    if (PyObject_GetBuffer(data, view, PyBUF_SIMPLE) < 0) {
         return -1;
     }
-    if (PyObject_GetBuffer(args[0], view, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    Py_ssize_t start = 0;
-    if (nargs == 2 && (start = PyLong_AsSsize_t(args[1])) == -1 && PyErr_Occurred()) {
-        PyBuffer_Release(view);
-        return -1;
-    }
-    start = start < 0 ? 0 : (start > view->len ? view->len : start);
-    reader->at = (const unsigned char *)view->buf + start;
-    reader->end = (const unsigned char *)view->buf + view->len;
+    reader->at = (const unsigned char *)view->buf;
+    reader->end = reader->at + view->len;
     reader->error = NULL;
     return 0;
 }
@@ -80,24 +70,34 @@ finish(Py_buffer *view, Reader *reader, PyObject *result)
     return result;
 }
 
+/* A state vector (a count, then that many client and clock varints, and nothing else) as {client: clock}. */
 static PyObject *
-uints(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+read_state_vector(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer view;
-    Reader reader;
-    if (open_reader(args, nargs, "uints(data, start=0)", &view, &reader) < 0) {
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "read_state_vector(data)");
         return NULL;
     }
-    PyObject *values = PyList_New(0);
-    while (values != NULL && reader.error == NULL && reader.at < reader.end) {
-        uint64_t value = read_uint(&reader);
-        PyObject *number = reader.error == NULL ? PyLong_FromUnsignedLongLong(value) : NULL;
-        if (number != NULL && PyList_Append(values, number) < 0) {
-            Py_CLEAR(values);
-        }
-        Py_XDECREF(number);
+    Py_buffer view;
+    Reader reader;
+    if (open_reader(args[0], &view, &reader) < 0) {
+        return NULL;
     }
-    return finish(&view, &reader, values);
+    PyObject *clocks = PyDict_New();
+    for (uint64_t count = read_uint(&reader); clocks != NULL && reader.error == NULL && count > 0; count--) {
+        uint64_t client = read_uint(&reader), clock = read_uint(&reader);
+        PyObject *key = reader.error == NULL ? PyLong_FromUnsignedLongLong(client) : NULL;
+        PyObject *value = key != NULL ? PyLong_FromUnsignedLongLong(clock) : NULL;
+        if (reader.error == NULL && (value == NULL || PyDict_SetItem(clocks, key, value) < 0)) {
+            Py_CLEAR(clocks);
+        }
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+    }
+    if (reader.error == NULL && reader.at < reader.end) {
+        reader.error = LEFT_OVER;
+    }
+    return finish(&view, &reader, clocks);
 }
 
 /* Raise the clock in ends[client] to at least end. */
@@ -493,7 +493,7 @@ read_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     }
     Py_buffer view;
     Reader reader;
-    if (open_reader(args, 1, "read_update(data, item_type)", &view, &reader) < 0) {
+    if (open_reader(args[0], &view, &reader) < 0) {
         return NULL;
     }
     PyObject *items = PyList_New(0), *skipped = PyList_New(0), *ends = NULL, *result = NULL;
@@ -508,8 +508,8 @@ read_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
 }
 
 static PyMethodDef methods[] = {
-    {"uints", (PyCFunction)(void (*)(void))uints, METH_FASTCALL,
-     "uints(data, start=0): every lib0 unsigned varint in data[start:], which must hold varints and nothing else."},
+    {"read_state_vector", (PyCFunction)(void (*)(void))read_state_vector, METH_FASTCALL,
+     "read_state_vector(data): the Yjs state vector in data, which must hold it and nothing else, as {client: clock}."},
     {"read_update", (PyCFunction)(void (*)(void))read_update, METH_FASTCALL,
      "read_update(data, item_type): the Yjs v1 update in data, which must hold it and nothing else, as (items, "
      "skipped runs as (client, clock, length), {client: the clock its deletions end at}); each item an item_type, "

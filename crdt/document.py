@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from pycrdt import Doc, Map, Text
 
-from crdt._varints import uints  # native: every merge reads the state vector
+from crdt._varints import read_state_vector  # native: every merge reads the state vector
 from crdt.field_rule import (
     SERVER_CLIENT,
     Frontier,
@@ -120,7 +120,7 @@ class SharedDocument:
         opens and commits one for each call made outside of one, which cost more than the reads themselves."""
         if self._reading is None:
             with self._doc.transaction():
-                known, shown = _clocks(self._doc.get_state()), json.loads(str(self._fields))
+                known, shown = read_state_vector(self._doc.get_state()), json.loads(str(self._fields))
                 tags, notes = json.loads(str(self._tags)), str(self._notes)
             record = {key: shown[key] for key in sorted(shown)}
             record["tags"] = sorted(tag for tag, present in tags.items() if present is True)
@@ -490,9 +490,3 @@ def _plain(value: Any) -> Any:
     value = to_py() if to_py is not None else value
     json.dumps(value)  # TypeError for binary values: fields are JSON
     return value
-
-
-def _clocks(state_vector: bytes) -> dict[int, int]:
-    """A Yjs state vector (a count, then client and clock varints) as {client: clock}."""
-    values = uints(state_vector)
-    return dict(zip(values[1::2], values[2::2], strict=True))

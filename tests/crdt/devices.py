@@ -36,6 +36,12 @@ class Device:
         self.notes.insert(min(index, len(self.notes)), text)
         return self.doc.get_update(before)
 
+    def erase(self, index: int, count: int) -> bytes:
+        before = self.doc.get_state()
+        start = min(index, len(self.notes))
+        del self.notes[start : min(start + count, len(self.notes))]
+        return self.doc.get_update(before)
+
     def receive(self, update: bytes) -> None:
         self.doc.apply_update(update)
 

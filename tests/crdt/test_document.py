@@ -8,6 +8,8 @@ import random
 import weakref
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pycrdt import Doc, Map, Text
 
 from crdt import (
@@ -19,7 +21,7 @@ from crdt import (
     Stamp,
     materialize_json,
 )
-from crdt.document import _clocks
+from crdt._varints import read_state_vector
 from tests.crdt.devices import Device
 
 WEB = Stamp(0, "user:hq")
@@ -42,7 +44,7 @@ def test_materialize_sorts_fields_keeps_only_true_tags_reads_notes_and_gives_int
     update = device.set(phone="+60", active=True, name="Kedai", city=None, visits=3, rating=4.5)
     server.merge_update(update, Stamp(1, "device-a"), 1)
     server.merge_update(device.tag("zeta"), Stamp(1, "device-a"), 2)
-    server.merge_update(device.tag("off", False) if False else device.type(0, "hello"), Stamp(1, "device-a"), 3)
+    server.merge_update(device.type(0, "hello"), Stamp(1, "device-a"), 3)
     server.set_tags({"alpha": True})
 
     materialized = server.materialize()
@@ -64,6 +66,48 @@ def test_replace_notes_reaches_devices_and_keeps_their_concurrent_typing() -> No
 
     assert device.view()["notes"] == server.materialize()["notes"]
     assert "new text" in server.materialize()["notes"] and "!" in server.materialize()["notes"]
+
+
+EDITS = st.lists(
+    st.tuples(st.integers(0, 2), st.sampled_from(("set", "tag", "untag", "type", "erase", "sync", "tags", "notes"))),
+    max_size=25,
+)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(edits=EDITS, seed=st.integers(0, 2**32))
+def test_what_a_document_shows_after_each_change_is_what_its_stored_state_shows(
+    edits: list[tuple[int, str]], seed: int
+) -> None:
+    """The record read after a change (the document keeps what it read until the next change) equals the
+    record of the stored state, whatever mix of device and server edits came before."""
+    rng = random.Random(seed)
+    server = SharedDocument()
+    devices = [synced_device(server, client_id) for client_id in (11, 22, 33)]
+    for version, (index, edit) in enumerate(edits, start=1):
+        device, tag, text = devices[index], rng.choice("abc"), rng.choice(("x", "yz", ""))
+        if edit == "sync":
+            device.receive(server.missing_for(device.state_vector()))
+        elif edit == "tags":
+            server.set_tags({tag: rng.random() < 0.5})
+        elif edit == "notes":
+            server.replace_notes(str(server.materialize()["notes"])[:2] + text)
+        else:
+            update = device_edit(device, edit, tag, text, rng)
+            server.merge_update(update, Stamp(version, f"device-{index}"), version)
+        assert server.materialize() == SharedDocument(server.state(), server.frontiers()).materialize()
+
+
+def device_edit(device: Device, edit: str, tag: str, text: str, rng: random.Random) -> bytes:
+    if edit == "set":
+        return device.set(name=text)
+    if edit == "tag":
+        return device.tag(tag)
+    if edit == "untag" and tag in device.tags:
+        return device.tag(tag, False)  # a delete and nothing else
+    if edit == "erase":
+        return device.erase(rng.randrange(5), rng.randrange(1, 4))  # a delete and nothing else (or nothing)
+    return device.type(rng.randrange(5), text or "w")
 
 
 def test_state_and_frontiers_round_trip() -> None:
@@ -150,7 +194,7 @@ def test_the_state_grows_with_writers_and_content_not_with_edits() -> None:
     server = SharedDocument()
     for version in range(1, 2001):
         server.write_fields({"name": f"name {version % 7}"}, Stamp(version, f"device-{version % 20}"), version, None)
-    assert set(_clocks(server.state_vector())) == {SERVER_CLIENT}
+    assert set(read_state_vector(server.state_vector())) == {SERVER_CLIENT}
     assert len(server.state()) < 600
 
 
@@ -184,6 +228,6 @@ def test_thousands_of_mixed_edits_from_twenty_devices_keep_the_outlet_writable()
             device.receive(server.missing_for(device.state_vector()))
             server.merge_update(device.set(**{name: f"d{version}"}), stamp, version)
     assert set(len(frontier) for frontier in server.frontiers().values()) == {1}
-    assert len(_clocks(server.state_vector())) <= 21  # the server and the twenty devices
+    assert len(read_state_vector(server.state_vector())) <= 21  # the server and the twenty devices
     server.write_fields({"active": False}, WEB, 3_001, 3_000)  # a manager can always write
     assert server.materialize()["active"] is False

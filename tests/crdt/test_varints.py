@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text
 
-from crdt._varints import uints
+from crdt._varints import read_state_vector
 from crdt.yjs_update import Item, Update, UpdateFormatError, decode_update
 from crdt.yjs_update import uint_bytes as varint
 from tests.crdt.reference_decoder import Refused, reference_decode
@@ -19,20 +19,24 @@ from tests.crdt.reference_decoder import Refused, reference_decode
 U64 = st.integers(min_value=0, max_value=2**64 - 1)
 
 
-@given(st.lists(U64, max_size=50), st.binary(max_size=4))
-def test_uints_reads_every_varint_after_start(values: list[int], before: bytes) -> None:
-    data = before + b"".join(map(varint, values))
-    assert uints(data, len(before)) == values
-    assert uints(memoryview(data)[len(before) :]) == values
+@given(st.dictionaries(U64, U64, max_size=30))
+def test_state_vectors_read_as_client_and_clock_pairs(clocks: dict[int, int]) -> None:
+    data = varint(len(clocks)) + b"".join(varint(client) + varint(clock) for client, clock in clocks.items())
+    assert read_state_vector(data) == clocks
+    assert read_state_vector(memoryview(data)) == clocks
+    if clocks:
+        with pytest.raises(IndexError, match="cut short"):
+            read_state_vector(data[:-1])
+    with pytest.raises(ValueError, match="left over"):
+        read_state_vector(data + b"\x00")
 
 
-def test_uints_refuses_a_cut_short_or_too_long_varint() -> None:
-    with pytest.raises(IndexError, match="cut short"):
-        uints(varint(300)[:1])
+def test_a_state_vector_with_a_too_long_varint_is_refused() -> None:
     with pytest.raises(IndexError, match="too long"):
-        uints(varint(2**64))
-    assert uints(varint(2**64 - 1)) == [2**64 - 1]
-    assert uints(b"\x05", 9) == []  # a start past the end reads nothing
+        read_state_vector(b"\x01" + varint(2**64) + b"\x00")
+    assert read_state_vector(b"\x01" + varint(2**64 - 1) + b"\x05") == {2**64 - 1: 5}
+    with pytest.raises(IndexError, match="cut short"):
+        read_state_vector(b"")
 
 
 def test_state_vectors_read_as_pycrdt_wrote_them() -> None:
@@ -41,8 +45,7 @@ def test_state_vectors_read_as_pycrdt_wrote_them() -> None:
     phone = Doc(client_id=3_000_000_000)
     phone.apply_update(doc.get_update())
     phone.get("fields", type=Map)["name"] = "Kedai"
-    values = uints(phone.get_state())
-    assert dict(zip(values[1::2], values[2::2], strict=True)) == {2**32: 5, 3_000_000_000: 1}
+    assert read_state_vector(phone.get_state()) == {2**32: 5, 3_000_000_000: 1}
 
 
 @given(st.dictionaries(U64, st.lists(st.tuples(st.integers(0, 2**40), st.integers(0, 2**20)), max_size=5), max_size=6))
