@@ -20,7 +20,6 @@ import bisect
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from pycrdt import Doc, Map, Text
@@ -77,8 +76,7 @@ class CrdtIncompleteError(CrdtDecodeError):
     """An update that depends on operations the server never received."""
 
 
-@dataclass(frozen=True)
-class Merge:
+class Merge(NamedTuple):
     """What one update did: whether the stored state changed, and the fields it wrote."""
 
     changed: bool
@@ -394,8 +392,7 @@ class _Reading(NamedTuple):
     record: dict[str, Any]  # the record: fields, sorted tags, notes
 
 
-@dataclass(frozen=True)
-class _Integrated:
+class _Integrated(NamedTuple):
     """What an update integrated into a document wrote."""
 
     writes: list[tuple[str, Item, Any]]  # (field, item, its value) in dependency order

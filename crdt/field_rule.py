@@ -23,26 +23,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from crdt.yjs_update import ItemId
 
 SERVER_CLIENT = 2**32  # the server's own Yjs client id: above the 32-bit ids Yjs libraries draw, short to encode
 
 
-@dataclass(frozen=True)
-class Stamp:
+class Stamp(NamedTuple):
     """Who wrote, and the effective capture time in milliseconds."""
 
     time_ms: int
     writer: str
 
 
-@dataclass(frozen=True)
-class Write:
-    """One write of one field, as the server remembers it while it is in the frontier."""
+class Write(NamedTuple):
+    """One write of one field, as the server remembers it while it is in the frontier (a tuple: one is
+    made for every field a change writes, and for every write of a frontier read from the store)."""
 
     value: Any
     stamp: Stamp
@@ -50,7 +47,7 @@ class Write:
     horizon: int  # how many items the server had written to the document when it took it in
     item: ItemId | None = None  # the device's Yjs item that carries it
 
-    @cached_property
+    @property
     def order(self) -> tuple[int, str, str]:
         return (self.stamp.time_ms, self.stamp.writer, canonical(self.value))
 
@@ -76,7 +73,10 @@ Saw = Callable[[Write], bool]
 
 
 def canonical(value: Any) -> str:
-    return json.dumps(plain_number(value), sort_keys=True, separators=(",", ":"))
+    return _CANONICAL_JSON(plain_number(value))
+
+
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # json.dumps builds one per call
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -106,11 +106,12 @@ def merged(frontier: Iterable[Write], write: Write, saw: Saw) -> Frontier:
     pairs with the new write are looked at: linear in the frontier, which grows with
     the writers of a field that never saw each other's writes.
     """
-    kept = [w for w in frontier if not saw(w)]
-    if any(w.order == write.order and w.item == write.item for w in kept):
-        return tuple(kept)
-    survivors = tuple(w for w in kept if not (write.order > w.order and write.implies(w)))
-    if any(w.order > write.order and w.implies(write) for w in kept):
+    kept = [(w, w.order) for w in frontier if not saw(w)]
+    order = write.order
+    if any(w_order == order and w.item == write.item for w, w_order in kept):
+        return tuple(w for w, _ in kept)
+    survivors = tuple(w for w, w_order in kept if not (order > w_order and write.implies(w)))
+    if any(w_order > order and w.implies(write) for w, w_order in kept):
         return survivors
     return (*survivors, write)
 

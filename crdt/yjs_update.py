@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from crdt._varints import read_update  # native: read on every merge of a device's update
@@ -51,8 +50,7 @@ class Item(NamedTuple):
         return self.origin is None and self.right_origin is None
 
 
-@dataclass(frozen=True)
-class Update:
+class Update(NamedTuple):
     items: tuple[Item, ...]
     skipped: tuple[tuple[int, int, int], ...]  # GC and skip runs: (client, clock, length)
     deleted_up_to: dict[int, int]  # client -> the clock where the update's deletions of its items end
