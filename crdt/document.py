@@ -411,21 +411,40 @@ class _KeyIndex:
         bisect.insort(self._places.setdefault(client, []), (clock, length, root, key))
 
     def add_items(self, items: Iterable[Item]) -> None:
-        """Index items; one whose neighbour is nowhere to be found means the update is incomplete."""
-        pending = list(items)
-        while pending:
-            unresolved = []
-            for item in pending:
-                place = self._place_of(item)
-                if place is None:
-                    unresolved.append(item)
-                else:
-                    self.add(item.client, item.clock, item.length, *place)
-            if len(unresolved) == len(pending):
-                raise CrdtIncompleteError(MISSING_HISTORY)
-            pending = unresolved
+        """Index items: an update's new ones, or a whole state's. An item that names its parent is placed
+        there, any other where its neighbour is; those whose neighbour is not indexed yet are placed once
+        the others are (``_add_chains``)."""
+        waiting = []
+        for item in items:
+            place = self._place_of(item)
+            if place is None:
+                waiting.append(item)
+            else:
+                self.add(item.client, item.clock, item.length, *place)
+        if waiting:
+            self._add_chains(_Items(waiting))
+
+    def _add_chains(self, batch: _Items) -> None:
+        """Place items whose neighbour is among them, followed from item to item so that each is placed
+        once (placing them pass after pass took a pass per link: 5.5 ms for a state of 200 items). A
+        neighbour found nowhere means the update is incomplete."""
+        placed: set[ItemId] = set()
+        for item in batch.items:
+            if item.id in placed:
+                continue
+            chain, place = [item], self._place_of(item)
+            while place is None:
+                neighbour = batch.holding(chain[-1].origin or chain[-1].right_origin)
+                if neighbour is None or neighbour in chain:
+                    raise CrdtIncompleteError(MISSING_HISTORY)
+                chain.append(neighbour)
+                place = self._place_of(neighbour)
+            for link in chain:
+                self.add(link.client, link.clock, link.length, *place)
+                placed.add(link.id)
 
     def _place_of(self, item: Item) -> tuple[str, str | None] | None:
+        """Where an item lives, from what it names or from the index; None when its neighbour is not indexed."""
         if item.names_parent:
             if item.parent_item is not None:
                 return ("a nested type", None)
@@ -450,6 +469,28 @@ class _KeyIndex:
     def field_key(self, item_id: ItemId) -> str | None:
         root, key = self.place(item_id)
         return key if root == FIELDS else None
+
+
+class _Items:
+    """Items looked up by the id of any clock they hold."""
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items
+        self._by_client: dict[int, list[tuple[int, int, Item]]] = {}
+        for item in items:
+            self._by_client.setdefault(item.client, []).append((item.clock, item.length, item))
+        for runs in self._by_client.values():
+            runs.sort(key=lambda run: run[0])
+
+    def holding(self, item_id: ItemId | None) -> Item | None:
+        if item_id is None:
+            return None
+        client, clock = item_id
+        runs = self._by_client.get(client, ())
+        at = bisect.bisect_right(runs, clock, key=lambda run: run[0]) - 1
+        if at >= 0 and runs[at][0] <= clock < runs[at][0] + runs[at][1]:
+            return runs[at][2]
+        return None
 
 
 def _in_dependency_order(items: list[Item]) -> list[Item]:

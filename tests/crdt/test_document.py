@@ -22,6 +22,7 @@ from crdt import (
     materialize_json,
 )
 from crdt._varints import read_state_vector
+from crdt.yjs_update import uint_bytes
 from tests.crdt.devices import Device
 
 WEB = Stamp(0, "user:hq")
@@ -179,6 +180,42 @@ def test_a_crafted_update_hanging_off_missing_items_cannot_grow_the_document() -
     with pytest.raises(CrdtIncompleteError):
         server.merge_update(crafted, Stamp(1, "device-a"), 1)
     assert len(server.state()) < 10
+
+
+def test_items_whose_neighbours_point_at_each_other_are_an_incomplete_update() -> None:
+    """Two items of one client, each written after the other (no Yjs writer makes this): refused, not looped on."""
+
+    def item(origin_clock: int, text: str) -> bytes:  # an item after (5, origin_clock) holding one string
+        origin = uint_bytes(5) + uint_bytes(origin_clock)
+        return bytes([0x88]) + origin + uint_bytes(1) + b"\x77" + uint_bytes(1) + text.encode()
+
+    structs = uint_bytes(2) + uint_bytes(5) + uint_bytes(0) + item(1, "a") + item(0, "b")
+    crafted = uint_bytes(1) + structs + uint_bytes(0)
+    server = SharedDocument()
+    with pytest.raises(CrdtIncompleteError):
+        server.merge_update(crafted, Stamp(1, "device-a"), 1)
+    assert server.materialize() == {"tags": [], "notes": ""}
+
+
+def test_a_document_read_from_its_state_places_every_item_as_the_one_that_took_them_in() -> None:
+    """The key index built from a whole state (items whose neighbours come later in it) takes the same next updates."""
+    server = SharedDocument()
+    devices = [synced_device(server, client_id) for client_id in (3, 2_000_000_000, 7)]
+    rng = random.Random(5)
+    for version in range(1, 120):
+        device = rng.choice(devices)
+        device.receive(server.missing_for(device.state_vector()))
+        update = device_edit(device, rng.choice(("set", "tag", "type")), f"t{version % 4}", f"n{version}", rng)
+        server.merge_update(update, Stamp(version, "device"), version)
+    reloaded = SharedDocument(server.state(), server.frontiers())
+    for version in range(120, 140):
+        device = devices[version % 3]
+        device.receive(server.missing_for(device.state_vector()))
+        update = device.set(city=f"c{version}") if version % 2 else device.type(3, "z")
+        assert reloaded.merge_update(update, Stamp(version, "device"), version) == server.merge_update(
+            update, Stamp(version, "device"), version
+        )
+    assert materialize_json(reloaded) == materialize_json(server)
 
 
 def test_a_v2_update_is_not_taken() -> None:
