@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from crdt.yjs_update import ItemId
@@ -37,19 +38,21 @@ class Stamp(NamedTuple):
     writer: str
 
 
-class Write(NamedTuple):
-    """One write of one field, as the server remembers it while it is in the frontier (a tuple: one is
-    made for every field a change writes, and for every write of a frontier read from the store)."""
+@dataclass(slots=True)
+class Write:
+    """One write of one field, as the server remembers it while it is in the frontier. Its order is worked
+    out once: taking a write in compares it with every write of the frontier, which holds one per writer
+    whose writes never saw each other's."""
 
     value: Any
     stamp: Stamp
     version: int  # the record version that took it in
     horizon: int  # how many items the server had written to the document when it took it in
     item: ItemId | None = None  # the device's Yjs item that carries it
+    order: tuple[int, str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def order(self) -> tuple[int, str, str]:
-        return (self.stamp.time_ms, self.stamp.writer, canonical(self.value))
+    def __post_init__(self) -> None:
+        self.order = (self.stamp.time_ms, self.stamp.writer, canonical(self.value))
 
     def implies(self, other: Write) -> bool:
         """Whoever sees this write sees ``other`` too (both were taken in, ``other`` no later)."""
