@@ -145,6 +145,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
         embedded_document_reads,
         embedded_index_backfill,
         embedded_index_plans,
+        embedded_memory_ranges,
         embedded_multikey_entries,
         embedded_outbox,
         embedded_partial_indexes,
@@ -159,6 +160,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     # Before the engine exists: the patches keep inserts from scanning the collection.
     embedded_patches.apply()
     embedded_index_plans.apply()  # FieldSync's query shapes answered from an index
+    embedded_memory_ranges.apply()  # and on the memory engine, ranges and sorts from an ordered index
     embedded_transactions.apply()  # wait for a transaction instead of failing; abort failed commits
     embedded_readers.apply()  # reads outside a transaction on a connection of their own: they never wait
     embedded_transaction_thread.apply()  # a transaction's engine work on the loop's thread, not handed to workers

@@ -50,7 +50,7 @@ _RANGES["LessThanOrEqualCondition"] = "<="
 
 
 @dataclass(frozen=True)
-class _Terms:
+class PlainTerms:
     equal: dict[str, tuple[Any, ...]]  # field -> accepted values (one for `v`, several for `$in`)
     ranges: dict[str, list[tuple[str, Any]]]  # field -> [(operator, value)]
 
@@ -65,7 +65,7 @@ def _plain(value: Any, *, numeric: bool) -> bool:
     return numeric and type(value) is int and -_INT64 <= value < _INT64
 
 
-def _terms(plan: Any, qp: Any) -> _Terms | None:
+def plain_terms(plan: Any, qp: Any) -> PlainTerms | None:
     """The plan as equalities and ranges on top-level fields, or None for any other shape."""
     clauses = plan.clauses if isinstance(plan, qp.AndCondition) else (plan,)
     equal: dict[str, tuple[Any, ...]] = {}
@@ -88,7 +88,7 @@ def _terms(plan: Any, qp: Any) -> _Terms | None:
         equal[field] = values
     if len(ranges) > 1 or any(len({type(v) for _, v in r}) > 1 for r in ranges.values()):
         return None
-    return _Terms(equal, ranges)
+    return PlainTerms(equal, ranges)
 
 
 def _placeholders(values: tuple[Any, ...]) -> str:
@@ -112,7 +112,7 @@ class _Planner:
 
         Not exact: the rows are a superset (the index covers only some terms); the
         caller then has mongoeco's matcher check the whole filter on each row."""
-        terms = _terms(plan, qp)
+        terms = plain_terms(plan, qp)
         if terms is None:
             return None
         ids = terms.equal.get("_id")
@@ -167,7 +167,7 @@ class _Planner:
             return None
         return " AND ".join(where), params, sort_field is not None, exact
 
-    def _array_elements(self, terms: _Terms) -> tuple[str, list[Any], bool, bool] | None:
+    def _array_elements(self, terms: PlainTerms) -> tuple[str, list[Any], bool, bool] | None:
         """Equality on a field with a single-field multikey index (it may hold arrays): the
         documents whose array holds the value (mongoeco's multikey entries) or whose scalar
         equals it (the physical index); a superset, checked by mongoeco's matcher."""
@@ -192,7 +192,7 @@ class _Planner:
             return f"storage_key IN ({keys})", params, False, False
         return None
 
-    def _index(self, terms: _Terms, sort_field: str | None) -> tuple[list[str], str | None] | None:
+    def _index(self, terms: PlainTerms, sort_field: str | None) -> tuple[list[str], str | None] | None:
         """The index serving the most terms: (equality prefix, range/sort field after it)."""
         best: tuple[list[str], str | None] | None = None
         range_field = sort_field or next(iter(terms.ranges), None)
@@ -220,7 +220,7 @@ class _Planner:
                 best = (prefix, last)
         return best
 
-    def _numbers_only(self, prefix: list[str], field: str, terms: _Terms) -> bool:
+    def _numbers_only(self, prefix: list[str], field: str, terms: PlainTerms) -> bool:
         """Every document under the equality prefix holds a plain (untagged) number at ``field``:
         then the index holds all of them, in MongoDB's order (a GridFS file's chunks by ``n``)."""
         where, params = [self.namespace], list[Any]()
@@ -235,7 +235,7 @@ class _Planner:
         )
         return self.conn.execute(probe, params).fetchone() is None
 
-    def _scalar_only(self, fields: list[str], terms: _Terms) -> bool:
+    def _scalar_only(self, fields: list[str], terms: PlainTerms) -> bool:
         """No document under the queried prefix holds an array or a tagged value at these fields.
 
         Two probes a field, each one range of the index (tagged values sort after plain ones, and an

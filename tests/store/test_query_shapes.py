@@ -1,12 +1,13 @@
-"""Every query shape a sync sends is answered from an index on the embedded SQLite store.
+"""Every query shape a sync sends is answered from an index on the embedded store, both engines.
 
 A day of sync (writes, pushes with a refusal and a conflict, initial and delta pulls,
 history pages, the event follower's reads) and of photos (tus uploads into GridFS, one
 stored once, one abandoned, read back) runs against the embedded server while a command
 listener records each ``find`` (and each ``delete`` of the photo channel); each is then
 explained, and the SQLite plan must search an index: no collection scan, no sort of what
-it read. A change that
-brings a scan back fails here. ``docs/query-shapes.md`` lists the shapes and indexes.
+it read. On the memory engine (``--memory``) the explanation names where each read takes its
+candidates (``embedded_memory_ranges``): an index, never a scan of the collection. A change
+that brings a scan back fails here. ``docs/query-shapes.md`` lists the shapes and indexes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -67,11 +69,32 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS
         embedded.stop()
 
 
+@pytest.fixture(scope="module")
+def memory_store() -> Iterator[EmbeddedStore]:
+    embedded = start_embedded_store(None)
+    try:
+        yield embedded
+    finally:
+        embedded.stop()
+
+
 @pytest.fixture
 async def traced(sqlite_store: EmbeddedStore) -> AsyncIterator[tuple[Services, Store, Finds]]:
+    async with tracing(sqlite_store) as traced:
+        yield traced
+
+
+@pytest.fixture
+async def memory_traced(memory_store: EmbeddedStore) -> AsyncIterator[tuple[Services, Store, Finds]]:
+    async with tracing(memory_store) as traced:
+        yield traced
+
+
+@asynccontextmanager
+async def tracing(embedded: EmbeddedStore) -> AsyncIterator[tuple[Services, Store, Finds]]:
     finds = Finds()
-    settings = Settings(mongodb_uri=sqlite_store.uri, database=f"shapes_{uuid.uuid4().hex[:8]}")
-    store = connect(sqlite_store.uri, settings.database, embedded=True, event_listeners=[finds])
+    settings = Settings(mongodb_uri=embedded.uri, database=f"shapes_{uuid.uuid4().hex[:8]}")
+    store = connect(embedded.uri, settings.database, embedded=True, event_listeners=[finds])
     await ensure_indexes(store, declared_indexes(settings))
     try:
         yield build_services(settings, store), store, finds
@@ -111,6 +134,13 @@ async def plan_of(store: Store, command: dict[str, Any]) -> list[str]:
     explained = await store.db.command("explain", command, verbosity="queryPlanner")
     assert "engine_details" in explained.get("details", {}), explained
     return list(explained["details"]["engine_details"])
+
+
+async def memory_candidates(store: Store, command: dict[str, Any]) -> dict[str, Any]:
+    """Where the memory engine takes a read's candidates: each ``$or`` branch's index, and
+    whether it stops at the limit."""
+    explained = await store.db.command("explain", command, verbosity="queryPlanner")
+    return dict(explained["details"]["candidates"])
 
 
 async def a_day_of_sync(services: Services, store: Store) -> None:
@@ -173,6 +203,33 @@ async def test_every_query_a_sync_sends_searches_an_index(traced: tuple[Services
     assert {"records", "receipts", "refusals", "conflicts", "history", "counters"} <= collections
     scanning = {key: scans(await plan_of(store, command)) for key, command in shapes.items()}
     assert {key: lines for key, lines in scanning.items() if lines} == {}
+
+
+async def test_every_query_a_sync_sends_reads_an_index_on_the_memory_engine(
+    memory_traced: tuple[Services, Store, Finds],
+):
+    services, store, finds = memory_traced
+    await a_day_of_sync(services, store)
+    await a_day_of_photos(services, store)
+    shapes = {repr(shape(command)): command for command in finds.commands if "find" in command}
+    assert {"records", "receipts", "refusals", "conflicts", "history", "counters"} <= {
+        command["find"] for command in shapes.values()
+    }
+    read = {key: await memory_candidates(store, command) for key, command in shapes.items()}
+    assert {key: how for key, how in read.items() if "scan" in how["indexes"]} == {}
+    paged = {key: how for key, how in read.items() if "'sort'" in key and "'limit'" in key}
+    assert paged and all(how["stops_at_limit"] for how in paged.values()), paged
+
+
+async def test_a_shape_without_an_index_is_reported_as_a_scan_on_the_memory_engine(
+    memory_traced: tuple[Services, Store, Finds],
+):
+    _, store, _ = memory_traced
+    await store.db["records"].insert_one({"_id": "x", "fields": {"status": "DONE"}, "seq": 1})
+    unindexed = {"find": "records", "filter": {"fields.status": "DONE"}}
+    assert (await memory_candidates(store, unindexed))["indexes"] == ["scan"]
+    ranged = {"find": "records", "filter": {"owner": "rep1", "seq": {"$gt": 0}}, "sort": {"seq": 1}, "limit": 5}
+    assert await memory_candidates(store, ranged) == {"indexes": ["owner_seq"], "stops_at_limit": True}
 
 
 async def test_a_shape_without_an_index_is_reported_as_a_scan(traced: tuple[Services, Store, Finds]):
