@@ -141,6 +141,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
 
     from service.store import (
         embedded_array_paths,
+        embedded_catalog_checks,
         embedded_codec,
         embedded_document_reads,
         embedded_index_backfill,
@@ -173,6 +174,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     embedded_partial_indexes.apply()  # a write computes only its own collection's index keys
     embedded_wire_values.apply()  # a plain value crosses the wire without being inspected
     embedded_array_paths.apply()  # a top-level field's arrays found with one look, not a walk
+    embedded_catalog_checks.apply()  # a transaction checks once whether another connection changed the file
     # No cap on documents an aggregation may hold: a busy day's report groups more than mongoeco's default 50k.
     engine = (
         SQLiteEngine(sqlite_path, aggregation_materialization_limit=None)
