@@ -49,6 +49,7 @@ from crdt.yjs_update import (
     decode_update,
     gc_runs,
 )
+from crdt.yrs_core import YrsCore
 
 FIELDS, TAGS, NOTES = "fields", "tags", "notes"
 COMPACTED = "(compacted history)"  # where the key index puts clocks compaction turned into GC runs
@@ -95,9 +96,10 @@ class SharedDocument:
         self._fields = self._doc.get(FIELDS, type=Map)
         self._tags = self._doc.get(TAGS, type=Map)
         self._notes = self._doc.get(NOTES, type=Text)
+        self._core = YrsCore(self._doc, self._fields, self._tags, self._notes)
         if state:
             try:
-                self._doc.apply_update(state)
+                self._core.apply(state)
             except BaseException as error:  # pycrdt raises a Rust panic (BaseException) on garbage
                 if isinstance(error, (KeyboardInterrupt, SystemExit)):
                     raise
@@ -118,9 +120,8 @@ class SharedDocument:
         """The state vector, the fields and the record, read in one transaction once per change: pycrdt
         opens and commits one for each call made outside of one, which cost more than the reads themselves."""
         if self._reading is None:
-            with self._doc.transaction():
-                known, shown = read_state_vector(self._doc.get_state()), _from_yrs_json(str(self._fields))
-                tags, notes = _from_yrs_json(str(self._tags)), str(self._notes)
+            state_vector, fields, tags_json, notes = self._core.read()
+            known, shown, tags = read_state_vector(state_vector), _from_yrs_json(fields), _from_yrs_json(tags_json)
             record = {key: shown[key] for key in sorted(shown)}
             record["tags"] = sorted(tag for tag, present in tags.items() if present is True)
             record["notes"] = notes
@@ -132,7 +133,7 @@ class SharedDocument:
     def state(self) -> bytes:
         """The whole document, compacted, as one Yjs update."""
         if self._encoded is None:
-            self._encoded = self._doc.get_update()
+            self._encoded = self._core.encoded()
         return self._encoded
 
     def state_vector(self) -> bytes:
@@ -150,7 +151,7 @@ class SharedDocument:
         if state_vector is None:
             return self.state()
         try:
-            return self._doc.get_update(state_vector)
+            return self._core.encoded(state_vector)
         except BaseException as error:
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -373,7 +374,7 @@ class SharedDocument:
             if root == FIELDS and key is not None:
                 fields_written.add(key)
         try:
-            self._doc.apply_update(update)
+            self._core.apply(update)
         finally:
             self._changed()
         after = self._clocks()  # kept until the next change: the next update's ``known``
