@@ -23,7 +23,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 
 from service.store import embedded_memory_ranges, number_runs
-from service.store.embedded import EmbeddedStore, start_embedded_store
+from service.store.embedded import EmbeddedStore
 from service.store.embedded_pin import PINNED_VERSION
 
 Document = dict[str, Any]
@@ -82,15 +82,6 @@ def documents() -> list[Document]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def memory_store() -> Iterator[EmbeddedStore]:
-    embedded = start_embedded_store(None)
-    try:
-        yield embedded
-    finally:
-        embedded.stop()
-
-
 @pytest.fixture
 def client(memory_store: EmbeddedStore) -> Iterator[MongoClient[Document]]:
     with MongoClient[Document](memory_store.uri) as mongo:
@@ -109,13 +100,19 @@ def assert_same_reads(indexed: Collection[Document], plain: Collection[Document]
         assert ids(indexed, read) == ids(plain, read), read
 
 
-def test_indexed_reads_find_what_a_scan_finds_through_writes(request: pytest.FixtureRequest, client) -> None:
+def indexed_and_plain(client: MongoClient[Document], request: pytest.FixtureRequest) -> tuple[Collection, Collection]:
+    """A collection with the indexes and one without, holding the same documents."""
     db = client[request.node.name[:40]]
     indexed, plain = db.indexed, db.plain
     for keys, name in INDEXES:
         indexed.create_index(keys, name=name)
     for collection in (indexed, plain):
         collection.insert_many(documents())
+    return indexed, plain
+
+
+def test_indexed_reads_find_what_a_scan_finds_through_writes(request: pytest.FixtureRequest, client) -> None:
+    indexed, plain = indexed_and_plain(client, request)
     assert_same_reads(indexed, plain)
     for collection in (indexed, plain):
         collection.update_many({"seq": {"$gte": 50, "$lt": 55}}, {"$inc": {"seq": -46.5}})
@@ -138,12 +135,8 @@ def test_an_array_at_an_indexed_field_makes_the_reads_plan_as_upstream(
 ) -> None:
     """MongoDB sorts an array by its smallest element and matches it by any: the order the index
     keeps does not hold those rules, so that index gives no order any more."""
-    db = client[request.node.name[:40]]
-    indexed, plain = db.indexed, db.plain
-    for keys, name in INDEXES:
-        indexed.create_index(keys, name=name)
+    indexed, plain = indexed_and_plain(client, request)
     for collection in (indexed, plain):
-        collection.insert_many(documents())
         collection.find_one({"seq": {"$gt": 1}}, sort=[("seq", 1)])  # the order is kept from here on
         collection.insert_one({"_id": "array", "seq": [1, 50], "rep": "r1"})
     assert_same_reads(indexed, plain)

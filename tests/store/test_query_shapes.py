@@ -69,15 +69,6 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS
         embedded.stop()
 
 
-@pytest.fixture(scope="module")
-def memory_store() -> Iterator[EmbeddedStore]:
-    embedded = start_embedded_store(None)
-    try:
-        yield embedded
-    finally:
-        embedded.stop()
-
-
 @pytest.fixture
 async def traced(sqlite_store: EmbeddedStore) -> AsyncIterator[tuple[Services, Store, Finds]]:
     async with tracing(sqlite_store) as traced:
