@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -117,8 +117,8 @@ class SharedDocument:
         self._encoded = self._reading = None
 
     def _read(self) -> _Reading:
-        """The state vector, the fields and the record, read in one transaction once per change: pycrdt
-        opens and commits one for each call made outside of one, which cost more than the reads themselves."""
+        """The state vector, the fields and the record, read in one transaction once per change (pycrdt's
+        wrappers would open one for each read), and kept until the next change."""
         if self._reading is None:
             state_vector, fields, tags_json, notes = self._core.read()
             known, shown, tags = read_state_vector(state_vector), _from_yrs_json(fields), _from_yrs_json(tags_json)
@@ -456,11 +456,8 @@ class _KeyIndex:
 
     def find(self, item_id: ItemId) -> tuple[str, str | None] | None:
         client, clock = item_id
-        runs = self._places.get(client, ())
-        at = bisect.bisect_right(runs, (clock, float("inf"))) - 1
-        if at >= 0 and runs[at][0] <= clock < runs[at][0] + runs[at][1]:
-            return (runs[at][2], runs[at][3])
-        return None
+        run = _run_holding(self._places.get(client, ()), clock)
+        return None if run is None else (run[2], run[3])
 
     def place(self, item_id: ItemId) -> tuple[str, str | None]:
         found = self.find(item_id)
@@ -487,11 +484,16 @@ class _Items:
         if item_id is None:
             return None
         client, clock = item_id
-        runs = self._by_client.get(client, ())
-        at = bisect.bisect_right(runs, clock, key=lambda run: run[0]) - 1
-        if at >= 0 and runs[at][0] <= clock < runs[at][0] + runs[at][1]:
-            return runs[at][2]
-        return None
+        run = _run_holding(self._by_client.get(client, ()), clock)
+        return None if run is None else run[2]
+
+
+def _run_holding[Run: tuple[Any, ...]](runs: Sequence[Run], clock: int) -> Run | None:
+    """Of runs ``(clock, length, ...)`` sorted by clock, the one holding ``clock``."""
+    at = bisect.bisect_right(runs, clock, key=lambda run: run[0]) - 1
+    if at >= 0 and runs[at][0] <= clock < runs[at][0] + runs[at][1]:
+        return runs[at]
+    return None
 
 
 def _in_dependency_order(items: list[Item]) -> list[Item]:
