@@ -1,9 +1,13 @@
 """service.store.embedded_outbox: the embedded SQLite store writes no change-stream outbox
-(upstream writes one entry per written document), and writes and transactions behave as before."""
+(upstream writes one entry per written document), no collection hands what it writes to the
+in-process change-stream hub (upstream queues a copy of each document a transaction writes),
+and writes and transactions behave as before."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -55,6 +59,45 @@ async def test_upstream_writes_an_outbox_entry_per_written_document(tmp_path: Pa
         await upstream.db.things.insert_many([{"_id": "a"}, {"_id": "b"}])
         await upstream.db.things.update_one({"_id": "a"}, {"$set": {"n": 1}})
     assert outbox_entries(path) == 3
+
+
+HUB_EVENTS = """
+import asyncio, sys
+from mongoeco import AsyncMongoClient
+from mongoeco.engines import MemoryEngine, SQLiteEngine
+from service.store import embedded_outbox
+
+async def retained(engine):
+    async with AsyncMongoClient(engine) as client:
+        await client.db.things.insert_many([{"_id": "a"}, {"_id": "b"}])
+        async with client.start_session() as session:
+            session.start_transaction()
+            await client.db.things.insert_one({"_id": "c"}, session=session)
+            await client.db.things.update_one({"_id": "a"}, {"$set": {"n": 1}}, session=session)
+            session.commit_transaction()
+        assert await client.db.things.count_documents({}) == 3
+        return client._change_hub.state.retained_events
+
+if sys.argv[1] == "patched":
+    assert embedded_outbox.apply()
+print(asyncio.run(retained(MemoryEngine())), asyncio.run(retained(SQLiteEngine(sys.argv[2]))))
+"""
+
+
+@pytest.mark.parametrize(("patched", "retained"), [("patched", "0 0"), ("upstream", "2 2")])
+def test_the_change_stream_hub_keeps_what_a_transaction_wrote_only_upstream(
+    tmp_path: Path, patched: str, retained: str
+) -> None:
+    """Each engine, in a process of its own (the patch is global): upstream the client's hub keeps a copy of
+    each document a transaction wrote; patched, nothing, and every write is there as before."""
+    assert mongoeco.__version__ == PINNED_VERSION
+    ran = subprocess.run(
+        [sys.executable, "-c", HUB_EVENTS, patched, str(tmp_path / "hub.sqlite3")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.split() == retained.split()
 
 
 def test_the_patch_is_pinned_to_one_mongoeco_version(monkeypatch: pytest.MonkeyPatch) -> None:
