@@ -33,6 +33,7 @@ from pycrdt import Doc, Map
 from bench.harness import bench_services, report
 from bench.peers import peer_us
 from bench.served import Served, peer_ratios, served
+from fieldsync_client.yjs_edits import edit_update
 from service.domain.anomalies import AnomalyThresholds, Baselines, DeviceBaseline, PushFacts, RepBaseline, flag_push
 from service.domain.changes import Change, Operation
 from service.domain.outcomes import ChangeStatus, Outcome
@@ -125,13 +126,17 @@ async def scenario(services: Services, listener, name: str, make, batches: int) 
     )
 
 
-def crdt_merge_cost(history: int, samples: int = 300, writers: int = 20) -> dict[str, float]:
+def crdt_merge_cost(
+    history: int, samples: int = 300, writers: int = 20, whole_delete_set: bool = False
+) -> dict[str, float]:
     """Service CPU to merge one device's Yjs update into a hot outlet with ``history`` earlier edits.
 
     The history is mixed (half device Yjs updates from ``writers`` phones with random client ids,
     half plain patches); the server compacts the document past the service's threshold, as the
     service does, and a phone starts over from the server's state when it sees a new epoch. Each
-    sample is one phone's edit made on the server's state, merged as the service does (rule,
+    sample is one phone's edit made on the server's state (the update its transaction produced, as
+    docs/device-client.md says to queue it; with ``whole_delete_set``, ``get_update(state_before)``,
+    the same edit with the document's whole delete set), merged as the service does (rule,
     materialize, encode the state, the answer's diff, compaction when due), beside a raw pycrdt
     apply of the same update to a plain document holding the same state, and pycrdt's floor: that
     apply plus the pycrdt calls any merge answering as the service does needs (two state vectors,
@@ -154,9 +159,9 @@ def crdt_merge_cost(history: int, samples: int = 300, writers: int = 20) -> dict
             phone = Doc(client_id=rng.getrandbits(32))
             phones[index] = (epoch, phone)
         phone.apply_update(server.missing_for(phone.get_state()))
-        before = phone.get_state()
-        phone.get("fields", type=Map)[rng.choice(("name", "city", "phone"))] = f"v{version}"
-        return phone, phone.get_update(before)
+        before, fields = phone.get_state(), phone.get("fields", type=Map)
+        update = edit_update(phone, lambda: fields.update({rng.choice(("name", "city", "phone")): f"v{version}"}))
+        return phone, phone.get_update(before) if whole_delete_set else update
 
     def compacted_when_due() -> None:
         nonlocal epoch
@@ -205,11 +210,12 @@ def crdt_merge_cost(history: int, samples: int = 300, writers: int = 20) -> dict
 
 def crdt_merge_costs() -> None:
     rows = [crdt_merge_cost(history) for history in (10, 1_000, 10_000)]
+    whole = crdt_merge_cost(1_000, whole_delete_set=True)  # phones sending get_update(state_before) instead
     peers, source = peer_us()
     hocuspocus = peers["hocuspocus_update"]  # the target for a hot merge: Hocuspocus' server CPU per Yjs update
-    for row in rows:
+    for name, row in [("crdt.merge", row) for row in rows] + [("crdt.merge.whole_delete_set", whole)]:
         report(
-            "crdt.merge",
+            name,
             **row,
             ratio_to_raw=round(row["service_merge_us"] / row["raw_pycrdt_apply_us"], 1),
             ratio_to_floor=round(row["service_merge_us"] / row["pycrdt_floor_us"], 1),
@@ -311,9 +317,9 @@ class Phone:
         wire = wire_change(change, next(CAPTURES))
         if change.crdt_update is not None:
             epoch, doc = self.docs.setdefault(change.record_id, (0, Doc(client_id=next(CLIENT_IDS))))
-            before = doc.get_state()
-            doc.get("fields", type=Map)["contactName"] = f"Contact {change.offline_id}"
-            wire["crdtUpdate"] = base64.b64encode(doc.get_update(before)).decode()
+            fields = doc.get("fields", type=Map)
+            update = edit_update(doc, lambda: fields.update({"contactName": f"Contact {change.offline_id}"}))
+            wire["crdtUpdate"] = base64.b64encode(update).decode()
             wire["stateVector"] = base64.b64encode(doc.get_state()).decode()
             wire["crdtEpoch"] = epoch
         return wire

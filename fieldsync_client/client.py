@@ -28,6 +28,7 @@ from pycrdt import Doc, Map, Text
 
 from fieldsync_client.photos import PhotoUploads
 from fieldsync_client.transport import Transport
+from fieldsync_client.yjs_edits import edit_update
 
 OUTLET = "OUTLET"
 FINAL = {"APPLIED", "MERGED", "UNCHANGED"}
@@ -143,8 +144,8 @@ class Device:
     ) -> str:
         """Edit (or create) an outlet in its Yjs document and queue the update that edit made."""
         doc = self._doc(outlet_id)
-        before = doc.get_state()
-        with doc.transaction():
+
+        def edit() -> None:
             for key, value in (fields or {}).items():
                 doc.get("fields", type=Map)[key] = value
             for tag in add_tags:
@@ -156,7 +157,8 @@ class Device:
             if append_notes:
                 notes = doc.get("notes", type=Text)
                 notes += append_notes
-        update = doc.get_update(before)
+
+        update = edit_update(doc, edit)
         self.state["outlets"][outlet_id] = _b64(doc.get_update())
         epoch = self.state["outletEpochs"].get(outlet_id, 0)
         return self._enqueue(OUTLET, outlet_id, "UPSERT", {"crdtUpdate": _b64(update), "crdtEpoch": epoch, **geo})

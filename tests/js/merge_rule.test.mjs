@@ -52,12 +52,16 @@ for (const [label, order] of [['Yjs A first', ['a', 'patch', 'b']], ['Yjs B firs
     const docA = new Y.Doc()
     const docB = new Y.Doc()
     for (const doc of [docA, docB]) Y.applyUpdate(doc, bytes(created.record.crdtState))
-    const before = { a: Y.encodeStateVector(docA), b: Y.encodeStateVector(docB) }
+    // A queues the update its edit's transaction produced (Yjs' update event), B the edit with its whole delete set.
+    const queuedByA = []
+    docA.on('update', (update, origin) => { if (origin !== 'server') queuedByA.push(update) })
+    const before = { b: Y.encodeStateVector(docB) }
     docA.getMap('fields').set('name', 'Kedai from A') // captured 30 s ago: the latest, so it wins
     docB.getMap('fields').set('name', 'Kedai from B') // captured 60 s ago
     docB.getMap('fields').set('phone', '+60 5 555')
+    assert.equal(queuedByA.length, 1)
     const changes = {
-      a: [DEVICE_A_TOKEN, 'js-a', { recordId, capturedAt: at(30), crdtUpdate: base64(Y.encodeStateAsUpdate(docA, before.a)) }],
+      a: [DEVICE_A_TOKEN, 'js-a', { recordId, capturedAt: at(30), crdtUpdate: base64(queuedByA[0]) }],
       b: [DEVICE_B_TOKEN, 'js-b', { recordId, capturedAt: at(60), crdtUpdate: base64(Y.encodeStateAsUpdate(docB, before.b)) }],
       patch: [DEVICE_C_TOKEN, 'js-c', { recordId, capturedAt: at(45), fields: { name: 'Kedai from a patch', city: 'Taiping' } }]
     }
@@ -71,7 +75,7 @@ for (const [label, order] of [['Yjs A first', ['a', 'patch', 'b']], ['Yjs B firs
     assert.equal(server.fields.phone, '+60 5 555')
     assert.equal(server.fields.city, 'Taiping')
     for (const doc of [docA, docB]) {
-      Y.applyUpdate(doc, bytes(server.crdtState))
+      Y.applyUpdate(doc, bytes(server.crdtState), 'server')
       assert.deepEqual(scalarFields(doc), withoutTagsAndNotes(server.fields))
     }
   })
