@@ -121,12 +121,7 @@ class SharedDocument:
         """The state vector, the fields and the record, read in one transaction once per change (pycrdt's
         wrappers would open one for each read), and kept until the next change."""
         if self._reading is None:
-            state_vector, fields, tags_json, notes = self._core.read()
-            known, shown, tags = read_state_vector(state_vector), _from_yrs_json(fields), _from_yrs_json(tags_json)
-            record = {key: shown[key] for key in sorted(shown)}
-            record["tags"] = sorted(tag for tag, present in tags.items() if present is True)
-            record["notes"] = notes
-            self._reading = _Reading(known, shown, record)
+            self._reading = _reading(*self._core.read())
         return self._reading
 
     # -- reading -----------------------------------------------------------
@@ -374,10 +369,11 @@ class SharedDocument:
             if root == FIELDS and key is not None:
                 fields_written.add(key)
         try:
-            self._core.apply(update)
+            reading = _reading(*self._core.apply_then_read(update))
         finally:
             self._changed()
-        after = self._clocks()  # kept until the next change: the next update's ``known``
+        self._reading = reading  # kept until the next change: its state vector is the next update's ``known``
+        after = reading.known
         held_back = any(item.clock + item.length > after.get(item.client, 0) for item in new_items) or any(
             end > after.get(client, 0) for client, end in decoded.deleted_up_to.items()
         )
@@ -392,6 +388,14 @@ class _Reading(NamedTuple):
     known: dict[int, int]  # the state vector: each client's next clock
     shown: dict[str, Any]  # the fields map, as JSON
     record: dict[str, Any]  # the record: fields, sorted tags, notes
+
+
+def _reading(state_vector: bytes, fields: str, tags_json: str, notes: str) -> _Reading:
+    known, shown, tags = read_state_vector(state_vector), _from_yrs_json(fields), _from_yrs_json(tags_json)
+    record = {key: shown[key] for key in sorted(shown)}
+    record["tags"] = sorted(tag for tag, present in tags.items() if present is True)
+    record["notes"] = notes
+    return _Reading(known, shown, record)
 
 
 class _Integrated(NamedTuple):

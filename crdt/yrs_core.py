@@ -2,8 +2,9 @@
 
 pycrdt wraps each call into its Rust ``Doc`` in a Python transaction object (made, entered,
 exited, committed, then its origin and its observers' errors looked at): some microseconds a
-call, and a hot merge makes eight. Here the same Rust calls run in one Rust transaction each,
-committed and dropped as pycrdt does. The attributes used (``Doc._doc``, a type's
+call, and a hot merge makes eight. Here the same Rust calls run in one Rust transaction per
+step (the update applied and the document read after it share one), committed and dropped
+as pycrdt does. The attributes used (``Doc._doc``, a type's
 ``integrated``) are not pycrdt's public API, so this is pinned to the version below, and
 ``tests/crdt/test_yrs_core.py`` fails when the installed pycrdt differs or its calls change.
 """
@@ -34,14 +35,19 @@ class YrsCore:
 
     def read(self) -> tuple[bytes, str, str, str]:
         """The state vector, the fields and the tags as JSON, and the notes, in one transaction."""
-        return self._in_transaction(
-            lambda txn: (
-                self._doc.get_state(txn),
-                self._fields.to_json(txn),
-                self._tags.to_json(txn),
-                self._notes.get_string(txn),
-            )
-        )
+        return self._in_transaction(self._read)
+
+    def apply_then_read(self, update: bytes) -> tuple[bytes, str, str, str]:
+        """Apply an update, then read as ``read`` does, in the same transaction."""
+
+        def apply_then_read(txn: Any) -> tuple[bytes, str, str, str]:
+            self._doc.apply_update(txn, update)
+            return self._read(txn)
+
+        return self._in_transaction(apply_then_read)
+
+    def _read(self, txn: Any) -> tuple[bytes, str, str, str]:
+        return self._doc.get_state(txn), self._fields.to_json(txn), self._tags.to_json(txn), self._notes.get_string(txn)
 
     def _in_transaction[T](self, call: Callable[[Any], T]) -> T:
         txn = self._doc.create_transaction()

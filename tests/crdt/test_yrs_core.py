@@ -41,6 +41,19 @@ def test_reads_and_encodings_are_pycrdts_own() -> None:
     assert json.loads(tags_json) == json.loads(str(tags)) == {}
 
 
+def test_applying_then_reading_in_one_transaction_reads_what_applying_then_reading_does() -> None:
+    phone = Device(41)
+    phone.set(name="Kedai")
+    phone.tag("cash")
+    phone.type(0, "hello")
+    first, second = Doc(client_id=7), Doc(client_id=7)
+    applied_then_read = YrsCore(first, *layout(first)).apply_then_read(phone.doc.get_update())
+    core = YrsCore(second, *layout(second))
+    core.apply(phone.doc.get_update())
+    assert applied_then_read == core.read()
+    assert first.get_update() == second.get_update()
+
+
 def test_garbage_is_refused_as_pycrdt_refuses_it_and_the_document_stays_usable() -> None:
     doc = Doc(client_id=7)
     core = YrsCore(doc, *layout(doc))
