@@ -23,10 +23,9 @@ from service.domain.anomalies.baselines import GeoStamp, RecentOrder
 from service.domain.composite_ids import composite_id
 from service.store import held_connection
 from service.store.database import Store
-from service.store.transactions import ConcurrentWrite
+from service.store.transactions import DUPLICATE_KEY, ConcurrentWrite
 
 COLLECTION = "anomaly_baselines"
-DUPLICATE_KEY = 11000
 
 Revisions = dict[str, int | None]  # by _id: the revision a push read (None: no document, or one from before revisions)
 

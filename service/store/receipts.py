@@ -7,6 +7,7 @@ from typing import Any
 
 from pymongo import InsertOne, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import BulkWriteError
 
 from service.domain.composite_ids import composite_id
 from service.domain.outcomes import ChangeStatus
@@ -14,6 +15,7 @@ from service.domain.receipts import Receipt
 from service.domain.record_types import RecordType
 from service.store import held_connection
 from service.store.database import Store
+from service.store.transactions import DUPLICATE_KEY, ConcurrentWrite
 
 COLLECTION = "receipts"
 INDEXES: list = []  # looked up by _id only
@@ -65,12 +67,18 @@ async def load(
 async def save(store: Store, receipts: list[Receipt], stored: frozenset[str], session: AsyncClientSession) -> None:
     """Insert the receipts of offlineIds without one (``stored``: those with one, replaced).
 
-    An insert costs the embedded store a fraction of an upsert; in the transaction that read
-    ``stored``, a receipt it did not find cannot appear (MongoDB reports a write conflict).
+    An insert costs the embedded store a fraction of an upsert. A receipt the push did not find
+    (or did not look for) that is there fails its insert with a duplicate key: ``ConcurrentWrite``,
+    and the push runs again on what the store holds.
     """
     if receipts:
         operations = [
             ReplaceOne({"_id": document["_id"]}, document) if document["offlineId"] in stored else InsertOne(document)
             for document in map(to_document, receipts)
         ]
-        await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
+        try:
+            await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
+        except BulkWriteError as error:
+            if any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise ConcurrentWrite("a receipt this push did not read is stored") from error
+            raise

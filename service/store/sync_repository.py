@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from functools import partial
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -53,6 +53,8 @@ class MongoSyncRepository:
         self._baseline_revisions: WeakKeyDictionary[AsyncClientSession, anomaly_baselines.Revisions] = (
             WeakKeyDictionary()
         )
+        # push chunks that met a stored receipt they did not read: they run again reading them
+        self._resent: WeakSet[SyncInfo] = WeakSet()
 
     async def in_transaction[T](self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         return await self._unit_of_work.run(work)
@@ -61,14 +63,22 @@ class MongoSyncRepository:
         self, sync: SyncInfo, at: datetime, changes: list[Change], tx: AsyncClientSession
     ) -> PushSnapshot:
         """Touches the device first (its last sync, at ``at``): that write also says whether it ever had
-        refusals or conflicts, so a device that never had one kind costs no read of it."""
+        refusals or conflicts, so a device that never had one kind costs no read of it.
+
+        A device that never had either sends again only what it did not hear answered (a lost answer),
+        so its push does not read receipts either: it inserts one for each change, and one that is
+        already stored fails the insert (a duplicate key) and the push runs again reading them."""
         device_id, rep_id = sync.device_id, sync.rep_id
         device = await self._record_sync(sync, at, tx)
         if device is not None:
             self._pushing[tx] = device
         offline_ids = [change.offline_id for change in changes]
         keys = {key for change in changes for key in (change.key, *change.references())}
-        found_receipts = await receipts.load(self._store, device_id, offline_ids, tx)
+        unmarked = device is not None and device.refusals_recorded == 0 and device.conflicts_recorded == 0
+        if unmarked and sync not in self._resent:
+            found_receipts = {}
+        else:
+            found_receipts = await receipts.load(self._store, device_id, offline_ids, tx)
         found_records = await records.load(self._store, keys, tx)
         by_offline_id: dict[str, Refusal] = {}
         reused: dict[str, Refusal] = {}
@@ -113,6 +123,12 @@ class MongoSyncRepository:
         }
 
     async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: AsyncClientSession) -> Committed:
+        try:  # first: a push that met a receipt it did not read has nothing else to write before it runs again
+            await receipts.save(self._store, list(plan.receipts.values()), plan.stored_receipts, tx)
+        except ConcurrentWrite:
+            if sync is not None:
+                self._resent.add(sync)
+            raise
         writes = list(plan.writes.values())
         exits = plan.scope_exits
         numbers = await sequence.take(
@@ -134,7 +150,6 @@ class MongoSyncRepository:
         await crdt_archives.save(self._store, plan.archives, tx)
         await photo_refs.note_references(self._store, stored.values(), tx)
         await scope_exits.save(self._store, list(zip(exits, exit_seqs, strict=True)), tx)
-        await receipts.save(self._store, list(plan.receipts.values()), plan.stored_receipts, tx)
         await conflicts.save(self._store, plan.conflicts, tx)
         await refusals.save(self._store, plan.refusals.values(), tx)
         if plan.conflicts or plan.refusals:

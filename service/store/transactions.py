@@ -39,6 +39,7 @@ _EMBEDDED_CONFLICTS = (
 
 Commit = Callable[[AsyncClientSession], Awaitable[None]]
 Marker = tuple[str, dict[str, object]]  # a collection, and a filter that matches exactly when the work committed
+DUPLICATE_KEY = 11000  # the store's code for a write that met a unique key already there
 
 
 class ConcurrentWrite(Exception):

@@ -12,7 +12,7 @@ from service.domain.record_types import RecordType
 from service.domain.refusals import RefusalAction
 from service.services import Services
 from service.settings import Settings
-from service.store import anomaly_baselines, conflicts, identity, refusals
+from service.store import anomaly_baselines, conflicts, identity, receipts, records, refusals
 from service.store.database import Store
 from tests.factories import change
 from tests.store.test_push_storage import seed
@@ -73,6 +73,40 @@ async def test_refusals_are_read_only_once_the_device_has_had_one(settings: Sett
         assert again.refusal is not None and (again.refusal.id, again.refusal.attempts) == (refused.refusal.id, 2)
         assert refusals.COLLECTION in reads.collections and conflicts.COLLECTION not in reads.collections
         assert identity.DEVICES not in reads.updated  # already marked: its push touched it once, as it loaded
+
+
+async def test_a_device_without_refusals_or_conflicts_reads_receipts_only_when_it_sends_a_change_again(
+    settings: Settings, store: Store, embedded: bool
+):
+    reads = Reads()
+    phone = identity.Device("phone", "rep1", "Phone", "android", "1.0", datetime.now(UTC))
+    async with watched_store(settings, embedded, reads) as watched:
+        await identity.insert_device(watched, phone)
+        services = build_services(settings, watched)
+        await seed(services)
+        planned = change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})
+
+        reads.collections.clear()
+        [ok] = (await services.sync.push([planned], device_id="phone", rep_id="rep1")).outcomes
+        assert ok.status is ChangeStatus.APPLIED
+        assert receipts.COLLECTION not in reads.collections
+
+        # The answer was lost: the phone sends the change again, with a new one. The receipt's insert finds
+        # the stored one, and the push runs again reading them.
+        reads.collections.clear()
+        later = change(VISIT, "v2", {"outletId": "o1", "status": "PLANNED"})
+        again, new = (await services.sync.push([planned, later], device_id="phone", rep_id="rep1")).outcomes
+        assert (again.status, again.duplicate_of, new.status) == (
+            ChangeStatus.DUPLICATE,
+            ChangeStatus.APPLIED,
+            ChangeStatus.APPLIED,
+        )
+        assert receipts.COLLECTION in reads.collections
+        assert again.record is not None and again.record.version == 1
+        stored = await records.load(watched, [(VISIT, "v1"), (VISIT, "v2")])
+        assert [stored[(VISIT, id_)].version for id_ in ("v1", "v2")] == [1, 1]
+        [receipt] = (await receipts.load(watched, "phone", [planned.offline_id])).values()
+        assert (receipt.status, receipt.attempts) == (ChangeStatus.APPLIED, 2)
 
 
 async def test_a_device_older_than_the_counts_reads_them_all(services: Services):
