@@ -83,9 +83,10 @@ class Change:
     def made_on_epoch(self) -> int:
         return self.crdt_epoch or 0
 
-    def references(self) -> list[RecordKey]:
-        """Records this change points at through its reference fields."""
-        return references_of(self.record_type, self.fields or {})
+    @cached_property
+    def references(self) -> tuple[RecordKey, ...]:
+        """Records this change points at through its reference fields (worked out once: a push asks four times)."""
+        return tuple(references_of(self.record_type, self.fields or {}))
 
 
 def _by_value(value: Any) -> Any:

@@ -158,7 +158,7 @@ def _decide_owned(
         return Decision(ChangeStatus.UNCHANGED, record=current)  # both sides agree: nothing to prompt about
     if _conflicts(change, current, actor):
         return Decision(ChangeStatus.CONFLICT, record=current)
-    verdict = check_data(dataclasses.replace(change, fields=fields), records, settings)
+    verdict = check_data(change, records, settings)
     if verdict is not None:
         return Decision(ChangeStatus.REFUSED, verdict=verdict, record=current)
     record = _new_version(change, current, actor, now, fields, deleted=deleting, owner=owner)

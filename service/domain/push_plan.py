@@ -124,7 +124,7 @@ class _Blocks:
 
 
 def _referenced(change: Change) -> list[RecordKey]:
-    return [key for key in change.references() if key[0] in REFERENCES.get(change.record_type, {}).values()]
+    return [key for key in change.references if key[0] in REFERENCES.get(change.record_type, {}).values()]
 
 
 @dataclass

@@ -229,7 +229,8 @@ DATA_RULES: dict[RecordType, tuple[DataRule, ...]] = {
 
 
 def check_data(change: Change, records: Lookup, settings: RuleSettings) -> Verdict | None:
-    """Rules on the data behind a change; the first failing rule answers."""
+    """Rules on the data behind a change as the device sent it (none reads the repId a push defaults); the first
+    failing rule answers."""
     if change.operation is Operation.DELETE:
         return None
     for rule in DATA_RULES.get(change.record_type, ()):

@@ -105,7 +105,7 @@ class Scope:
         """An owned record a device writes may point only at outlets the rep may use."""
         if self.rep_id is None:
             return None
-        for key in change.references():
+        for key in change.references:
             outlet = records.get(key)
             if key[0] is OUTLET and outlet is not None and not self.may_use(outlet):
                 return Verdict(
@@ -143,7 +143,7 @@ def _subject(change: Change) -> str:
 
 def touched_keys(changes: Iterable[Change]) -> set[RecordKey]:
     """The records these changes write or point at."""
-    return {key for change in changes for key in (change.key, *change.references())}
+    return {key for change in changes for key in (change.key, *change.references)}
 
 
 def outlets_at_stake(keys: Iterable[RecordKey], records: Mapping[RecordKey, Record], rep_id: str) -> list[str]:

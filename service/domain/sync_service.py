@@ -265,7 +265,7 @@ class SyncService:
                 plan.events.append(_conflict_event(CONFLICT_DISCARDED, resolved, resolver, now, records.get(key)))
                 return ResolveResult(resolved, records.get(key)), await self._repository.commit(plan, None, tx)
             change = device_change(conflict)
-            records = await self._repository.load_records([key, *change.references()], tx)
+            records = await self._repository.load_records([key, *change.references], tx)
             current = records.get(key)
             change = dataclasses.replace(change, base_version=current.version if current else None)
             actor = Actor(writer=conflict.device_id, rep_id=conflict.rep_id, device_id=conflict.device_id)
@@ -317,7 +317,7 @@ class SyncService:
         actor = Actor(writer=f"user:{user_id}")
 
         async def work(tx: object, documents: WorkingDocuments) -> tuple[WriteResult, Committed | None]:
-            records = await self._repository.load_records([change.key, *change.references()], tx)
+            records = await self._repository.load_records([change.key, *change.references], tx)
             current = records.get(change.key)
             decision = decide_change(change, records, actor, self._settings.rules, documents, now, scope=UNBOUND)
             match decision.status:

@@ -73,7 +73,7 @@ class MongoSyncRepository:
         if device is not None:
             self._pushing[tx] = device
         offline_ids = [change.offline_id for change in changes]
-        keys = {key for change in changes for key in (change.key, *change.references())}
+        keys = {key for change in changes for key in (change.key, *change.references)}
         unmarked = device is not None and device.refusals_recorded == 0 and device.conflicts_recorded == 0
         if unmarked and sync not in self._resent:
             found_receipts = {}
