@@ -146,6 +146,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
         embedded_document_reads,
         embedded_index_backfill,
         embedded_index_plans,
+        embedded_insert_batch,
         embedded_memory_ranges,
         embedded_multikey_entries,
         embedded_outbox,
@@ -175,6 +176,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     embedded_wire_values.apply()  # a plain value crosses the wire without being inspected
     embedded_array_paths.apply()  # a top-level field's arrays found with one look, not a walk
     embedded_catalog_checks.apply()  # a transaction checks once whether another connection changed the file
+    embedded_insert_batch.apply()  # a batch of new plain documents written with one statement per table
     # No cap on documents an aggregation may hold: a busy day's report groups more than mongoeco's default 50k.
     engine = (
         SQLiteEngine(sqlite_path, aggregation_materialization_limit=None)
