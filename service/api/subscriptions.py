@@ -189,6 +189,6 @@ async def _device_statuses(services: Services, events: list[SyncEvent]) -> list[
     device_ids = sorted({e.device_id for e in events if e.device_id})
     devices = await identity.get_devices(services.store, device_ids)
     reps = await identity.get_users(services.store, sorted({d.user_id for d in devices.values()}))
-    statuses = await services.health.device_statuses(sorted(devices))
+    statuses = await services.health.device_statuses(sorted(devices), devices)
     shown = {i: _DeviceStatus(d, reps.get(d.user_id), statuses[i]) for i, d in devices.items()}
     return [shown.get(e.device_id or "") for e in events]

@@ -56,13 +56,17 @@ class HealthService:
     async def device_status(self, device_id: str) -> HealthStatus:
         return (await self.device_statuses([device_id]))[device_id]
 
-    async def device_statuses(self, device_ids: list[str]) -> dict[str, HealthStatus]:
+    async def device_statuses(
+        self, device_ids: list[str], devices: dict[str, Device] | None = None
+    ) -> dict[str, HealthStatus]:
         """Each device's status, in at most four reads whatever the number of devices (unknown ids: HEALTHY).
 
-        Open refusals and conflicts are counted only for devices that ever had one recorded (a device
-        document says so, marked in the transaction that records the first): the ``syncStatus`` feed
-        asks after every push, and most devices never had either."""
-        devices = await identity.get_devices(self._store, device_ids)
+        ``devices``: those of ``device_ids`` the caller has just read (the ``syncStatus`` feed shows them),
+        not read again; read here when not given. Open refusals and conflicts are counted only for devices
+        that ever had one recorded (a device document says so, marked in the transaction that records the
+        first): the ``syncStatus`` feed asks after every push, and most devices never had either."""
+        if devices is None:
+            devices = await identity.get_devices(self._store, device_ids)
         ids = sorted(devices)
         open_refusals = await self._open_counts(
             refusals.COLLECTION,

@@ -89,6 +89,20 @@ async def test_many_devices_statuses_come_from_four_reads(services: Services):
     assert statuses == {"d1": HealthStatus.HEALTHY, "d2": HealthStatus.NEEDS_ATTENTION, "unknown": HealthStatus.HEALTHY}
 
 
+async def test_statuses_of_devices_just_read_do_not_read_them_again(settings: Settings, store: Store, embedded: bool):
+    """The ``syncStatus`` feed reads the pushing devices to show them, then asks for their statuses."""
+    reads = Reads()
+    async with watched_store(settings, embedded, reads) as watched:
+        services = build_services(settings, watched)
+        await ali_visits_siti_does_not_yet(services, "d1", "d2")
+        devices = await identity.get_devices(watched, ["d1", "d2", "unknown"])
+        reads.collections.clear()
+        given = await services.health.device_statuses(["d1", "d2", "unknown"], devices)
+        assert identity.DEVICES not in reads.collections
+        assert given == await services.health.device_statuses(["d1", "d2", "unknown"])
+        assert reads.collections.count(identity.DEVICES) == 1
+
+
 async def test_open_problems_are_counted_only_for_devices_that_ever_had_one(
     settings: Settings, store: Store, embedded: bool
 ):
