@@ -71,6 +71,10 @@ from service.uploads.protocol import UploadRules
 log = logging.getLogger("fieldsync")
 
 
+# Indexes earlier versions declared that no query shape reads (docs/query-shapes.md): each write paid for them.
+RETIRED_INDEXES = {records.COLLECTION: ["seq"], history.COLLECTION: ["sync"]}
+
+
 def declared_indexes(settings: Settings) -> dict[str, list]:
     return {
         records.COLLECTION: records.INDEXES,
@@ -209,11 +213,11 @@ def create_app(settings: Settings) -> Starlette:
             serialize_transactions=settings.memory,
         )
         try:
-            await ensure_indexes(store, declared_indexes(settings))
+            await ensure_indexes(store, declared_indexes(settings), RETIRED_INDEXES)
             services = build_services(settings, store)
 
             async def prepared() -> None:  # at start-up, and again when a restarted embedded store is empty
-                await ensure_indexes(store, declared_indexes(settings))
+                await ensure_indexes(store, declared_indexes(settings), RETIRED_INDEXES)
                 if settings.admin_token:
                     await services.access.ensure_admin(settings.admin_token)
 

@@ -145,7 +145,7 @@ def _simulate(args: argparse.Namespace) -> None:
 @contextlib.asynccontextmanager
 async def _admin_store(settings: Settings) -> AsyncIterator:  # type: ignore[type-arg]
     """The service's store: ``MONGODB_URI``, else the embedded store on the data dir (a running service's too)."""
-    from service.app import declared_indexes
+    from service.app import RETIRED_INDEXES, declared_indexes
     from service.store.database import connect, ensure_indexes
     from service.store.embedded import start_embedded_store
 
@@ -153,7 +153,7 @@ async def _admin_store(settings: Settings) -> AsyncIterator:  # type: ignore[typ
     uri = settings.mongodb_uri or (embedded.uri if embedded else "")
     store = connect(uri, settings.database, embedded=embedded is not None)
     try:
-        await ensure_indexes(store, declared_indexes(settings))
+        await ensure_indexes(store, declared_indexes(settings), RETIRED_INDEXES)
         yield store
     finally:
         await store.close()

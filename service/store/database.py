@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from service.store import pymongo_io
+
+INDEX_NOT_FOUND = 27  # MongoDB's code for dropping an index that is not there
 
 
 class Database(AsyncDatabase):
@@ -64,8 +67,20 @@ def connect(
     return Store(client=client, db=Database(client, database), serialize_transactions=serialize)
 
 
-async def ensure_indexes(store: Store, declared: dict[str, list[IndexModel]]) -> None:
-    """Create every declared index (idempotent); never drops one."""
+async def ensure_indexes(
+    store: Store, declared: dict[str, list[IndexModel]], retired: dict[str, list[str]] | None = None
+) -> None:
+    """Create every declared index (idempotent), and drop the ``retired`` ones (by name: indexes an
+    earlier version created that no query reads any more, so each write only paid for them) where
+    they still exist; never drops any other."""
+    for collection, names in (retired or {}).items():
+        present = {index["name"] async for index in await store.db[collection].list_indexes()}
+        for name in sorted(present.intersection(names)):
+            try:
+                await store.db[collection].drop_index(name)
+            except OperationFailure as error:
+                if error.code != INDEX_NOT_FOUND:  # another instance starting dropped it first
+                    raise
     for collection, indexes in declared.items():
         if indexes:
             await store.db[collection].create_indexes(indexes)

@@ -34,7 +34,6 @@ def indexes(retention_days: int) -> dict[str, list[IndexModel]]:
             IndexModel([("deviceId", ASCENDING), ("seq", ASCENDING)], name="device_seq"),
             IndexModel([("recordType", ASCENDING), ("recordId", ASCENDING), ("seq", ASCENDING)], name="record_seq"),
             IndexModel([("action", ASCENDING), ("seq", ASCENDING)], name="action_seq"),
-            IndexModel([("syncId", ASCENDING)], name="sync"),
         ],
     }
 

@@ -21,7 +21,6 @@ from service.store.transactions import ConcurrentWrite
 
 COLLECTION = "records"
 INDEXES = [
-    IndexModel([("seq", ASCENDING)], name="seq"),
     IndexModel([("owner", ASCENDING), ("seq", ASCENDING)], name="owner_seq"),
     IndexModel([("type", ASCENDING), ("seq", ASCENDING)], name="type_seq"),
     IndexModel([("reps", ASCENDING)], name="reps"),  # outlets assigned to a rep (pull); multikey
