@@ -62,7 +62,7 @@ class Change:
         ]
         if self.crdt_epoch is not None:  # only when sent, so the digests of changes without it stay as they were
             said.append(self.crdt_epoch)
-        return hashlib.sha256(json.dumps(said, sort_keys=True, default=str).encode()).hexdigest()
+        return hashlib.sha256(_DIGEST_JSON(said).encode()).hexdigest()
 
     def as_sent(self) -> dict[str, Any]:
         """The change as the device sent it, for a manager to read (and apply) from a refusal."""
@@ -87,6 +87,9 @@ class Change:
     def references(self) -> tuple[RecordKey, ...]:
         """Records this change points at through its reference fields (worked out once: a push asks four times)."""
         return tuple(references_of(self.record_type, self.fields or {}))
+
+
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, default=str).encode  # json.dumps would build one per call
 
 
 def _by_value(value: Any) -> Any:
