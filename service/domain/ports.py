@@ -93,9 +93,11 @@ class SyncRepository(ScopeRepository, Protocol):
         limit: int,
         window: tuple[datetime, datetime],
         revocations_seen: int | None = None,
+        head: int | None = None,
     ) -> PullPage:
         """``window``: closed visits and work orders an initial sync carries happen within it.
-        ``revocations_seen``: confirmed with the page's first read (RevokedSince)."""
+        ``revocations_seen``: confirmed with the page's first read (RevokedSince). ``head``: the
+        sequence's head when the caller has just read it (then that was the page's first read)."""
         ...
 
     async def current_seq(self, revocations_seen: int | None = None) -> int: ...

@@ -233,7 +233,8 @@ class SyncService:
             except InvalidCursor as error:
                 raise InvalidRequest(str(error)) from None
         window = self._settings.initial_window.around(self._clock())
-        page = await self._repository.pull_page(rep_id, after, watermark, limit, window, revocations_seen)
+        head = watermark if since is None else None  # just read: the page's ceiling too, not read again
+        page = await self._repository.pull_page(rep_id, after, watermark, limit, window, revocations_seen, head)
         still_initial = watermark if watermark is not None and page.last_seq < watermark else None
         return page, encode_cursor(page.last_seq, still_initial)
 

@@ -224,6 +224,7 @@ class MongoSyncRepository:
         limit: int,
         window: tuple[datetime, datetime],
         revocations_seen: int | None = None,
+        head: int | None = None,
     ) -> PullPage:
         """The rep's scope after ``after_seq``, in sequence order.
 
@@ -240,7 +241,7 @@ class MongoSyncRepository:
         commit in order: they are taken from one document inside each transaction. The ceiling
         is applied here, not in the queries, so each stays the index-driven shape it was.)
         """
-        ceiling = await sequence.current(self._store, revocations_seen=revocations_seen)
+        ceiling = head if head is not None else await sequence.current(self._store, revocations_seen=revocations_seen)
         if after_seq >= ceiling:  # nothing committed after the cursor: a poll with nothing new is one read
             return PullPage([], after_seq, False)
         collection = self._store.db[records.COLLECTION]

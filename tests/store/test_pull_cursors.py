@@ -96,6 +96,17 @@ async def test_a_poll_with_nothing_new_reads_only_the_head_and_a_page_reads_each
         assert commands.names == ["find"] * 9
 
 
+async def test_the_first_page_of_an_initial_sync_reads_the_sequences_head_once(
+    services: Services, settings: Settings, embedded: bool
+):
+    await services.sync.write_record(OUTLET, "o1", {"name": "o1", "repIds": ["rep1"]}, None, user_id="hq")
+    heads = Commands()
+    async with watched_store(settings, embedded, heads) as watched:
+        page, _ = await build_services(settings, watched).sync.pull("rep1", None, 7)
+    assert [record.key for record in page.records] == [(OUTLET, "o1")]
+    assert heads.collections.count("counters") == 1  # its watermark, and the page's ceiling
+
+
 async def test_a_cursor_never_skips_a_committed_change_while_others_push(services: Services):
     await services.sync.write_record(OUTLET, "o1", {"name": "o1", "repIds": ["rep1"]}, None, user_id="hq")
     latest: dict[str, int] = {}

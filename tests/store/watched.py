@@ -13,13 +13,16 @@ from service.store.database import Store, connect, ensure_indexes
 
 
 class Commands(monitoring.CommandListener):
-    """The names of the commands sent, in order."""
+    """The names of the commands sent, in order, and the collection each one named (if any)."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
+        self.collections: list[str | None] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         self.names.append(event.command_name)
+        target = event.command.get(event.command_name)
+        self.collections.append(target if isinstance(target, str) else None)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
