@@ -121,7 +121,7 @@ class SharedDocument:
         """The state vector, the fields and the record, read in one transaction once per change (pycrdt's
         wrappers would open one for each read), and kept until the next change."""
         if self._reading is None:
-            self._reading = _reading(*self._core.read())
+            self._reading = _reading_of(*self._core.read())
         return self._reading
 
     # -- reading -----------------------------------------------------------
@@ -369,7 +369,7 @@ class SharedDocument:
             if root == FIELDS and key is not None:
                 fields_written.add(key)
         try:
-            reading = _reading(*self._core.apply_then_read(update))
+            reading = _reading_of(*self._core.apply_then_read(update))
         finally:
             self._changed()
         self._reading = reading  # kept until the next change: its state vector is the next update's ``known``
@@ -390,7 +390,8 @@ class _Reading(NamedTuple):
     record: dict[str, Any]  # the record: fields, sorted tags, notes
 
 
-def _reading(state_vector: bytes, fields: str, tags_json: str, notes: str) -> _Reading:
+def _reading_of(state_vector: bytes, fields: str, tags_json: str, notes: str) -> _Reading:
+    """What ``YrsCore.read`` gave, decoded."""
     known, shown, tags = read_state_vector(state_vector), _from_yrs_json(fields), _from_yrs_json(tags_json)
     record = {key: shown[key] for key in sorted(shown)}
     record["tags"] = sorted(tag for tag, present in tags.items() if present is True)
