@@ -16,14 +16,13 @@ from typing import Any
 
 from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import BulkWriteError
 
 from service.domain.anomalies import Baselines, DeviceBaseline, RepBaseline
 from service.domain.anomalies.baselines import GeoStamp, RecentOrder
 from service.domain.composite_ids import composite_id
 from service.store import held_connection
 from service.store.database import Store
-from service.store.transactions import DUPLICATE_KEY, ConcurrentWrite
+from service.store.transactions import duplicate_key_is_concurrent_write
 
 COLLECTION = "anomaly_baselines"
 
@@ -179,10 +178,6 @@ async def save(
         read = revisions.get(document["_id"])
         document["rev"] = (read or 0) + 1
         operations.append(ReplaceOne({"_id": document["_id"], "rev": read}, document, upsert=True))
-    try:
+    with duplicate_key_is_concurrent_write("a baseline changed since this push read it"):
         await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
-    except BulkWriteError as error:
-        if any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
-            raise ConcurrentWrite("a baseline changed since this push read it") from error
-        raise
     return {document["_id"]: document for document in documents}

@@ -7,7 +7,6 @@ from typing import Any
 
 from pymongo import InsertOne, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import BulkWriteError
 
 from service.domain.composite_ids import composite_id
 from service.domain.outcomes import ChangeStatus
@@ -15,7 +14,7 @@ from service.domain.receipts import Receipt
 from service.domain.record_types import RecordType
 from service.store import held_connection
 from service.store.database import Store
-from service.store.transactions import DUPLICATE_KEY, ConcurrentWrite
+from service.store.transactions import duplicate_key_is_concurrent_write
 
 COLLECTION = "receipts"
 INDEXES: list = []  # looked up by _id only
@@ -76,9 +75,5 @@ async def save(store: Store, receipts: list[Receipt], stored: frozenset[str], se
             ReplaceOne({"_id": document["_id"]}, document) if document["offlineId"] in stored else InsertOne(document)
             for document in map(to_document, receipts)
         ]
-        try:
+        with duplicate_key_is_concurrent_write("a receipt this push did not read is stored"):
             await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
-        except BulkWriteError as error:
-            if any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
-                raise ConcurrentWrite("a receipt this push did not read is stored") from error
-            raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from pymongo import monitoring
@@ -44,14 +46,20 @@ class Reads(monitoring.CommandListener):
         pass
 
 
-async def test_refusals_are_read_only_once_the_device_has_had_one(settings: Settings, store: Store, embedded: bool):
+@asynccontextmanager
+async def phone_on_watched_store(settings: Settings, embedded: bool) -> AsyncIterator[tuple[Reads, Store, Services]]:
+    """A registered device "phone" of rep1 and the seeded outlet, on a store whose reads are told to ``Reads``."""
     reads = Reads()
     phone = identity.Device("phone", "rep1", "Phone", "android", "1.0", datetime.now(UTC))
     async with watched_store(settings, embedded, reads) as watched:
         await identity.insert_device(watched, phone)
         services = build_services(settings, watched)
         await seed(services)
+        yield reads, watched, services
 
+
+async def test_refusals_are_read_only_once_the_device_has_had_one(settings: Settings, store: Store, embedded: bool):
+    async with phone_on_watched_store(settings, embedded) as (reads, watched, services):
         reads.collections.clear()
         [ok] = (
             await services.sync.push(
@@ -78,12 +86,7 @@ async def test_refusals_are_read_only_once_the_device_has_had_one(settings: Sett
 async def test_a_device_without_refusals_or_conflicts_reads_receipts_only_when_it_sends_a_change_again(
     settings: Settings, store: Store, embedded: bool
 ):
-    reads = Reads()
-    phone = identity.Device("phone", "rep1", "Phone", "android", "1.0", datetime.now(UTC))
-    async with watched_store(settings, embedded, reads) as watched:
-        await identity.insert_device(watched, phone)
-        services = build_services(settings, watched)
-        await seed(services)
+    async with phone_on_watched_store(settings, embedded) as (reads, watched, services):
         planned = change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})
 
         reads.collections.clear()
