@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,17 @@ def store_pid(server: Server) -> int:
     children = [c for task in tasks for c in (task / "children").read_text().split()]
     [pid] = [int(c) for c in children if b"service.store.embedded" in Path(f"/proc/{c}/cmdline").read_bytes()]
     return pid
+
+
+def restarted_store_pid(server: Server, old: int, within: float = 30) -> int:
+    """The process id of the store child that replaced ``old``, once the service has started it."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with suppress(ValueError, FileNotFoundError):  # none yet, or one exiting as we look
+            if (pid := store_pid(server)) != old:
+                return pid
+        time.sleep(0.1)
+    raise TimeoutError(f"no new store child within {within} s")
 
 
 class LoggedServer(Server):
