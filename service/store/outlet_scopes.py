@@ -9,6 +9,12 @@ moved past the kept one nothing committed since, and the scope is used as it is 
 store command; once it has, two index probes (``owner, seq`` and ``rep, seq``, one document
 each) find whether anything of the rep's is newer. Numbers up to a committed head are all
 committed, so nothing newer can hide below it.
+
+When the rep's changes since then are all new records (a phone out in the field creates
+visits and orders all day), the scope is the kept one plus what they point at: those
+records are read alone (``owner, seq``), not the rep's whole history. A new version of an
+existing record may point elsewhere than its last one did, which only a whole read tells,
+and so may a record that left the rep (a scope exit): then the scope is read again whole.
 """
 
 from __future__ import annotations
@@ -29,18 +35,29 @@ class OutletScopes:
         """Stored ids (``OUTLET:<id>``) of the outlets the rep's own records point at; ``head``: the
         sequence's head, read just before."""
         known = self._known.get(rep_id)
-        if known is not None and (known[0] >= head or not await self._changed_since(rep_id, known[0])):
-            self._known[rep_id] = (max(known[0], head), known[1])
+        if known is not None and known[0] >= head:
             return known[1]
-        # A projection read, not `distinct`: the embedded store's distinct is ten times slower.
-        cursor = self._store.db[records.COLLECTION].find({"owner": rep_id}, {"_id": 0, "refs": 1})
-        refs = (ref for document in await cursor.to_list() for ref in document.get("refs", ()))
-        scope = frozenset(ref for ref in refs if ref.startswith(OUTLET_PREFIX))
+        if known is not None and (added := await self._added_since(rep_id, known[0])) is not None:
+            scope = known[1] | added if added - known[1] else known[1]
+        else:
+            # A projection read, not `distinct`: the embedded store's distinct is ten times slower.
+            cursor = self._store.db[records.COLLECTION].find({"owner": rep_id}, {"_id": 0, "refs": 1})
+            scope = _outlets(await cursor.to_list())
         self._known[rep_id] = (head, scope)
         return scope
 
-    async def _changed_since(self, rep_id: str, head: int) -> bool:
-        owned = self._store.db[records.COLLECTION].find({"owner": rep_id, "seq": {"$gt": head}}, {"_id": 1})
-        if await owned.sort("seq", 1).limit(1).to_list():
-            return True
-        return bool(await scope_exits.after(self._store, rep_id, head, 1))
+    async def _added_since(self, rep_id: str, head: int) -> frozenset[str] | None:
+        """The outlets the rep's records written after ``head`` point at, when all of them are new records
+        and none left the rep; None otherwise."""
+        query = {"owner": rep_id, "seq": {"$gt": head}}
+        written = self._store.db[records.COLLECTION].find(query, {"_id": 0, "refs": 1, "version": 1}).sort("seq", 1)
+        documents = await written.to_list()
+        if any(document["version"] != 1 for document in documents):
+            return None
+        if await scope_exits.after(self._store, rep_id, head, 1):
+            return None
+        return _outlets(documents)
+
+
+def _outlets(documents: list[dict]) -> frozenset[str]:
+    return frozenset(ref for document in documents for ref in document.get("refs", ()) if ref.startswith(OUTLET_PREFIX))
