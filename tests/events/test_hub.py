@@ -43,6 +43,33 @@ async def test_a_batch_is_loaded_once_for_every_subscriber_and_a_leaver_changes_
     await hub.close()
 
 
+async def test_events_arriving_soon_after_a_load_share_the_next_one_and_a_quiet_feed_waits_for_nothing():
+    loads: list[list[int | None]] = []
+
+    async def load(events: list[SyncEvent]) -> list[int | None]:
+        loads.append([e.id for e in events])
+        return [e.id for e in events]
+
+    hub, view = EventHub(load_pace=0.3), View("refusal", load)
+    async with hub.subscribe(lambda e: True, view) as subscriber:
+        started = asyncio.get_running_loop().time()
+        hub.publish([event(1)])
+        assert await take(subscriber, 1) == [1]
+        assert asyncio.get_running_loop().time() - started < 0.2  # the first is shown at once
+        for n in (2, 3, 4):  # a stream of commits: they wait for the pace and share one read
+            hub.publish([event(n)])
+            await asyncio.sleep(0.02)
+        assert await take(subscriber, 3) == [2, 3, 4]
+        assert asyncio.get_running_loop().time() - started >= 0.3
+        await asyncio.sleep(0.35)  # quiet for longer than the pace: the next is shown at once again
+        shown_at = asyncio.get_running_loop().time()
+        hub.publish([event(5)])
+        assert await take(subscriber, 1) == [5]
+        assert asyncio.get_running_loop().time() - shown_at < 0.2
+    assert loads == [[1], [2, 3, 4], [5]]
+    await hub.close()
+
+
 async def test_a_subscriber_too_far_behind_is_ended_and_told_why_while_the_others_go_on():
     async def load(events: list[SyncEvent]) -> list[int | None]:
         return [e.id for e in events]
