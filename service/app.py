@@ -61,6 +61,7 @@ from service.store import (
 from service.store.database import Store, connect, ensure_indexes
 from service.store.embedded import EmbeddedStore, start_embedded_store, supervise
 from service.store.health import HealthService
+from service.store.identity import KnownUsers
 from service.store.sync_repository import MongoSyncRepository
 from service.uploads import photo_refs, storage, thumbnails
 from service.uploads.budget import PushPriority, UploadBudget
@@ -140,6 +141,7 @@ def build_services(settings: Settings, store: Store) -> Services:
                 photo_pending_after=timedelta(hours=settings.photo_pending_after_hours),
             ),
         ),
+        users=KnownUsers(store),
         events=hub,
         metrics=metrics,
         limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),

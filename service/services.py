@@ -18,6 +18,7 @@ from service.metrics import Metrics
 from service.settings import Settings
 from service.store.database import Store
 from service.store.health import HealthService
+from service.store.identity import KnownUsers
 from service.store.sync_repository import MongoSyncRepository
 from service.uploads.budget import PushPriority
 from service.uploads.channel import UploadChannel
@@ -33,6 +34,7 @@ class Services:
     access: AccessService
     sign_in: SignInService
     health: HealthService
+    users: KnownUsers  # users as live feeds show them, each read once
     events: EventHub
     metrics: Metrics
     broadcasts: Broadcasts  # subscriptions asking for the same thing share one execution

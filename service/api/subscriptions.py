@@ -114,8 +114,7 @@ async def sync_status(
     def accepts(event: SyncEvent) -> bool:
         return event.action in STATUS_ACTIONS and rep in (None, event.rep_id) and device_id in (None, event.device_id)
 
-    view = View("status", partial(_device_statuses, info.context.services))
-    async with _subscribe(info, principal, accepts, view) as subscription:
+    async with _subscribe(info, principal, accepts, status_view(info.context.services)) as subscription:
         async for delivery in subscription.events():
             event, snapshot = delivery.event, delivery.shown
             yield SyncStatusEvent(
@@ -174,6 +173,21 @@ def _written_anomaly(event: SyncEvent, committed: Committed) -> Flag | None:
     return committed.anomalies.get(str(event.detail.get("anomalyId", "")))
 
 
+def status_view(services: Services) -> View:
+    """What ``syncStatus`` shows of an event: the device, its rep and its status, from what the push wrote
+    when that needs no read, else read once per batch of events."""
+    return View("status", partial(_device_statuses, services), partial(_written_status, services))
+
+
+def _written_status(services: Services, event: SyncEvent, committed: Committed) -> _DeviceStatus | None:
+    """The pushing device's status from what its commit wrote, when that needs no read."""
+    device = committed.device
+    if not isinstance(device, identity.Device) or device.id != event.device_id:
+        return None
+    rep, status = services.users.known(device.user_id), services.health.status_without_reads(device)
+    return _DeviceStatus(device, rep, status) if rep is not None and status is not None else None
+
+
 async def _refusals(services: Services, events: list[SyncEvent]) -> list[refusals.Refusal | None]:
     found = await refusals.get_many(services.store, (str(e.detail.get("refusalId", "")) for e in events))
     return [found.get(str(e.detail.get("refusalId", ""))) for e in events]
@@ -188,7 +202,7 @@ async def _device_statuses(services: Services, events: list[SyncEvent]) -> list[
     """Read once per batch of events for all their subscribers (the hub shares it), in a fixed number of reads."""
     device_ids = sorted({e.device_id for e in events if e.device_id})
     devices = await identity.get_devices(services.store, device_ids)
-    reps = await identity.get_users(services.store, sorted({d.user_id for d in devices.values()}))
+    reps = await services.users.get_many(sorted({d.user_id for d in devices.values()}))
     statuses = await services.health.device_statuses(sorted(devices), devices)
     shown = {i: _DeviceStatus(d, reps.get(d.user_id), statuses[i]) for i, d in devices.items()}
     return [shown.get(e.device_id or "") for e in events]

@@ -63,8 +63,9 @@ class HealthService:
 
         ``devices``: those of ``device_ids`` the caller has just read (the ``syncStatus`` feed shows them),
         not read again; read here when not given. Open refusals and conflicts are counted only for devices
-        that ever had one recorded (a device document says so, marked in the transaction that records the
-        first): the ``syncStatus`` feed asks after every push, and most devices never had either."""
+        that ever had one recorded, and overdue photos only for devices whose records ever pointed at one (a
+        device document says so, marked in the transaction that records the first): the ``syncStatus`` feed
+        asks after every push, and most devices never had any of them."""
         if devices is None:
             devices = await identity.get_devices(self._store, device_ids)
         ids = sorted(devices)
@@ -78,14 +79,23 @@ class HealthService:
             {"status": ConflictStatus.OPEN.value},
             [i for i in ids if devices[i].conflicts_recorded != 0],
         )
-        photos = await self._overdue_photos("deviceId", ids)
+        photos = await self._overdue_photos("deviceId", [i for i in ids if devices[i].photos_referenced != 0])
         statuses = {i: HealthStatus.HEALTHY for i in device_ids}
         for device_id, device in devices.items():
             found = self._device(device, open_refusals[device_id], open_conflicts[device_id], photos.get(device_id))
             statuses[device_id] = found.status
         return statuses
 
+    def status_without_reads(self, device: Device) -> HealthStatus | None:
+        """The device's status, when it needs no read: it never had a refusal or a conflict recorded, nor a
+        record pointing at a photo (``device_statuses`` would read none of them). None otherwise."""
+        if device.refusals_recorded != 0 or device.conflicts_recorded != 0 or device.photos_referenced != 0:
+            return None
+        return self._device(device, 0, 0, None).status
+
     async def _overdue_photos(self, by: str, ids: list[str]) -> dict[str, Backlog]:
+        if not ids:
+            return {}
         before = self._clock() - self._thresholds.photo_pending_after
         return await photo_refs.overdue(self._store, referenced_before=before, by=by, ids=ids)
 

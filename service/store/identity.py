@@ -67,6 +67,7 @@ class Device:
     # device older than the mark): while one is 0, a push from it has none of that kind to read.
     refusals_recorded: int | None = None
     conflicts_recorded: int | None = None
+    photos_referenced: int | None = None  # the same for photos its records pointed at (``syncStatus`` reads them)
 
 
 def _user(document: dict[str, Any]) -> User:
@@ -99,6 +100,7 @@ def _device(document: dict[str, Any]) -> Device:
         revoked_at=document.get("revokedAt"),
         refusals_recorded=document.get("refusalsRecorded"),
         conflicts_recorded=document.get("conflictsRecorded"),
+        photos_referenced=document.get("photosReferenced"),
     )
 
 
@@ -115,6 +117,30 @@ async def get_user(store: Store, user_id: str) -> User | None:
 async def get_users(store: Store, user_ids: list[str]) -> dict[str, User]:
     cursor = store.db[USERS].find({"_id": {"$in": sorted(set(user_ids))}})
     return {user.id: user for user in map(_user, await cursor.to_list())}
+
+
+class KnownUsers:
+    """Users by id for what live feeds show of them, each read once: a user is never changed once created
+    (nothing here updates a user), so what was read stays true. At most ``AT_MOST`` are kept."""
+
+    AT_MOST = 10_000
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: dict[str, User] = {}
+
+    def known(self, user_id: str) -> User | None:
+        """The user, if it was read before (no read)."""
+        return self._known.get(user_id)
+
+    async def get_many(self, user_ids: list[str]) -> dict[str, User]:
+        """The users of ``user_ids`` that exist; one read for those not known yet, none when all are."""
+        if missing := [user_id for user_id in user_ids if user_id not in self._known]:
+            found = await get_users(self._store, missing)
+            if len(self._known) + len(found) > self.AT_MOST:
+                self._known.clear()
+            self._known.update(found)
+        return {user_id: self._known[user_id] for user_id in user_ids if user_id in self._known}
 
 
 async def list_users(store: Store, role: Role | None = None) -> list[User]:
@@ -170,6 +196,7 @@ async def insert_device(store: Store, device: Device, session: AsyncClientSessio
         "revokedAt": None,
         "refusalsRecorded": 0,
         "conflictsRecorded": 0,
+        "photosReferenced": 0,
     }
     await store.db[DEVICES].insert_one(document, session=session)
 
@@ -178,15 +205,18 @@ async def note_recorded(
     store: Store,
     refusals: Iterable[str],
     conflicts: Iterable[str],
+    photos: Iterable[str],
     session: AsyncClientSession,
     known: Device | None = None,
 ) -> None:
-    """Mark the devices (by id) that refusals and conflicts were just recorded for, in the same transaction;
-    what ``known`` (a device as this transaction read it) already has marked costs no write."""
+    """Mark the devices (by id) that refusals and conflicts were just recorded for, and whose records just
+    pointed at photos, in the same transaction; what ``known`` (a device as this transaction read it) already
+    has marked costs no write."""
     marks: dict[str, dict[str, int]] = {}
     for field, device_ids, already in (
         ("refusalsRecorded", refusals, known and known.refusals_recorded),
         ("conflictsRecorded", conflicts, known and known.conflicts_recorded),
+        ("photosReferenced", photos, known and known.photos_referenced),
     ):
         for device_id in device_ids:
             if device_id and not (already and known and device_id == known.id):

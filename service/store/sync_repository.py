@@ -148,15 +148,17 @@ class MongoSyncRepository:
             tx,
         )
         await crdt_archives.save(self._store, plan.archives, tx)
-        await photo_refs.note_references(self._store, stored.values(), tx)
+        pointing_at_photos = await photo_refs.note_references(self._store, stored.values(), tx)
         await scope_exits.save(self._store, list(zip(exits, exit_seqs, strict=True)), tx)
         await conflicts.save(self._store, plan.conflicts, tx)
         await refusals.save(self._store, plan.refusals.values(), tx)
-        if plan.conflicts or plan.refusals:
+        marked = bool(plan.conflicts or plan.refusals or pointing_at_photos)
+        if marked:
             await identity.note_recorded(
                 self._store,
                 {refusal.device_id for refusal in plan.refusals.values() if refusal.device_id},
                 {conflict.device_id for conflict in plan.conflicts},
+                pointing_at_photos,
                 tx,
                 known=self._pushing.get(tx),
             )
@@ -170,8 +172,9 @@ class MongoSyncRepository:
                 raise
             self._unit_of_work.after_commit(tx, partial(self._baselines.keep, written))
         events = await history.append(self._store, plan.events, event_seqs, tx)
-        device = None
-        if sync is not None and not sync.is_push:  # a push touched its device as it loaded
+        # A push touched its device as it loaded: that is the device as stored, unless this commit marked it.
+        device = None if marked else self._pushing.get(tx)
+        if sync is not None and not sync.is_push:
             device = await self._record_sync(sync, plan.events[-1].at if plan.events else sync.received_at, tx)
         if sync is not None and (own := [event for event in events if event.sync_id == sync.sync_id]):
             self._unit_of_work.marked_by(tx, history.COLLECTION, history.written(own[-1]))  # marks the commit

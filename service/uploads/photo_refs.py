@@ -28,8 +28,12 @@ INDEXES = [
 ]
 
 
-async def note_references(store: Store, records: Iterable[Record], session: AsyncClientSession) -> None:
-    """Remember the photos written records point at (one bulk write; none when no record has photos)."""
+async def note_references(store: Store, records: Iterable[Record], session: AsyncClientSession) -> set[str]:
+    """Remember the photos written records point at (one bulk write; none when no record has photos); the
+    writers (devices) of the records that point at any."""
+    pointing = [
+        (record, photo) for record in records if not record.deleted for photo in record.fields.get("photos") or ()
+    ]
     operations = [
         UpdateOne(
             {"_id": photo["attachmentId"]},
@@ -45,12 +49,11 @@ async def note_references(store: Store, records: Iterable[Record], session: Asyn
             },
             upsert=True,
         )
-        for record in records
-        if not record.deleted
-        for photo in record.fields.get("photos") or ()
+        for record, photo in pointing
     ]
     if operations:
         await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
+    return {record.updated_by for record, _ in pointing if record.updated_by}
 
 
 async def mark_available(store: Store, attachment_id: str, at: datetime, session: AsyncClientSession) -> None:

@@ -1,14 +1,19 @@
-"""What a push reads: a device that never had a refusal or a conflict costs no read of them."""
+"""What a push reads: a device that never had a refusal or a conflict costs no read of them. The ``syncStatus``
+feed reads overdue photos only for devices whose records pointed at one."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from pymongo import monitoring
 
+from service.api.subscriptions import STATUS_ACTIONS, status_view
 from service.app import build_services
+from service.auth.roles import Role
+from service.domain.health import HealthStatus
 from service.domain.outcomes import ChangeStatus
 from service.domain.record_types import RecordType
 from service.domain.refusals import RefusalAction
@@ -16,9 +21,10 @@ from service.services import Services
 from service.settings import Settings
 from service.store import anomaly_baselines, conflicts, identity, receipts, records, refusals
 from service.store.database import Store
+from service.uploads import photo_refs
 from tests.factories import change
 from tests.store.test_push_storage import seed
-from tests.store.watched import watched_store
+from tests.store.watched import Commands, watched_store
 
 VISIT = RecordType.VISIT
 
@@ -154,3 +160,59 @@ async def test_baselines_are_read_and_written_only_when_a_detector_looks_at_the_
             read = anomaly_baselines.COLLECTION in reads.collections  # or remembered from the push before
             written = anomaly_baselines.COLLECTION in reads.updated
             assert (written, read and not looked_at) == (looked_at, False), (changes[0].offline_id, queue_depth)
+
+
+async def test_the_status_feed_reads_overdue_photos_only_for_devices_whose_records_pointed_at_one(
+    settings: Settings, store: Store, embedded: bool
+):
+    overdue_at_once = dataclasses.replace(settings, photo_pending_after_hours=0)
+    async with phone_on_watched_store(overdue_at_once, embedded) as (reads, watched, services):
+        planned = change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})
+        await services.sync.push([planned], device_id="phone", rep_id="rep1")
+        reads.collections.clear()
+        assert await services.health.device_statuses(["phone"]) == {"phone": HealthStatus.HEALTHY}
+        assert photo_refs.COLLECTION not in reads.collections
+
+        photo = {"attachmentId": "a1"}
+        with_photo = change(VISIT, "v2", {"outletId": "o1", "status": "PLANNED", "photos": [photo]})
+        await services.sync.push([with_photo], device_id="phone", rep_id="rep1")
+        device = await identity.get_device(watched, "phone")
+        assert device is not None and device.photos_referenced == 1
+        reads.collections.clear()
+        assert await services.health.device_statuses(["phone"]) == {"phone": HealthStatus.BACKLOGGED}
+        assert photo_refs.COLLECTION in reads.collections
+
+
+async def test_the_status_feed_reads_each_rep_once(settings: Settings, store: Store, embedded: bool):
+    commands = Commands()
+    async with watched_store(settings, embedded, commands) as watched:
+        await identity.insert_user(watched, identity.User("rep1", "Ana", Role.REP))
+        users = identity.KnownUsers(watched)
+        assert await users.get_many(["rep1", "nobody"]) == {"rep1": identity.User("rep1", "Ana", Role.REP)}
+        read = commands.collections.count(identity.USERS)
+        assert await users.get_many(["rep1"]) == {"rep1": identity.User("rep1", "Ana", Role.REP)}
+        assert commands.collections.count(identity.USERS) == read  # known: no read
+
+
+async def test_the_status_feed_shows_a_device_it_pushed_through_without_a_read(
+    settings: Settings, store: Store, embedded: bool
+):
+    async with phone_on_watched_store(settings, embedded) as (reads, watched, services):
+        await identity.insert_user(watched, identity.User("rep1", "Ana", Role.REP))
+        feed = services.events.subscribe(lambda event: event.action in STATUS_ACTIONS, status_view(services))
+        async with feed as subscription:
+            deliveries = subscription.events()
+            visit = change(VISIT, "v1", {"outletId": "o1", "status": "PLANNED"})
+            await services.sync.push([visit], device_id="phone", rep_id="rep1")
+            first = (await anext(deliveries)).shown  # the rep is read once
+            reads.collections.clear()
+            visit = change(VISIT, "v2", {"outletId": "o1", "status": "PLANNED"})
+            await services.sync.push([visit], device_id="phone", rep_id="rep1")
+            shown = (await anext(deliveries)).shown
+            assert reads.collections.count(identity.DEVICES) == reads.collections.count(identity.USERS) == 0
+            assert (shown.device.id, shown.rep, shown.status) == ("phone", first.rep, HealthStatus.HEALTHY)
+            assert shown.device.last_sync_at > first.device.last_sync_at  # as this push left it
+
+            refused = change(VISIT, "v3", {"outletId": "o1", "status": "LOST"})
+            await services.sync.push([refused], device_id="phone", rep_id="rep1")
+            assert (await anext(deliveries)).shown.status is HealthStatus.NEEDS_ATTENTION  # read: it has one now
