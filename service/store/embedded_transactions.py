@@ -44,7 +44,7 @@ TIMEOUT = 60.0
 POLL = 1.0  # seconds a waiting command looks again even if its turn was not signalled
 ABANDONED_AFTER = 10.0
 _stores: weakref.WeakSet[Any] = weakref.WeakSet()  # every WireSessionStore
-_last_seen: dict[str, float] = {}  # session key -> monotonic time of its last command
+_last_seen: dict[str, float] = {}  # session id (mongoeco's ClientSession.session_id) -> its last command's time
 
 
 def apply() -> None:
@@ -126,9 +126,7 @@ def _track_sessions() -> None:
     def resolve_for_command(self: Any, client: Any, body: dict[str, Any], *, capability: Any) -> Any:
         session = original_resolve(self, client, body, capability=capability)
         if session is not None:
-            from mongoeco.wire._session_identity import wire_session_key
-
-            _last_seen[wire_session_key(body["lsid"])] = time.monotonic()
+            _last_seen[session.session_id] = time.monotonic()
         return session
 
     resolve_for_command.tracks_sessions = True  # type: ignore[attr-defined]
@@ -142,13 +140,14 @@ def reap_abandoned(now: float | None = None, after: float = ABANDONED_AFTER) -> 
     aborted = 0
     live: set[str] = set()
     for store in list(_stores):
-        for key, context in list(store._sessions.items()):
-            live.add(key)
-            if context.session.transaction_active and now - _last_seen.get(key, now) > after:
-                context.session.abort_transaction()
+        for context in list(store._sessions.values()):
+            session = context.session
+            live.add(session.session_id)
+            if session.transaction_active and now - _last_seen.get(session.session_id, now) > after:
+                session.abort_transaction()
                 aborted += 1
-    for key in _last_seen.keys() - live:
-        del _last_seen[key]
+    for session_id in _last_seen.keys() - live:
+        del _last_seen[session_id]
     return aborted
 
 
