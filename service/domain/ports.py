@@ -42,7 +42,7 @@ class SyncInfo:
 class Committed:
     records: dict[RecordKey, Record]  # what was written, with sequence numbers
     events: list[SyncEvent]  # what was recorded, with ids
-    device: Any = None  # the device after a push or status report, as the store keeps it
+    device: Any = None  # the device after a push or status report, as the store keeps it (None: not known)
     refusals: Mapping[str, Refusal] = field(default_factory=dict)  # by id, as written
     anomalies: Mapping[str, Anomaly] = field(default_factory=dict)  # by id, as written
     numbers: range = range(0)  # the global sequence numbers it took (records, scope exits, events)
