@@ -6,14 +6,16 @@ from typing import Any
 
 import pytest
 from pymongo import InsertOne, ReplaceOne, ReturnDocument, monitoring
+from pymongo.asynchronous.bulk import _AsyncBulk
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.pool import AsyncConnection
 from pymongo.errors import BulkWriteError
 
 from service.settings import Settings
 from service.store import held_connection
 from service.store.database import Store
 from service.store.transactions import UnitOfWork
-from tests.store.watched import watched_store
+from tests.store.watched import Commands, watched_store
 
 
 async def _answers(store: Store, session: AsyncClientSession) -> list[Any]:
@@ -32,8 +34,22 @@ async def _answers(store: Store, session: AsyncClientSession) -> list[Any]:
         things, {"_id": "new"}, {"$set": {"n": 7}}, session, upsert=True, return_document=ReturnDocument.AFTER
     )
     missing = await held_connection.find_one_and_update(things, {"_id": "none"}, {"$set": {"n": 1}}, session)
+    inserted = await held_connection.bulk_write(
+        things, [InsertOne({"_id": "i1"}), InsertOne({"_id": "i2"})], session, ordered=False
+    )
+    replaced = await held_connection.bulk_write(
+        things,
+        [
+            ReplaceOne({"_id": "t002"}, {"n": -2}),
+            ReplaceOne({"_id": "none"}, {"n": 0}),
+            ReplaceOne({"_id": "up"}, {"n": 5}, upsert=True),
+        ],
+        session,
+        ordered=True,
+    )
     return [
         (written.inserted_count, written.matched_count, written.modified_count),
+        (inserted.inserted_count, replaced.matched_count, replaced.modified_count, replaced.upserted_ids),
         sorted(document["_id"] for document in found),
         before,
         after,
@@ -57,9 +73,38 @@ async def _in_transaction(store: Store, held: bool) -> list[Any]:
 async def test_commands_on_a_held_connection_answer_as_the_collection_api(store: Store):
     held = await _in_transaction(store, held=True)
     assert held == await _in_transaction(store, held=False)
-    assert held[0] == (250, 1, 1) and len(held[1]) == 249  # past a cursor's first batch of 101
-    assert held[2] == {"_id": "t001", "n": 1} and held[3] == {"_id": "new", "n": 7} and held[4] is None
-    assert held[5] == [{"n": 2}, {"n": 3}]
+    assert held[0] == (250, 1, 1) and held[1] == (2, 1, 1, {2: "up"}) and len(held[2]) == 249  # past a first batch
+    assert held[3] == {"_id": "t001", "n": 1} and held[4] == {"_id": "new", "n": 7} and held[5] is None
+    assert held[6] == [{"n": 2}, {"n": 3}]
+
+
+async def test_a_held_connection_sends_its_commands_itself_unless_commands_are_watched(
+    settings: Settings, embedded: bool, store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    """Without command monitoring, a transaction's commands on its held connection go through neither
+    PyMongo's ``AsyncConnection.command`` nor its bulk API, but a bulk write mixing inserts and
+    replacements (the bulk API's); watched, they all go the bulk API's and ``command``'s way."""
+    sent: list[str] = []
+    bulks: list[object] = []
+
+    async def command(self: Any, dbname: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        sent.append(next(iter(spec)))
+        return await original_command(self, dbname, spec, *args, **kwargs)
+
+    async def execute(self: Any, *args: Any) -> Any:
+        bulks.append(self)
+        return await original_execute(self, *args)
+
+    original_command, original_execute = AsyncConnection.command, _AsyncBulk._execute_command
+    monkeypatch.setattr(AsyncConnection, "command", command)
+    monkeypatch.setattr(_AsyncBulk, "_execute_command", execute)
+    lean = await _in_transaction(store, held=True)
+    assert (sent, len(bulks)) == (["commitTransaction", "drop"], 1)  # the commit, the drop after it; the mixed write
+    sent.clear()
+    bulks.clear()
+    async with watched_store(settings, embedded, Commands()) as watched:
+        assert await _in_transaction(watched, held=True) == lean
+    assert {"find", "findAndModify", "commitTransaction"} <= set(sent) and len(bulks) == 3
 
 
 class Checkouts(monitoring.ConnectionPoolListener):
