@@ -41,18 +41,21 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import pymongo
+from bson.codec_options import CodecOptions
 from pymongo import InsertOne, ReadPreference, ReplaceOne, ReturnDocument
 from pymongo._telemetry import _generate_op_id_or_none
 from pymongo.asynchronous.bulk import _AsyncBulk
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor_base import _ConnectionManager
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
 from pymongo.asynchronous.pool import AsyncConnection
 from pymongo.asynchronous.server import Server
 from pymongo.bulk_shared import _raise_bulk_write_error
+from pymongo.client_session_shared import _UNKNOWN_COMMIT_ERROR_CODES, _reraise_with_unknown_commit, _TxnState
 from pymongo.common import validate_ok_for_replace
-from pymongo.errors import NotPrimaryError, OperationFailure
+from pymongo.errors import ConnectionFailure, NotPrimaryError, OperationFailure, WTimeoutError
 from pymongo.helpers_shared import _check_command_response
 from pymongo.logger import _COMMAND_LOGGER, _is_debug_enabled
 from pymongo.message import _COMMAND_OVERHEAD, _op_msg
@@ -83,6 +86,46 @@ async def hold(client: AsyncMongoClient, session: AsyncClientSession) -> None:
     _HELD[session] = server
 
 
+async def commit(session: AsyncClientSession) -> None:
+    """``session.commit_transaction()``, its ``commitTransaction`` sent on the connection the transaction
+    holds, with PyMongo's handling of its errors (a lost answer is labelled an unknown commit result), and
+    no retry: a unit of work finds out from its marker whether a commit whose answer was lost went through."""
+    client = session.client
+    transaction = session._transaction
+    options = transaction.opts
+    pinned = session._pinned_connection
+    if (
+        _HELD.get(session) is None
+        or pinned is None
+        or not _lean(pinned, client)
+        or transaction.state is not _TxnState.IN_PROGRESS
+        or options is None
+        or options.max_commit_time_ms
+        or (options.write_concern and options.write_concern.document)
+        or transaction.recovery_token
+    ):
+        await session.commit_transaction()
+        return
+    try:
+        async with _held(client, session) as conn:
+            assert conn is not None
+            transaction.attempt += 1
+            admin = client.admin
+            command = {"commitTransaction": 1}
+            await _lean_command(conn, admin, admin.codec_options, session, command, parse_write_concern_error=True)
+    except ConnectionFailure as error:
+        error._remove_error_label("TransientTransactionError")
+        _reraise_with_unknown_commit(error)
+    except WTimeoutError as error:
+        _reraise_with_unknown_commit(error)
+    except OperationFailure as error:
+        if error.code not in _UNKNOWN_COMMIT_ERROR_CODES:
+            raise
+        _reraise_with_unknown_commit(error)
+    finally:
+        transaction.state = _TxnState.COMMITTED
+
+
 async def find(
     collection: AsyncCollection[Document],
     query: Mapping[str, Any],
@@ -90,7 +133,7 @@ async def find(
     projection: Mapping[str, Any] | None = None,
 ) -> list[Document]:
     """Every document matching ``query`` (the fields of ``projection``, if given)."""
-    async with _held(collection, session) as conn:
+    async with _held(collection.database.client, session) as conn:
         if conn is None:
             return await collection.find(query, projection, session=session).to_list()
         command = {"find": collection.name, "filter": query}
@@ -115,7 +158,7 @@ async def find_one_and_update(
     return_document: bool = ReturnDocument.BEFORE,
 ) -> Document | None:
     """The document matching ``query`` as it was before ``update`` (or after, ``ReturnDocument.AFTER``)."""
-    async with _held(collection, session) as conn:
+    async with _held(collection.database.client, session) as conn:
         if conn is None:
             return await collection.find_one_and_update(
                 query, update, upsert=upsert, return_document=return_document, session=session
@@ -135,7 +178,7 @@ async def bulk_write(
     ordered: bool,
 ) -> BulkWriteResult:
     """``collection.bulk_write(requests)``: the same commands, batches and ``BulkWriteError``."""
-    async with _held(collection, session) as conn:
+    async with _held(collection.database.client, session) as conn:
         if conn is None:
             return await collection.bulk_write(requests, ordered=ordered, session=session)
         written = await _write(conn, collection, session, requests, ordered)
@@ -155,7 +198,7 @@ async def bulk_write(
 
 @asynccontextmanager
 async def _held(
-    collection: AsyncCollection[Document], session: AsyncClientSession | None
+    client: AsyncMongoClient[Any], session: AsyncClientSession | None
 ) -> AsyncIterator[AsyncConnection | None]:
     """The connection ``session``'s transaction holds, under the client's timeout and PyMongo's handling of
     a checkout's errors; None when it holds none."""
@@ -163,7 +206,6 @@ async def _held(
     if server is None:
         yield None
         return
-    client = collection.database.client
     timeout = client.options.timeout
     with pymongo.timeout(timeout) if timeout is not None else nullcontext():
         async with client._checkout(server, session) as conn:
@@ -193,7 +235,7 @@ async def _write(
         spec = {"update": collection.name, "ordered": ordered, "updates": ops}
     else:
         return None
-    reply = await _lean_command(conn, collection, session, spec)
+    reply = await _lean_command(conn, collection.database, collection.codec_options, session, spec)
     if reply is None:
         return None
     result = _bulk_result()  # as the bulk API merges one command's reply
@@ -229,7 +271,8 @@ async def _command(
     conn: AsyncConnection, collection: AsyncCollection[Document], session: AsyncClientSession | None, spec: Document
 ) -> Document:
     database = collection.database
-    if _lean(conn, database.client) and (reply := await _lean_command(conn, collection, session, spec)) is not None:
+    lean = _lean(conn, database.client)
+    if lean and (reply := await _lean_command(conn, database, collection.codec_options, session, spec)) is not None:
         return reply
     return await conn.command(
         database.name, spec, codec_options=collection.codec_options, session=session, client=database.client
@@ -249,13 +292,17 @@ def _lean(conn: AsyncConnection, client: AsyncMongoClient[Any]) -> bool:
 
 
 async def _lean_command(
-    conn: AsyncConnection, collection: AsyncCollection[Document], session: AsyncClientSession | None, spec: Document
+    conn: AsyncConnection,
+    database: AsyncDatabase[Document],
+    codec_options: CodecOptions[Document],
+    session: AsyncClientSession | None,
+    spec: Document,
+    *,
+    parse_write_concern_error: bool = False,
 ) -> Document | None:
     """``spec``'s reply as ``AsyncConnection.command`` gives it (the same fields added, the same checks and
     errors); None, nothing sent, when its message is larger than the server takes (PyMongo's to refuse)."""
-    database = collection.database
     client = database.client
-    codec_options = collection.codec_options
     if session is not None:
         session._apply_to(spec, False, ReadPreference.PRIMARY, conn)
     client._send_cluster_time(spec, session)
@@ -270,7 +317,7 @@ async def _lean_command(
         reply = await receive_message(conn, request_id, conn.max_message_size)
         answer: Document = reply.unpack_response(codec_options=codec_options)[0]
         await client._process_response(answer, session)
-        _check_command_response(answer, conn.max_wire_version)
+        _check_command_response(answer, conn.max_wire_version, parse_write_concern_error=parse_write_concern_error)
     except (OperationFailure, NotPrimaryError):
         raise
     except BaseException as error:  # as AsyncConnection.command: the connection is closed, the error says why

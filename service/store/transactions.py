@@ -77,7 +77,7 @@ def _retryable(error: PyMongoError) -> bool:
 
 
 async def _commit(session: AsyncClientSession) -> None:
-    await session.commit_transaction()
+    await held_connection.commit(session)
 
 
 class UnitOfWork:
