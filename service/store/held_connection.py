@@ -11,12 +11,14 @@ another anyway, and PyMongo retries none of them inside it, so:
   to the session, as PyMongo pins one for a load balancer. The pool keeps it out until the
   session ends; any command of the transaction through the collection API reuses it (PyMongo
   looks for a pinned connection before the pool).
-- ``find``, ``find_one_and_update`` and ``bulk_write`` send a push's hot commands on it with
-  PyMongo's own command, batching, command monitoring, error handling (the checkout's, for a
-  pinned connection: what a failure tells the topology, the transient-transaction label) and
-  the client's ``timeoutMS``. Without a held connection (no session, no transaction, a
-  sharded cluster or load balancer, which PyMongo pins itself, another PyMongo version) they
-  are the collection API's own calls.
+- ``find``, ``find_one_and_update`` and ``bulk_write`` send a push's hot commands on it (how:
+  below), with PyMongo's error handling (the checkout's, for a pinned connection: what a failure
+  tells the topology, the transient-transaction label) and the client's ``timeoutMS``. Without a
+  held connection (no session, no transaction, a sharded cluster or load balancer, which PyMongo
+  pins itself, another PyMongo version) they are the collection API's own calls.
+- ``commit`` sends the transaction's ``commitTransaction`` on it, with ``commit_transaction``'s
+  handling of its errors but not its retry (a unit of work resolves a lost answer from its
+  marker), and is ``commit_transaction`` itself whenever it cannot.
 
 On a held connection a command is sent as ``AsyncConnection.command`` sends it, without its
 telemetry, its re-authentication retry (OIDC's) and its checks of arguments these never pass
