@@ -106,7 +106,7 @@ def _ordered_index_map_class(base: type) -> type:
             if self._runs is None and self._wanted[0]:
                 from rpds import HashTrieMap
 
-                runs, others, arrays = runs_of(self._buckets)
+                runs, others, arrays = runs_of(self)
                 self._runs, self._others = HashTrieMap(runs), HashTrieMap(others)
                 self.arrays = self.arrays or arrays
             return self._runs is not None
@@ -135,7 +135,7 @@ def _ordered_index_map_class(base: type) -> type:
             if not self._keep_order():
                 super().add(key, storage_key, ordinal=ordinal)
                 return
-            bucket = self._buckets.get(key)
+            bucket = self.get(key)
             if bucket is None or storage_key not in bucket:
                 super().add(key, storage_key, ordinal=ordinal)
                 self._enter(key, storage_key, present=True)
@@ -144,14 +144,14 @@ def _ordered_index_map_class(base: type) -> type:
             if not self._keep_order():
                 super().discard(key, storage_key)
                 return
-            bucket = self._buckets.get(key)
+            bucket = self.get(key)
             if bucket is not None and storage_key in bucket:
                 super().discard(key, storage_key)
                 self._enter(key, storage_key, present=False)
 
         def _leave_bucket(self, key: tuple[Any, ...]) -> None:
             if self._keep_order():
-                for storage_key in self._buckets.get(key, ()):
+                for storage_key in self.get(key, ()):
                     self._enter(key, storage_key, present=False)
 
         def __delitem__(self, key: tuple[Any, ...]) -> None:
