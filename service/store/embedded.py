@@ -163,7 +163,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     # Before the engine exists: the patches keep inserts from scanning the collection.
     embedded_patches.apply()
     embedded_index_plans.apply()  # FieldSync's query shapes answered from an index
-    embedded_memory_maps.apply()  # the memory engine's index maps: one persistent map per index, not three
+    embedded_memory_maps.apply()  # the memory engine: one persistent map per collection and per index, not three
     embedded_memory_ranges.apply()  # and on the memory engine, ranges and sorts from an ordered index
     embedded_transactions.apply()  # wait for a transaction instead of failing; abort failed commits
     embedded_readers.apply()  # reads outside a transaction on a connection of their own: they never wait
