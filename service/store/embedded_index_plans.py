@@ -27,6 +27,11 @@ statement at every run when a bound value decides whether a partial index applie
 statement with FieldSync's ~40 indexes, against ~10 µs to run one of these probes), and a
 literal namespace is decided once, when the statement is prepared and cached.
 
+A plan that is exact and has one branch also projects in SQL when the find keeps top-level fields
+(``{refs: 1}``, ``{_id: 0, owner: 1}``): each row is those members of the stored JSON, copied as they
+are stored, so mongoeco decodes a small document instead of the whole one (a rep's outlet scope
+reads ``refs`` of every record the rep owns), then projects it again to the same result.
+
 Exactness: each returned row is checked in SQL to hold the queried JSON type at every
 queried field, so it matches as MongoDB would match a scalar. MongoDB also matches an
 array holding the value, and a tagged value (a date, an ``Int64``) compares by its own
@@ -257,6 +262,33 @@ class _Planner:
         return True
 
 
+def kept_fields(projection: Any) -> list[str] | None:
+    """The top-level fields an inclusion projection keeps (``_id`` unless it is excluded), or None for any
+    other projection (none, an exclusion, a dotted path, an operator)."""
+    if not isinstance(projection, dict) or not projection:
+        return None
+    kept = []
+    for field, value in projection.items():
+        if type(value) not in (int, bool) or not isinstance(field, str) or "." in field or field.startswith("$"):
+            return None
+        if field != "_id" and not value:
+            return None  # an exclusion
+        if field != "_id":
+            kept.append(field)
+    if not kept:
+        return None
+    return [*kept, "_id"] if projection.get("_id", 1) else kept
+
+
+def _selected(projection: Any) -> tuple[str, list[Any]]:
+    """What a row selects: the stored document, or only the members a projection keeps (as stored)."""
+    kept = kept_fields(projection)
+    if kept is None:
+        return "document", []
+    members = "SELECT json_group_object(key, document -> fullkey) FROM json_each(document)"
+    return f"({members} WHERE key IN ({_placeholders(tuple(kept))}))", kept
+
+
 def _index_sql(engine: Any, db_name: str, coll_name: str, semantics: Any) -> tuple[str, tuple[Any, ...], bool] | None:
     from mongoeco.core import query_plan as qp
     from mongoeco.core.codec import DocumentCodec
@@ -289,6 +321,9 @@ def _index_sql(engine: Any, db_name: str, coll_name: str, semantics: Any) -> tup
         params += branch_params
     if not exact and (semantics.limit is not None or sort):
         return None  # a limit must count matches, not candidates; mongoeco's residual check keeps no order
+    if exact and len(selects) == 1:  # several: UNION would merge documents whose kept members are equal
+        column, column_params = _selected(semantics.projection)
+        selects, params = [selects[0].replace("SELECT document", f"SELECT {column}", 1)], [*column_params, *params]
     sql = " UNION ".join(selects)
     if sort:
         _, value_sql = planner._expressions(sort[0][0])

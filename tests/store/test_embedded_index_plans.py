@@ -128,3 +128,30 @@ def test_an_equality_on_a_field_holding_arrays_reads_multikey_entries(coll: Coll
         assert "multikey_entries" in plan(coll, {"tags": "x", "seq": {"$gt": 1}})
     finally:
         coll.delete_many({"_id": {"$in": ["a1", "a2", "a3", "a4", "a5"]}})
+
+
+def test_a_projection_keeping_top_level_fields_is_read_in_sql_and_answers_as_mongodb(
+    coll: Collection[Document],
+) -> None:
+    when = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    kinds = [
+        {"refs": ["OUTLET:o1", "PRODUCT:p1"], "flag": True, "none": None, "at": when, "nested": {"a": [1, 2.5]}},
+        {"refs": [], "flag": False, "count": 2**40},
+        {},  # none of the kept fields
+    ]
+    coll.insert_many([{"_id": f"p{n}", "owner": "rp", "seq": 100 + n, **kind} for n, kind in enumerate(kinds)])
+    try:
+        for projection in ({"refs": 1}, {"_id": 0, "refs": 1, "flag": 1}, {"flag": True, "none": 1, "at": 1}):
+            projected = list(coll.find({"owner": "rp"}, projection).sort("seq", 1))
+            whole = list(coll.find({"owner": "rp"}).sort("seq", 1))
+            keep = {field for field, value in projection.items() if value} | (
+                {"_id"} if projection.get("_id", 1) else set()
+            )
+            assert projected == [{k: v for k, v in document.items() if k in keep} for document in whole]
+            assert [list(d) for d in projected] == [[k for k in d if k in keep] for d in whole]  # in stored order
+        assert "json_each" in plan(coll, {"owner": "rp"}, projection={"refs": 1})
+        assert "json_each" not in plan(coll, {"owner": "rp"}, projection={"refs": 0})  # an exclusion: mongoeco's
+        assert embedded_index_plans.kept_fields({"a.b": 1}) is None
+        assert embedded_index_plans.kept_fields({"_id": 0, "refs": 1}) == ["refs"]
+    finally:
+        coll.delete_many({"owner": "rp"})
