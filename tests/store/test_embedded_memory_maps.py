@@ -75,25 +75,36 @@ def step(index_map: Any, saved: list[Any], move: tuple[Any, ...]) -> Any:
             states = [s for s in saved if isinstance(s, tuple)]
             if states:
                 index_map._restore_state(states[-1])
-        case ("copy",):
-            return index_map.copy()
-        case ("deepcopy",):
-            return deepcopy(index_map)
-        case ("clear",):
-            index_map.clear()
+        case _:
+            return went_on(index_map, move)
     return index_map
+
+
+def went_on(structure: Any, move: tuple[Any, ...]) -> Any:
+    """The moves both structures take alike (copy, deep copy, clear): the structure to go on with."""
+    match move:
+        case ("copy",):
+            return structure.copy()
+        case ("deepcopy",):
+            return deepcopy(structure)
+        case ("clear",):
+            structure.clear()
+    return structure
+
+
+def replay(upstream: Any, compact: Any, steps: list[tuple[Any, ...]], step: Any, answer: Any) -> list[list[Any]]:
+    """Both through the same steps, answering alike after each; what each saved on the way."""
+    saved: list[list[Any]] = [[], []]
+    for move in steps:
+        upstream, compact = step(upstream, saved[0], move), step(compact, saved[1], move)
+        assert answer(compact) == answer(upstream), move
+    return saved
 
 
 @settings(deadline=None)
 @given(STEPS)
 def test_the_compact_map_answers_as_mongoecos_own(steps: list[tuple[Any, ...]]) -> None:
-    upstream, compact = MemoryIndexMap(), Compact()
-    upstream_saved: list[Any] = []
-    compact_saved: list[Any] = []
-    for move in steps:
-        upstream = step(upstream, upstream_saved, move)
-        compact = step(compact, compact_saved, move)
-        assert answers(compact) == answers(upstream), move
+    upstream_saved, compact_saved = replay(MemoryIndexMap(), Compact(), steps, step, answers)
     pops = [s for s in upstream_saved if not isinstance(s, tuple)]
     assert [s for s in compact_saved if not isinstance(s, tuple)] == pops
 
@@ -106,42 +117,32 @@ def test_a_copy_shares_the_map_and_writes_apart() -> None:
     assert sorted(copied[(("string", "a"),)]) == ["k1", "k2"]
 
 
+def methods_touching(upstream: type, fields: tuple[str, ...]) -> set[str]:
+    """The methods of the pinned mongoeco class that read or write any of ``fields`` directly."""
+    assert mongoeco.__version__ == PINNED_VERSION
+    return {
+        name
+        for name, member in vars(upstream).items()
+        if inspect.isfunction(member) and any(field in inspect.getsource(member) for field in fields)
+    }
+
+
+def fills_three_maps_not_one(upstream: Any, compact: Any, fields: tuple[str, ...], write: Any) -> None:
+    """One new entry goes into each of mongoeco's three maps; the patch's class leaves them empty (its one
+    map holds it)."""
+    write(upstream)
+    write(compact)
+    assert all(len(getattr(upstream, field)) == 1 for field in fields)
+    assert all(len(getattr(compact, field)) == 0 for field in fields)
+
+
 def test_every_upstream_method_that_touches_the_three_maps_is_replaced() -> None:
     """mongoeco's index map keeps three maps (what the patch merges); a method of a later version
     that reads or writes them directly would miss the merged one: re-check the patch then."""
-    assert mongoeco.__version__ == PINNED_VERSION
-    touching = {
-        name
-        for name, member in vars(MemoryIndexMap).items()
-        if inspect.isfunction(member) and any(field in inspect.getsource(member) for field in UPSTREAM_MAPS)
-    }
-    assert touching == {
-        "__init__",
-        "__contains__",
-        "__getitem__",
-        "__setitem__",
-        "__delitem__",
-        "__iter__",
-        "__len__",
-        "get",
-        "clear",
-        "pop",
-        "copy",
-        "__deepcopy__",
-        "add",
-        "discard",
-        "ordinal_for",
-        "ordered_storage_keys",
-        "_snapshot_state",
-        "_restore_state",
-    }
-    assert touching <= set(vars(Compact))
-    upstream = MemoryIndexMap()
-    upstream.add((("string", "a"),), "k1")
-    assert all(len(getattr(upstream, field)) == 1 for field in UPSTREAM_MAPS)  # an add inserts into all three
+    touching = methods_touching(MemoryIndexMap, UPSTREAM_MAPS)
+    assert {"add", "ordered_storage_keys"} <= touching <= set(vars(Compact))  # each one is replaced
     compact = Compact()
-    compact.add((("string", "a"),), "k1")
-    assert all(len(getattr(compact, field)) == 0 for field in UPSTREAM_MAPS)
+    fills_three_maps_not_one(MemoryIndexMap(), compact, UPSTREAM_MAPS, lambda m: m.add((("string", "a"),), "k1"))
     assert len(compact._entries) == 1
 
 
@@ -194,57 +195,22 @@ def row_step(collection: Any, saved: list[Any], move: tuple[Any, ...]) -> Any:
         case ("restore",):
             if saved:
                 collection._restore_state(saved[-1])
-        case ("copy",):
-            return collection.copy()
-        case ("deepcopy",):
-            return deepcopy(collection)
-        case ("clear",):
-            collection.clear()
+        case _:
+            return went_on(collection, move)
     return collection
 
 
 @settings(deadline=None)
 @given(ROW_STEPS)
 def test_the_compact_collection_answers_as_mongoecos_own(steps: list[tuple[Any, ...]]) -> None:
-    upstream, compact = MemoryCollection(), CompactCollection()
-    upstream_saved: list[Any] = []
-    compact_saved: list[Any] = []
-    for move in steps:
-        upstream = row_step(upstream, upstream_saved, move)
-        compact = row_step(compact, compact_saved, move)
-        assert rows(compact) == rows(upstream), move
+    replay(MemoryCollection(), CompactCollection(), steps, row_step, rows)
 
 
 def test_every_upstream_collection_method_that_touches_the_three_maps_is_replaced() -> None:
-    assert mongoeco.__version__ == PINNED_VERSION
-    touching = {
-        name
-        for name, member in vars(MemoryCollection).items()
-        if inspect.isfunction(member) and any(field in inspect.getsource(member) for field in UPSTREAM_ROWS)
-    }
-    assert touching == {
-        "__init__",
-        "__contains__",
-        "__getitem__",
-        "__setitem__",
-        "replace_key",
-        "__delitem__",
-        "__len__",
-        "get",
-        "clear",
-        "copy",
-        "_snapshot_state",
-        "_restore_state",
-        "ordered_keys",
-        "ordinal_for",
-    }
-    assert touching <= set(vars(CompactCollection))
-    upstream = MemoryCollection()
-    upstream["d1"] = {"_id": "d1"}
-    assert all(len(getattr(upstream, field)) == 1 for field in UPSTREAM_ROWS)  # a new document: all three
+    touching = methods_touching(MemoryCollection, UPSTREAM_ROWS)
+    assert {"__setitem__", "ordered_keys"} <= touching <= set(vars(CompactCollection))
     compact = CompactCollection()
-    compact["d1"] = {"_id": "d1"}
-    assert all(len(getattr(compact, field)) == 0 for field in UPSTREAM_ROWS)
+    fills_three_maps_not_one(MemoryCollection(), compact, UPSTREAM_ROWS, lambda c: c.__setitem__("d1", {"_id": "d1"}))
     assert compact._rows["d1"] == ({"_id": "d1"}, 0, 0, 0)
 
 
