@@ -306,7 +306,7 @@ def _index_sql(engine: Any, db_name: str, coll_name: str, semantics: Any) -> tup
     branches = plan.clauses if isinstance(plan, qp.OrCondition) else (plan,)
     if len(branches) > 1 and (sort or semantics.limit is not None):
         return None
-    selects: list[str] = []
+    wheres: list[str] = []
     params: list[Any] = []
     exact = True
     for branch in branches:
@@ -317,14 +317,14 @@ def _index_sql(engine: Any, db_name: str, coll_name: str, semantics: Any) -> tup
         if sort and not by_index:
             return None
         exact = exact and branch_exact
-        selects.append(f"SELECT document FROM documents WHERE {planner.namespace} AND {where}")
+        wheres.append(where)
         params += branch_params
     if not exact and (semantics.limit is not None or sort):
         return None  # a limit must count matches, not candidates; mongoeco's residual check keeps no order
-    if exact and len(selects) == 1:  # several: UNION would merge documents whose kept members are equal
-        column, column_params = _selected(semantics.projection)
-        selects, params = [selects[0].replace("SELECT document", f"SELECT {column}", 1)], [*column_params, *params]
-    sql = " UNION ".join(selects)
+    # Several branches: UNION would merge documents whose kept members are equal, so they select whole ones.
+    column, column_params = _selected(semantics.projection) if exact and len(wheres) == 1 else ("document", [])
+    sql = " UNION ".join(f"SELECT {column} FROM documents WHERE {planner.namespace} AND {where}" for where in wheres)
+    params = [*column_params, *params]
     if sort:
         _, value_sql = planner._expressions(sort[0][0])
         sql += f" ORDER BY {value_sql}"  # its type column is fixed by the WHERE clause

@@ -6,15 +6,15 @@ one of the rep's own records changes (a new ``seq`` under ``owner``) or a record
 the rep (a scope exit). So the scope is kept with the head of the sequence it was read
 at. The caller reads the head anyway (a pull's ceiling) and passes it: while it has not
 moved past the kept one nothing committed since, and the scope is used as it is without a
-store command; once it has, two index probes (``owner, seq`` and ``rep, seq``, one document
-each) find whether anything of the rep's is newer. Numbers up to a committed head are all
+store command; once it has, the rep's records written since (``owner, seq``) and one probe
+of its scope exits (``rep, seq``) tell what changed. Numbers up to a committed head are all
 committed, so nothing newer can hide below it.
 
-When the rep's changes since then are all new records (a phone out in the field creates
-visits and orders all day), the scope is the kept one plus what they point at: those
-records are read alone (``owner, seq``), not the rep's whole history. A new version of an
-existing record may point elsewhere than its last one did, which only a whole read tells,
-and so may a record that left the rep (a scope exit): then the scope is read again whole.
+When those records are all new (a phone out in the field creates visits and orders all
+day) and none left the rep, the scope is the kept one plus what they point at, without
+reading the rep's whole history. A new version of an existing record may point elsewhere
+than its last one did, which only a whole read tells, and so may a record that left the
+rep (a scope exit): then the scope is read again whole.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class OutletScopes:
         if known is not None and known[0] >= head:
             return known[1]
         if known is not None and (added := await self._added_since(rep_id, known[0])) is not None:
-            scope = known[1] | added if added - known[1] else known[1]
+            scope = known[1] | added
         else:
             # A projection read, not `distinct`: the embedded store's distinct is ten times slower.
             cursor = self._store.db[records.COLLECTION].find({"owner": rep_id}, {"_id": 0, "refs": 1})
