@@ -70,12 +70,16 @@ finish(Py_buffer *view, Reader *reader, PyObject *result)
     return result;
 }
 
-/* A state vector (a count, then that many client and clock varints, and nothing else) as {client: clock}. */
+/* One client's clock in a state vector (a count, then that many client and clock varints, and nothing else); 0
+ * when it names none. Read without building the whole of it: a merge looks up two or three clients. */
 static PyObject *
-read_state_vector(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+state_vector_clock(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 1) {
-        PyErr_SetString(PyExc_TypeError, "read_state_vector(data)");
+    uint64_t wanted = nargs == 2 ? PyLong_AsUnsignedLongLong(args[1]) : 0;
+    if (nargs != 2 || PyErr_Occurred()) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "state_vector_clock(data, client)");
+        }
         return NULL;
     }
     Py_buffer view;
@@ -83,21 +87,15 @@ read_state_vector(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t
     if (open_reader(args[0], &view, &reader) < 0) {
         return NULL;
     }
-    PyObject *clocks = PyDict_New();
-    for (uint64_t count = read_uint(&reader); clocks != NULL && reader.error == NULL && count > 0; count--) {
+    uint64_t found = 0;
+    for (uint64_t count = read_uint(&reader); reader.error == NULL && count > 0; count--) {
         uint64_t client = read_uint(&reader), clock = read_uint(&reader);
-        PyObject *key = reader.error == NULL ? PyLong_FromUnsignedLongLong(client) : NULL;
-        PyObject *value = key != NULL ? PyLong_FromUnsignedLongLong(clock) : NULL;
-        if (reader.error == NULL && (value == NULL || PyDict_SetItem(clocks, key, value) < 0)) {
-            Py_CLEAR(clocks);
-        }
-        Py_XDECREF(key);
-        Py_XDECREF(value);
+        found = client == wanted ? clock : found;
     }
     if (reader.error == NULL && reader.at < reader.end) {
         reader.error = LEFT_OVER;
     }
-    return finish(&view, &reader, clocks);
+    return finish(&view, &reader, reader.error == NULL ? PyLong_FromUnsignedLongLong(found) : NULL);
 }
 
 /* Raise the clock in ends[client] to at least end. */
@@ -508,8 +506,9 @@ read_update(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
 }
 
 static PyMethodDef methods[] = {
-    {"read_state_vector", (PyCFunction)(void (*)(void))read_state_vector, METH_FASTCALL,
-     "read_state_vector(data): the Yjs state vector in data, which must hold it and nothing else, as {client: clock}."},
+    {"state_vector_clock", (PyCFunction)(void (*)(void))state_vector_clock, METH_FASTCALL,
+     "state_vector_clock(data, client): the client's clock in the Yjs state vector in data, which must hold it and "
+     "nothing else (0 when it names none)."},
     {"read_update", (PyCFunction)(void (*)(void))read_update, METH_FASTCALL,
      "read_update(data, item_type): the Yjs v1 update in data, which must hold it and nothing else, as (items, "
      "skipped runs as (client, clock, length), {client: the clock its deletions end at}); each item an item_type, "

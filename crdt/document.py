@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from pycrdt import Doc, Map, Text
 
-from crdt._varints import read_state_vector  # native: every merge reads the state vector
+from crdt._varints import state_vector_clock  # native: every merge looks clocks up in the state vector
 from crdt.field_rule import (
     SERVER_CLIENT,
     Frontier,
@@ -135,9 +135,9 @@ class SharedDocument:
     def state_vector(self) -> bytes:
         return self._doc.get_state()
 
-    def _clocks(self) -> dict[int, int]:
-        """Each client's next clock (the state vector as a dict)."""
-        return self._read().known
+    def _clock(self, client: int) -> int:
+        """The client's next clock (0 for a client the document has nothing of)."""
+        return state_vector_clock(self._read().state_vector, client)
 
     def frontiers(self) -> dict[str, Frontier]:
         return dict(self._frontiers)
@@ -191,7 +191,7 @@ class SharedDocument:
         try:
             tags, notes = archive._tag_set(), str(archive._notes)
             taken = archive._integrate(update)
-            self._take_writes(taken, stamp, version, self._clocks().get(SERVER_CLIENT, 0), self._shown_fields())
+            self._take_writes(taken, stamp, version, self._clock(SERVER_CLIENT), self._shown_fields())
             self._enforce(taken.fields_written)
             after = archive._tag_set()
             self.set_tags({**dict.fromkeys(tags - after, False), **dict.fromkeys(after - tags, True)})
@@ -220,7 +220,7 @@ class SharedDocument:
         fields = {key: self._fields[key] for key in sorted(self._fields)}
         tags, notes = sorted(self._tag_set()), str(self._notes)
         doc: Doc = Doc(client_id=SERVER_CLIENT)
-        doc.apply_update(gc_runs({SERVER_CLIENT: self._clocks().get(SERVER_CLIENT, 0)}))
+        doc.apply_update(gc_runs({SERVER_CLIENT: self._clock(SERVER_CLIENT)}))
         new_fields, new_tags, new_notes = doc.get(FIELDS, type=Map), doc.get(TAGS, type=Map), doc.get(NOTES, type=Text)
         with doc.transaction():
             for key, value in fields.items():
@@ -233,7 +233,7 @@ class SharedDocument:
 
     def write_fields(self, patch: Mapping[str, Any], stamp: Stamp, version: int, base_version: int | None) -> None:
         """A plain patch (a device's, or a web write) of scalar fields, made on ``base_version``."""
-        horizon = self._clocks().get(SERVER_CLIENT, 0)
+        horizon = self._clock(SERVER_CLIENT)
         saw, shown = seen_at_version(base_version), self._shown_fields()
         for key, value in patch.items():
             self._take(key, Write(plain_number(value), stamp, version, horizon), saw, shown)
@@ -302,7 +302,7 @@ class SharedDocument:
     @contextmanager
     def _server_edit(self, root: str, keys: Iterable[str | None]) -> Iterator[None]:
         """One transaction of server writes, each one clock of the server's (text: one per character)."""
-        clock = self._clocks().get(SERVER_CLIENT, 0)
+        clock = self._clock(SERVER_CLIENT)
         try:
             with self._doc.transaction():
                 yield
@@ -310,7 +310,7 @@ class SharedDocument:
             self._changed()
         if self._keys is not None:
             for key in keys:
-                after = self._clocks().get(SERVER_CLIENT, 0) if key is None else clock + 1
+                after = self._clock(SERVER_CLIENT) if key is None else clock + 1
                 self._keys.add(SERVER_CLIENT, clock, after - clock, root, key)
                 clock = after
 
@@ -334,8 +334,10 @@ class SharedDocument:
             decoded = decode_update(update)
         except UpdateFormatError as error:
             raise CrdtDecodeError(str(error)) from None
-        known = self._clocks()
-        new_items = [item for item in decoded.items if item.clock + item.length > known.get(item.client, 0)]
+        known = self._read().state_vector
+        new_items = [
+            item for item in decoded.items if item.clock + item.length > state_vector_clock(known, item.client)
+        ]
         try:
             places = self._key_index().add_items(new_items)
             fields_written = self._take_in(update, decoded, new_items, places)
@@ -348,7 +350,7 @@ class SharedDocument:
             if isinstance(error, CrdtDecodeError | KeyboardInterrupt | SystemExit):
                 raise
             raise CrdtDecodeError(f"not a Yjs update: {error}") from None
-        return _Integrated(writes, fields_written, known.get(SERVER_CLIENT, 0))
+        return _Integrated(writes, fields_written, state_vector_clock(known, SERVER_CLIENT))
 
     def _take_in(self, update: bytes, decoded: Update, new_items: list[Item], places: _Places) -> set[str]:
         """Check the layout of the new items, apply the update; the fields it writes."""
@@ -373,9 +375,9 @@ class SharedDocument:
         finally:
             self._changed()
         self._reading = reading  # kept until the next change: its state vector is the next update's ``known``
-        after = reading.known
-        held_back = any(item.clock + item.length > after.get(item.client, 0) for item in new_items) or any(
-            end > after.get(client, 0) for client, end in decoded.deleted_up_to.items()
+        after = reading.state_vector
+        held_back = any(item.clock + item.length > state_vector_clock(after, item.client) for item in new_items) or any(
+            end > state_vector_clock(after, client) for client, end in decoded.deleted_up_to.items()
         )
         if held_back:
             raise CrdtIncompleteError(MISSING_HISTORY)
@@ -385,18 +387,18 @@ class SharedDocument:
 class _Reading(NamedTuple):
     """What a change's answer reads of the Doc, kept until the next change."""
 
-    known: dict[int, int]  # the state vector: each client's next clock
+    state_vector: bytes  # each client's next clock, looked up by ``state_vector_clock``
     shown: dict[str, Any]  # the fields map, as JSON
     record: dict[str, Any]  # the record: fields, sorted tags, notes
 
 
 def _reading_of(state_vector: bytes, fields: str, tags_json: str, notes: str) -> _Reading:
     """What ``YrsCore.read`` gave, decoded."""
-    known, shown, tags = read_state_vector(state_vector), _from_yrs_json(fields), _from_yrs_json(tags_json)
+    shown, tags = _from_yrs_json(fields), _from_yrs_json(tags_json)
     record = {key: shown[key] for key in sorted(shown)}
     record["tags"] = sorted(tag for tag, present in tags.items() if present is True)
     record["notes"] = notes
-    return _Reading(known, shown, record)
+    return _Reading(state_vector, shown, record)
 
 
 class _Integrated(NamedTuple):

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text
 
-from crdt._varints import read_state_vector
+from crdt._varints import state_vector_clock
 from crdt.yjs_update import Item, Update, UpdateFormatError, decode_update
 from crdt.yjs_update import uint_bytes as varint
 from tests.crdt.reference_decoder import Refused, reference_decode
@@ -19,24 +19,26 @@ from tests.crdt.reference_decoder import Refused, reference_decode
 U64 = st.integers(min_value=0, max_value=2**64 - 1)
 
 
-@given(st.dictionaries(U64, U64, max_size=30))
-def test_state_vectors_read_as_client_and_clock_pairs(clocks: dict[int, int]) -> None:
+@given(st.dictionaries(U64, U64, max_size=30), U64)
+def test_state_vectors_give_each_clients_clock(clocks: dict[int, int], other: int) -> None:
     data = varint(len(clocks)) + b"".join(varint(client) + varint(clock) for client, clock in clocks.items())
-    assert read_state_vector(data) == clocks
-    assert read_state_vector(memoryview(data)) == clocks
+    for client, clock in clocks.items():
+        assert state_vector_clock(data, client) == clock
+        assert state_vector_clock(memoryview(data), client) == clock
+    assert state_vector_clock(data, other) == clocks.get(other, 0)
     if clocks:
         with pytest.raises(IndexError, match="cut short"):
-            read_state_vector(data[:-1])
+            state_vector_clock(data[:-1], other)
     with pytest.raises(ValueError, match="left over"):
-        read_state_vector(data + b"\x00")
+        state_vector_clock(data + b"\x00", other)
 
 
 def test_a_state_vector_with_a_too_long_varint_is_refused() -> None:
     with pytest.raises(IndexError, match="too long"):
-        read_state_vector(b"\x01" + varint(2**64) + b"\x00")
-    assert read_state_vector(b"\x01" + varint(2**64 - 1) + b"\x05") == {2**64 - 1: 5}
+        state_vector_clock(b"\x01" + varint(2**64) + b"\x00", 0)
+    assert state_vector_clock(b"\x01" + varint(2**64 - 1) + b"\x05", 2**64 - 1) == 5
     with pytest.raises(IndexError, match="cut short"):
-        read_state_vector(b"")
+        state_vector_clock(b"", 0)
 
 
 def test_state_vectors_read_as_pycrdt_wrote_them() -> None:
@@ -45,7 +47,7 @@ def test_state_vectors_read_as_pycrdt_wrote_them() -> None:
     phone = Doc(client_id=3_000_000_000)
     phone.apply_update(doc.get_update())
     phone.get("fields", type=Map)["name"] = "Kedai"
-    assert read_state_vector(phone.get_state()) == {2**32: 5, 3_000_000_000: 1}
+    assert [state_vector_clock(phone.get_state(), client) for client in (2**32, 3_000_000_000, 7)] == [5, 1, 0]
 
 
 @given(st.dictionaries(U64, st.lists(st.tuples(st.integers(0, 2**40), st.integers(0, 2**20)), max_size=5), max_size=6))
