@@ -14,7 +14,8 @@ from service.domain.anomalies.query import AnomalyCursor, AnomalyPage, AnomalyQu
 from service.domain.record_types import RecordType
 from service.domain.report import FlagTally
 from service.store.database import Store
-from service.store.documents import find_by_ids, replace_all
+from service.store.documents import find_by_ids
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "anomalies"
 INDEXES = [
@@ -70,8 +71,8 @@ def from_document(document: dict[str, Any]) -> Anomaly:
     )
 
 
-async def save(store: Store, anomalies: Iterable[Anomaly], session: AsyncClientSession | None) -> None:
-    await replace_all(store.db[COLLECTION], map(to_document, anomalies), session)
+def save(writes: WriteBatch, anomalies: Iterable[Anomaly]) -> None:
+    writes.replace_all(COLLECTION, map(to_document, anomalies))
 
 
 async def get(store: Store, anomaly_id: str, session: AsyncClientSession | None = None) -> Anomaly | None:

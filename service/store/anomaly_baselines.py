@@ -22,7 +22,7 @@ from service.domain.anomalies.baselines import GeoStamp, RecentOrder
 from service.domain.composite_ids import composite_id
 from service.store import held_connection
 from service.store.database import Store
-from service.store.transactions import duplicate_key_is_concurrent_write
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "anomaly_baselines"
 
@@ -167,17 +167,14 @@ async def load(
     return Baselines(_rep(rep_id, found[keys[0]]), _device(device_id, found[keys[1]])), revisions
 
 
-async def save(
-    store: Store, baselines: Baselines, revisions: Revisions, session: AsyncClientSession | None
-) -> dict[str, dict[str, Any]]:
+def save(writes: WriteBatch, baselines: Baselines, revisions: Revisions) -> dict[str, dict[str, Any]]:
     """Write both baselines over the revisions their push read (ConcurrentWrite when another push changed
-    one since); returns the documents written, to remember once they commit."""
+    one since); returns the documents to be written, to remember once they commit."""
     documents = [_rep_document(baselines.rep), _device_document(baselines.device)]
     operations = []
     for document in documents:
         read = revisions.get(document["_id"])
         document["rev"] = (read or 0) + 1
         operations.append(ReplaceOne({"_id": document["_id"], "rev": read}, document, upsert=True))
-    with duplicate_key_is_concurrent_write("a baseline changed since this push read it"):
-        await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
+    writes.add(COLLECTION, operations, concurrent="a baseline changed since this push read it")
     return {document["_id"]: document for document in documents}

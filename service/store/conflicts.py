@@ -12,7 +12,7 @@ from service.domain.conflicts import Conflict, ConflictStatus
 from service.domain.record_types import RecordType
 from service.store import held_connection
 from service.store.database import Store
-from service.store.documents import replace_all
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "conflicts"
 INDEXES = [
@@ -91,8 +91,8 @@ async def get(store: Store, conflict_id: str, session: AsyncClientSession | None
     return from_document(document) if document else None
 
 
-async def save(store: Store, conflicts: list[Conflict], session: AsyncClientSession) -> None:
-    await replace_all(store.db[COLLECTION], map(to_document, conflicts), session)
+def save(writes: WriteBatch, conflicts: list[Conflict]) -> None:
+    writes.replace_all(COLLECTION, map(to_document, conflicts))
 
 
 async def find(store: Store, *, rep_id: str | None, status: ConflictStatus | None, limit: int) -> list[Conflict]:

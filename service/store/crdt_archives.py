@@ -15,8 +15,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from service.domain.document_cache import ArchiveKey
 from service.store import held_connection
 from service.store.database import Store
-from service.store.documents import replace_all
 from service.store.records import record_id
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "crdtArchives"
 INDEXES: list = []  # looked up by _id only
@@ -35,6 +35,6 @@ async def load(store: Store, keys: Iterable[ArchiveKey], session: AsyncClientSes
     return {by_id[document["_id"]]: bytes(document["state"]) for document in found}
 
 
-async def save(store: Store, archives: Mapping[ArchiveKey, bytes], session: AsyncClientSession) -> None:
+def save(writes: WriteBatch, archives: Mapping[ArchiveKey, bytes]) -> None:
     documents = ({"_id": _id(key), "state": Binary(state)} for key, state in archives.items())
-    await replace_all(store.db[COLLECTION], sorted(documents, key=lambda document: document["_id"]), session)
+    writes.replace_all(COLLECTION, sorted(documents, key=lambda document: document["_id"]))

@@ -35,6 +35,7 @@ class Store:
     client: AsyncMongoClient
     db: AsyncDatabase
     serialize_transactions: bool  # one transaction at a time from this process (the embedded memory engine)
+    takes_bulk_write: bool = False  # whatever its wire version says: the embedded store (embedded_bulk_write)
 
     async def close(self) -> None:
         await self.client.close()
@@ -64,7 +65,8 @@ def connect(
         timeoutMS=int(timeout * 1000) if timeout else None,
     )
     serialize = embedded if serialize_transactions is None else serialize_transactions
-    return Store(client=client, db=Database(client, database), serialize_transactions=serialize)
+    db = Database(client, database)
+    return Store(client=client, db=db, serialize_transactions=serialize, takes_bulk_write=embedded)
 
 
 async def ensure_indexes(

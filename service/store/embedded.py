@@ -141,6 +141,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
 
     from service.store import (
         embedded_array_paths,
+        embedded_bulk_write,
         embedded_catalog_checks,
         embedded_codec,
         embedded_document_reads,
@@ -179,6 +180,7 @@ async def _serve(host: str, port: int, sqlite_path: str | None) -> None:
     embedded_array_paths.apply()  # a top-level field's arrays found with one look, not a walk
     embedded_catalog_checks.apply()  # a transaction checks once whether another connection changed the file
     embedded_insert_batch.apply()  # a batch of new plain documents written with one statement per table
+    embedded_bulk_write.apply()  # MongoDB 8.0's bulkWrite: writes to several collections in one command
     # No cap on documents an aggregation may hold: a busy day's report groups more than mongoeco's default 50k.
     engine = (
         SQLiteEngine(sqlite_path, aggregation_materialization_limit=None)

@@ -16,6 +16,10 @@ another anyway, and PyMongo retries none of them inside it, so:
   tells the topology, the transient-transaction label) and the client's ``timeoutMS``. Without a
   held connection (no session, no transaction, a sharded cluster or load balancer, which PyMongo
   pins itself, another PyMongo version) they are the collection API's own calls.
+- ``bulk_write_all`` sends a unit of work's writes to several collections (``write_batch``) as one
+  ``bulkWrite`` command where the store takes it (MongoDB 8.0 and later; the embedded store,
+  ``embedded_bulk_write``), each group answered as its own bulk write would be; elsewhere, one bulk
+  write per collection.
 - ``commit`` sends the transaction's ``commitTransaction`` on it, with ``commit_transaction``'s
   handling of its errors but not its retry (a unit of work resolves a lost answer from its
   marker), and is ``commit_transaction`` itself whenever it cannot.
@@ -44,7 +48,7 @@ from weakref import WeakKeyDictionary
 
 import pymongo
 from bson.codec_options import CodecOptions
-from pymongo import InsertOne, ReadPreference, ReplaceOne, ReturnDocument
+from pymongo import InsertOne, ReadPreference, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo._telemetry import _generate_op_id_or_none
 from pymongo.asynchronous.bulk import _AsyncBulk
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -56,8 +60,15 @@ from pymongo.asynchronous.pool import AsyncConnection
 from pymongo.asynchronous.server import Server
 from pymongo.bulk_shared import _raise_bulk_write_error
 from pymongo.client_session_shared import _UNKNOWN_COMMIT_ERROR_CODES, _reraise_with_unknown_commit, _TxnState
-from pymongo.common import validate_ok_for_replace
-from pymongo.errors import ConnectionFailure, NotPrimaryError, OperationFailure, WTimeoutError
+from pymongo.common import validate_ok_for_replace, validate_ok_for_update
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DocumentTooLarge,
+    NotPrimaryError,
+    OperationFailure,
+    WTimeoutError,
+)
 from pymongo.helpers_shared import _check_command_response
 from pymongo.logger import _COMMAND_LOGGER, _is_debug_enabled
 from pymongo.message import _COMMAND_OVERHEAD, _op_msg
@@ -198,6 +209,116 @@ async def bulk_write(
     return BulkWriteResult(result, True)
 
 
+async def bulk_write_all(
+    groups: Sequence[tuple[AsyncCollection[Document], Sequence[Any], bool]],
+    session: AsyncClientSession | None,
+    *,
+    store_takes_it: bool,
+) -> list[BulkWriteResult]:
+    """Each (collection, requests, ordered) group's ``bulk_write``, in order: the same results, and a group's
+    ``BulkWriteError`` raised as a ``GroupWriteError`` naming the group.
+
+    On a held connection, when the store takes MongoDB 8.0's ``bulkWrite`` (``store_takes_it``: the embedded
+    store, ``embedded_bulk_write``; or a server of wire version 25 or later) and every request is an
+    ``InsertOne`` with an ``_id``, a plain ``ReplaceOne`` or a plain ``UpdateOne``, all go as one ordered
+    ``bulkWrite`` command: one round trip instead of one a group. Ordered, the first error ends it, which
+    in a transaction that error aborts anyway changes nothing but which later errors are reported."""
+    if not groups:
+        return []
+    async with _held(groups[0][0].database.client, session) as conn:
+        if conn is not None and (store_takes_it or conn.max_wire_version >= 25):
+            written = await _bulk_write_command(conn, groups, session)
+            if written is not None:
+                return written
+    results = []
+    for position, (collection, requests, ordered) in enumerate(groups):
+        try:
+            results.append(await bulk_write(collection, requests, session, ordered=ordered))
+        except BulkWriteError as error:
+            raise GroupWriteError(position, dict(error.details)) from None
+    return results
+
+
+class GroupWriteError(BulkWriteError):
+    """One group of a ``bulk_write_all`` failed: ``group`` is its index, the details its own bulk write's."""
+
+    def __init__(self, group: int, details: dict[str, Any]) -> None:
+        super().__init__(details)
+        self.group = group
+
+
+def _bulk_write_op(namespace: int, request: Any) -> Document | None:
+    """``request`` as an operation of a ``bulkWrite`` command; None for a kind it is not sent as here."""
+    if type(request) is InsertOne and type(request._doc) is dict and "_id" in request._doc:
+        return {"insert": namespace, "document": request._doc}
+    if type(request) not in (ReplaceOne, UpdateOne) or not request._collation is request._hint is request._sort is None:
+        return None
+    if type(request) is ReplaceOne:
+        validate_ok_for_replace(request._doc)
+    elif request._array_filters is not None:
+        return None
+    else:
+        validate_ok_for_update(request._doc)
+    op = {"update": namespace, "filter": request._filter, "updateMods": request._doc, "multi": False}
+    return op if request._upsert is None else {**op, "upsert": request._upsert}
+
+
+async def _bulk_write_command(
+    conn: AsyncConnection,
+    groups: Sequence[tuple[AsyncCollection[Document], Sequence[Any], bool]],
+    session: AsyncClientSession | None,
+) -> list[BulkWriteResult] | None:
+    """``groups`` as one ``bulkWrite`` command, answered as each group's bulk write answers (a write error's
+    ``op`` is the operation as the command carried it); None, nothing sent, when a request is of another kind
+    or the command is larger than the server takes."""
+    ops: list[Document] = []
+    placed: list[tuple[int, int]] = []  # by operation: its group and its index in the group
+    for group, (_, requests, _) in enumerate(groups):
+        for index, request in enumerate(requests):
+            op = _bulk_write_op(group, request)
+            if op is None:
+                return None
+            ops.append(op)
+            placed.append((group, index))
+    if not ops:
+        return [BulkWriteResult(_bulk_result(), True) for _ in groups]
+    admin = groups[0][0].database.client.admin
+    namespaces = [{"ns": f"{collection.database.name}.{collection.name}"} for collection, _, _ in groups]
+    spec: Document = {"bulkWrite": 1, "ops": ops, "nsInfo": namespaces, "ordered": True, "errorsOnly": False}
+    try:
+        reply = await _command(conn, admin, session, spec)
+    except DocumentTooLarge:
+        return None
+    if reply is None:
+        return None
+    results = [_bulk_result() for _ in groups]
+    cursor = reply["cursor"]
+    answers: list[Document] = cursor["firstBatch"]
+    while cursor["id"]:
+        more = {"getMore": cursor["id"], "collection": "$cmd.bulkWrite"}
+        cursor = (await _command(conn, admin, session, more))["cursor"]
+        answers += cursor["nextBatch"]
+    for answer in answers:
+        group, index = placed[answer["idx"]]
+        result, op = results[group], ops[answer["idx"]]
+        if answer["ok"] != 1:
+            error = {key: value for key, value in answer.items() if key not in ("ok", "idx")}
+            result["writeErrors"].append({"index": index, **error, "op": op.get("document", op)})
+        elif "insert" in op:
+            result["nInserted"] += 1
+        else:
+            if "upserted" in answer:
+                result["upserted"].append({"index": index, "_id": answer["upserted"]["_id"]})
+                result["nUpserted"] += 1
+            else:
+                result["nMatched"] += answer["n"]
+            result["nModified"] += answer.get("nModified", 0)
+    for group, result in enumerate(results):
+        if result["writeErrors"]:
+            raise GroupWriteError(group, result)
+    return [BulkWriteResult(result, True) for result in results]
+
+
 @asynccontextmanager
 async def _held(
     client: AsyncMongoClient[Any], session: AsyncClientSession | None
@@ -270,14 +391,18 @@ def _bulk_result() -> dict[str, Any]:
 
 
 async def _command(
-    conn: AsyncConnection, collection: AsyncCollection[Document], session: AsyncClientSession | None, spec: Document
+    conn: AsyncConnection,
+    on: AsyncCollection[Document] | AsyncDatabase[Document],
+    session: AsyncClientSession | None,
+    spec: Document,
 ) -> Document:
-    database = collection.database
+    """``spec`` sent to the database of ``on`` (a collection, or a database), decoded with its codec options."""
+    database = on.database if isinstance(on, AsyncCollection) else on
     lean = _lean(conn, database.client)
-    if lean and (reply := await _lean_command(conn, database, collection.codec_options, session, spec)) is not None:
+    if lean and (reply := await _lean_command(conn, database, on.codec_options, session, spec)) is not None:
         return reply
     return await conn.command(
-        database.name, spec, codec_options=collection.codec_options, session=session, client=database.client
+        database.name, spec, codec_options=on.codec_options, session=session, client=database.client
     )
 
 

@@ -13,14 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, InsertOne
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.frozen import evolve
 from service.domain.history import PUSH, SyncEvent
 from service.domain.record_types import RecordType
 from service.domain.report import ActionTally
-from service.store import held_connection
 from service.store.database import Store
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "history"
 
@@ -85,11 +84,10 @@ def from_document(document: dict[str, Any]) -> SyncEvent:
     )
 
 
-async def append(store: Store, events: list[SyncEvent], seqs: range, session: AsyncClientSession) -> list[SyncEvent]:
+def append(writes: WriteBatch, events: list[SyncEvent], seqs: range) -> list[SyncEvent]:
     """Store events under their sequence numbers; returns them with ids."""
     documents = [to_document(event, seq) for event, seq in zip(events, seqs, strict=True)]
-    if documents:
-        await held_connection.bulk_write(store.db[COLLECTION], list(map(InsertOne, documents)), session, ordered=True)
+    writes.add(COLLECTION, list(map(InsertOne, documents)), ordered=True)
     return [evolve(event, id=seq) for event, seq in zip(events, seqs, strict=True)]
 
 

@@ -19,6 +19,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from service.auth.roles import Role
 from service.store import held_connection, sequence
 from service.store.database import Store
+from service.store.write_batch import WriteBatch
 
 USERS, TOKENS, DEVICES = "users", "tokens", "devices"
 INDEXES = {
@@ -201,12 +202,11 @@ async def insert_device(store: Store, device: Device, session: AsyncClientSessio
     await store.db[DEVICES].insert_one(document, session=session)
 
 
-async def note_recorded(
-    store: Store,
+def note_recorded(
+    writes: WriteBatch,
     refusals: Iterable[str],
     conflicts: Iterable[str],
     photos: Iterable[str],
-    session: AsyncClientSession,
     known: Device | None = None,
 ) -> None:
     """Mark the devices (by id) that refusals and conflicts were just recorded for, and whose records just
@@ -221,9 +221,7 @@ async def note_recorded(
         for device_id in device_ids:
             if device_id and not (already and known and device_id == known.id):
                 marks.setdefault(device_id, {})[field] = 1
-    operations = [UpdateOne({"_id": device_id}, {"$max": mark}) for device_id, mark in marks.items()]
-    if operations:
-        await held_connection.bulk_write(store.db[DEVICES], operations, session, ordered=False)
+    writes.add(DEVICES, [UpdateOne({"_id": device_id}, {"$max": mark}) for device_id, mark in marks.items()])
 
 
 async def get_device(store: Store, device_id: str) -> Device | None:

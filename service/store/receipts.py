@@ -14,7 +14,7 @@ from service.domain.receipts import Receipt
 from service.domain.record_types import RecordType
 from service.store import held_connection
 from service.store.database import Store
-from service.store.transactions import duplicate_key_is_concurrent_write
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "receipts"
 INDEXES: list = []  # looked up by _id only
@@ -63,17 +63,15 @@ async def load(
     return {receipt.offline_id: receipt for receipt in map(from_document, found)}
 
 
-async def save(store: Store, receipts: list[Receipt], stored: frozenset[str], session: AsyncClientSession) -> None:
+def save(writes: WriteBatch, receipts: list[Receipt], stored: frozenset[str]) -> None:
     """Insert the receipts of offlineIds without one (``stored``: those with one, replaced).
 
     An insert costs the embedded store a fraction of an upsert. A receipt the push did not find
     (or did not look for) that is there fails its insert with a duplicate key: ``ConcurrentWrite``,
     and the push runs again on what the store holds.
     """
-    if receipts:
-        operations = [
-            ReplaceOne({"_id": document["_id"]}, document) if document["offlineId"] in stored else InsertOne(document)
-            for document in map(to_document, receipts)
-        ]
-        with duplicate_key_is_concurrent_write("a receipt this push did not read is stored"):
-            await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
+    operations = [
+        ReplaceOne({"_id": document["_id"]}, document) if document["offlineId"] in stored else InsertOne(document)
+        for document in map(to_document, receipts)
+    ]
+    writes.add(COLLECTION, operations, concurrent="a receipt this push did not read is stored")

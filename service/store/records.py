@@ -17,7 +17,7 @@ from service.domain.records import Record, RecordKey
 from service.domain.scope import assigned_reps
 from service.store import held_connection
 from service.store.database import Store
-from service.store.transactions import ConcurrentWrite
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "records"
 INDEXES = [
@@ -90,14 +90,9 @@ async def load(
     return {record.key: record for record in map(from_document, found)}
 
 
-async def write(
-    store: Store,
-    writes: list[tuple[RecordWrite, int, Iterable[RecordKey]]],
-    session: AsyncClientSession,
-) -> dict[RecordKey, Record]:
-    """Write new versions under optimistic concurrency; returns them with their seq."""
-    if not writes:
-        return {}
+def write(batch: WriteBatch, writes: list[tuple[RecordWrite, int, Iterable[RecordKey]]]) -> dict[RecordKey, Record]:
+    """Write new versions under optimistic concurrency (a record changed since it was read, or created:
+    ``ConcurrentWrite``); returns them with their seq."""
     operations: list[InsertOne | ReplaceOne] = []
     stored: dict[RecordKey, Record] = {}
     for write_, seq, refs in writes:
@@ -107,8 +102,7 @@ async def write(
         else:
             operations.append(ReplaceOne({"_id": document["_id"], "version": write_.expected_version}, document))
         stored[write_.record.key] = evolve(write_.record, seq=seq)
-    result = await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=True)
     expected_updates = sum(1 for w, _, _ in writes if w.expected_version is not None)
-    if result.matched_count != expected_updates:
-        raise ConcurrentWrite("a record changed while the push was being decided")
+    concurrent = "a record changed while the push was being decided"
+    batch.add(COLLECTION, operations, ordered=True, concurrent=concurrent, matched=expected_updates)
     return stored

@@ -12,7 +12,8 @@ from service.domain.record_types import RecordType
 from service.domain.refusals import Refusal, RefusalAction, RefusalKind, RefusalStatus
 from service.store import held_connection
 from service.store.database import Store
-from service.store.documents import find_by_ids, replace_all
+from service.store.documents import find_by_ids
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "refusals"
 INDEXES = [
@@ -98,5 +99,5 @@ async def get_many(store: Store, refusal_ids: Iterable[str]) -> dict[str, Refusa
     return {r.id: r for r in map(from_document, await find_by_ids(store.db[COLLECTION], refusal_ids))}
 
 
-async def save(store: Store, refusals: Iterable[Refusal], session: AsyncClientSession | None) -> None:
-    await replace_all(store.db[COLLECTION], map(to_document, refusals), session)
+def save(writes: WriteBatch, refusals: Iterable[Refusal]) -> None:
+    writes.replace_all(COLLECTION, map(to_document, refusals))

@@ -19,8 +19,8 @@ from service.domain.records import RecordKey
 from service.domain.scope_exits import ScopeExit
 from service.store import held_connection
 from service.store.database import Store
-from service.store.documents import replace_all
 from service.store.records import record_id
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "scope_exits"
 INDEXES = [IndexModel([("rep", ASCENDING), ("seq", ASCENDING)], name="rep_seq")]
@@ -52,8 +52,8 @@ def from_document(document: dict[str, Any]) -> ScopeExit:
     )
 
 
-async def save(store: Store, exits: list[tuple[ScopeExit, int]], session: AsyncClientSession) -> None:
-    await replace_all(store.db[COLLECTION], (to_document(*exit_) for exit_ in exits), session)
+def save(writes: WriteBatch, exits: list[tuple[ScopeExit, int]]) -> None:
+    writes.replace_all(COLLECTION, (to_document(*exit_) for exit_ in exits))
 
 
 async def left(

@@ -38,6 +38,7 @@ from service.store import (
 from service.store.database import Store
 from service.store.outlet_scopes import OutletScopes
 from service.store.transactions import ConcurrentWrite, UnitOfWork
+from service.store.write_batch import WriteBatch
 from service.uploads import photo_refs
 
 
@@ -123,12 +124,9 @@ class MongoSyncRepository:
         }
 
     async def commit(self, plan: PushPlan, sync: SyncInfo | None, tx: AsyncClientSession) -> Committed:
-        try:  # first: a push that met a receipt it did not read has nothing else to write before it runs again
-            await receipts.save(self._store, list(plan.receipts.values()), plan.stored_receipts, tx)
-        except ConcurrentWrite:
-            if sync is not None:
-                self._resent.add(sync)
-            raise
+        """The plan's writes, after the numbers they take, in one ``WriteBatch`` (one command where the store
+        takes a ``bulkWrite``), receipts first: a push that met a receipt it did not read writes nothing else
+        before it runs again."""
         writes = list(plan.writes.values())
         exits = plan.scope_exits
         numbers = await sequence.take(
@@ -139,39 +137,43 @@ class MongoSyncRepository:
         )
         record_seqs, exit_seqs = numbers[: len(writes)], numbers[len(writes) : len(writes) + len(exits)]
         event_seqs = numbers[len(writes) + len(exits) :]
-        stored = await records.write(
-            self._store,
+        batch = WriteBatch(self._store)
+        receipts.save(batch, list(plan.receipts.values()), plan.stored_receipts)
+        stored = records.write(
+            batch,
             [
                 (write, seq, references_of(write.record.type, write.record.fields))
                 for write, seq in zip(writes, record_seqs, strict=True)
             ],
-            tx,
         )
-        await crdt_archives.save(self._store, plan.archives, tx)
-        pointing_at_photos = await photo_refs.note_references(self._store, stored.values(), tx)
-        await scope_exits.save(self._store, list(zip(exits, exit_seqs, strict=True)), tx)
-        await conflicts.save(self._store, plan.conflicts, tx)
-        await refusals.save(self._store, plan.refusals.values(), tx)
+        crdt_archives.save(batch, plan.archives)
+        pointing_at_photos = photo_refs.note_references(batch, stored.values())
+        scope_exits.save(batch, list(zip(exits, exit_seqs, strict=True)))
+        conflicts.save(batch, plan.conflicts)
+        refusals.save(batch, plan.refusals.values())
         marked = bool(plan.conflicts or plan.refusals or pointing_at_photos)
         if marked:
-            await identity.note_recorded(
-                self._store,
+            identity.note_recorded(
+                batch,
                 {refusal.device_id for refusal in plan.refusals.values() if refusal.device_id},
                 {conflict.device_id for conflict in plan.conflicts},
                 pointing_at_photos,
-                tx,
                 known=self._pushing.get(tx),
             )
-        await anomalies.save(self._store, plan.anomalies.values(), tx)
+        anomalies.save(batch, plan.anomalies.values())
+        revisions = self._baseline_revisions.pop(tx, {}) if plan.baselines is not None else {}
         if plan.baselines is not None:
-            revisions = self._baseline_revisions.pop(tx, {})
-            try:
-                written = await anomaly_baselines.save(self._store, plan.baselines, revisions, tx)
-            except ConcurrentWrite:
-                self._baselines.forget(list(revisions))  # the push runs again on what the store holds now
-                raise
+            written = anomaly_baselines.save(batch, plan.baselines, revisions)
             self._unit_of_work.after_commit(tx, partial(self._baselines.keep, written))
-        events = await history.append(self._store, plan.events, event_seqs, tx)
+        events = history.append(batch, plan.events, event_seqs)
+        try:
+            await batch.send(tx)
+        except ConcurrentWrite as error:
+            if error.collection == receipts.COLLECTION and sync is not None:
+                self._resent.add(sync)
+            if error.collection == anomaly_baselines.COLLECTION:
+                self._baselines.forget(list(revisions))  # the push runs again on what the store holds now
+            raise
         # A push touched its device as it loaded: that is the device as stored, unless this commit marked it.
         device = None if marked else self._pushing.get(tx)
         if sync is not None and not sync.is_push:

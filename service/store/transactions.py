@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from service.store import held_connection
 from service.store.database import Store
@@ -44,19 +43,11 @@ DUPLICATE_KEY = 11000  # the store's code for a write that met a unique key alre
 
 
 class ConcurrentWrite(Exception):
-    """Another writer changed what this unit of work read; run it again."""
+    """Another writer changed what this unit of work read; run it again. ``collection``: where it was met."""
 
-
-@contextmanager
-def duplicate_key_is_concurrent_write(what: str) -> Iterator[None]:
-    """A bulk write that met a unique key already there: another writer got there first (``ConcurrentWrite``,
-    saying ``what``); any other error as it was."""
-    try:
-        yield
-    except BulkWriteError as error:
-        if any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
-            raise ConcurrentWrite(what) from error
-        raise
+    def __init__(self, what: str, *, collection: str | None = None) -> None:
+        super().__init__(what)
+        self.collection = collection
 
 
 class CommitUnknown(Exception):

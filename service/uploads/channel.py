@@ -26,6 +26,7 @@ from service.auth.roles import Principal, Role
 from service.domain.history import UPLOAD_COMPLETED, SyncEvent
 from service.store import history, sequence
 from service.store.database import Store
+from service.store.write_batch import WriteBatch
 from service.uploads import photo_refs, storage
 from service.uploads.budget import PushPriority, UploadBudget
 from service.uploads.chunked_file import ChunkedFile
@@ -310,7 +311,9 @@ class UploadChannel:
                     "deduplicated": deduplicated,
                 },
             )
-            await history.append(self._store, [event], await sequence.take(self._store, tx, 1), tx)
+            writes = WriteBatch(self._store)
+            history.append(writes, [event], await sequence.take(self._store, tx, 1))
+            await writes.send(tx)
             await photo_refs.mark_available(self._store, upload.id, now, tx)
             return finished
 

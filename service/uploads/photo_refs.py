@@ -18,8 +18,8 @@ from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from service.domain.records import Record
-from service.store import held_connection
 from service.store.database import Store
+from service.store.write_batch import WriteBatch
 
 COLLECTION = "photos"
 INDEXES = [
@@ -28,7 +28,7 @@ INDEXES = [
 ]
 
 
-async def note_references(store: Store, records: Iterable[Record], session: AsyncClientSession) -> set[str]:
+def note_references(writes: WriteBatch, records: Iterable[Record]) -> set[str]:
     """Remember the photos written records point at (one bulk write; none when no record has photos); the
     writers (devices) of the records that point at any."""
     pointing = [
@@ -51,8 +51,7 @@ async def note_references(store: Store, records: Iterable[Record], session: Asyn
         )
         for record, photo in pointing
     ]
-    if operations:
-        await held_connection.bulk_write(store.db[COLLECTION], operations, session, ordered=False)
+    writes.add(COLLECTION, operations)
     return {record.updated_by for record, _ in pointing if record.updated_by}
 
 

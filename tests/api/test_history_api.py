@@ -23,6 +23,7 @@ from service.store import history, identity, sequence
 from service.store.database import Store
 from service.store.identity import Device
 from service.store.transactions import UnitOfWork
+from service.store.write_batch import WriteBatch
 from tests.api.conftest import Api
 from tests.factories import pushed_visit
 
@@ -49,7 +50,10 @@ async def record(store: Store, events: list[SyncEvent]) -> list[SyncEvent]:
     """Events as a commit writes them: numbered and inserted in one transaction."""
 
     async def work(tx):  # type: ignore[no-untyped-def]
-        return await history.append(store, events, await sequence.take(store, tx, len(events)), tx)
+        writes = WriteBatch(store)
+        stored = history.append(writes, events, await sequence.take(store, tx, len(events)))
+        await writes.send(tx)
+        return stored
 
     return await UnitOfWork(store).run(work)
 

@@ -19,6 +19,7 @@ from service.store import history, sequence
 from service.store.database import Store, connect
 from service.store.embedded import start_embedded_store
 from service.store.transactions import UnitOfWork
+from service.store.write_batch import WriteBatch
 
 
 class Finds(monitoring.CommandListener):
@@ -51,7 +52,10 @@ async def commit_event(store: Store, record_id: str) -> Committed:
 
     async def work(tx):  # type: ignore[no-untyped-def]
         numbers = await sequence.take(store, tx, 2)  # a record's number, then its event's
-        return Committed({}, await history.append(store, [event], numbers[1:], tx), numbers=numbers)
+        writes = WriteBatch(store)
+        events = history.append(writes, [event], numbers[1:])
+        await writes.send(tx)
+        return Committed({}, events, numbers=numbers)
 
     return await UnitOfWork(store).run(work)
 

@@ -13,6 +13,7 @@ from service.settings import Settings
 from service.store import history, sequence
 from service.store.database import Store, connect
 from service.store.transactions import UnitOfWork
+from service.store.write_batch import WriteBatch
 from tests.store.watched import Commands
 
 T0 = datetime(2026, 3, 8, 5, tzinfo=UTC)  # midnight in New York on its 23-hour day
@@ -41,7 +42,10 @@ async def record(store: Store, events: list[SyncEvent]) -> list[SyncEvent]:
     """Events as a commit writes them: numbered and inserted in one transaction."""
 
     async def work(tx):  # type: ignore[no-untyped-def]
-        return await history.append(store, events, await sequence.take(store, tx, len(events)), tx)
+        writes = WriteBatch(store)
+        stored = history.append(writes, events, await sequence.take(store, tx, len(events)))
+        await writes.send(tx)
+        return stored
 
     return await UnitOfWork(store).run(work)
 

@@ -24,7 +24,7 @@ from service.store.database import Store
 from service.uploads import photo_refs
 from tests.factories import change
 from tests.store.test_push_storage import seed
-from tests.store.watched import Commands, watched_store
+from tests.store.watched import Commands, watched_store, written
 
 VISIT = RecordType.VISIT
 
@@ -42,8 +42,7 @@ class Reads(monitoring.CommandListener):
             self.collections.append(event.command["find"])
         if event.command_name == "aggregate":
             self.aggregated.append(event.command["aggregate"])
-        if event.command_name == "update":
-            self.updated.append(event.command["update"])
+        self.updated += [collection for kind, collection in written(event) if kind == "update"]
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass

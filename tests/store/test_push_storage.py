@@ -11,7 +11,7 @@ from service.services import Services
 from service.settings import Settings
 from service.store import history, receipts, records
 from tests.factories import change, order_fields
-from tests.store.watched import watched_store
+from tests.store.watched import watched_store, written
 
 VISIT, OUTLET, PRODUCT, ORDER = RecordType.VISIT, RecordType.OUTLET, RecordType.PRODUCT, RecordType.ORDER
 
@@ -89,8 +89,9 @@ class ReceiptWrites(monitoring.CommandListener):
         self.commands: list[str] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command.get(event.command_name) == receipts.COLLECTION:
+        if event.command.get(event.command_name) == receipts.COLLECTION:  # a read
             self.commands.append(event.command_name)
+        self.commands += [kind for kind, collection in written(event) if collection == receipts.COLLECTION]
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass

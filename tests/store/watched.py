@@ -31,6 +31,24 @@ class Commands(monitoring.CommandListener):
         pass
 
 
+def written(event: monitoring.CommandStartedEvent) -> list[tuple[str, str]]:
+    """The (kind, collection) of each write a command carries: one for an ``insert``, ``update`` or ``delete``;
+    for a ``bulkWrite`` (writes to several collections), one per collection and kind, in the order met."""
+    if event.command_name in ("insert", "update", "delete"):
+        return [(event.command_name, event.command[event.command_name])]
+    if event.command_name != "bulkWrite":
+        return []
+    collections = [info["ns"].partition(".")[2] for info in event.command["nsInfo"]]
+    kinds = [(kind, collections[op[kind]]) for op in event.command["ops"] for kind in [next(iter(op))]]
+    return list(dict.fromkeys(kinds))
+
+
+async def writes_in_one_command(store: Store) -> bool:
+    """Whether a unit of work's writes to several collections go as one ``bulkWrite`` (``write_batch``)."""
+    hello = await store.client.admin.command("hello")
+    return store.takes_bulk_write or hello["maxWireVersion"] >= 25
+
+
 @asynccontextmanager
 async def watched_store(
     settings: Settings, embedded: bool, listener: monitoring.CommandListener
